@@ -1,0 +1,543 @@
+/*
+** cbor.c: dag-cbor on top of libcbor.
+**
+** DAG-CBOR RULES WE ENFORCE
+**
+**   - definite lengths only (no indefinite strings, arrays or maps);
+**   - integers and lengths in their shortest form;
+**   - map keys are text strings, unique, sorted by length then bytewise;
+**   - the only tag is 42 (a CID link), over a byte string 0x00 || CID;
+**   - floats are 64-bit only; no "undefined";
+**   - nesting at most THR_CBOR_MAX_DEPTH levels.
+**
+** Decoding is done in two passes.  A streaming pass (cbor_stream_decode,
+** no allocation) checks lengths, tags, float widths and the nesting depth,
+** so that libcbor never builds a tree that its recursive free and
+** serializer could not walk on a small stack.  Then cbor_load builds the
+** tree, we check map keys, and re-encode: a block is accepted only if it
+** re-encodes to exactly its own bytes (one encoding, one CID).
+*/
+#include "thr_core.h"
+
+#include <assert.h>
+#include <cbor.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define THR_CBOR_MAX_DEPTH 64
+
+/**************************************************************************
+** Building.
+*/
+thr_cbor *thr_cbor_map(size_t nPair) { return cbor_new_definite_map(nPair); }
+thr_cbor *thr_cbor_array(size_t n) { return cbor_new_definite_array(n); }
+
+thr_cbor *thr_cbor_bytes(const unsigned char *a, size_t n) {
+  return cbor_build_bytestring(a, n);
+}
+
+thr_cbor *thr_cbor_text(const char *z, size_t n) {
+  return cbor_build_stringn(z, n);
+}
+
+/* libcbor keeps the width it was given; dag-cbor wants the shortest. */
+thr_cbor *thr_cbor_uint(uint64_t v) {
+  if (v <= 0xff) {
+    return cbor_build_uint8((uint8_t)v);
+  }
+  if (v <= 0xffff) {
+    return cbor_build_uint16((uint16_t)v);
+  }
+  if (v <= 0xffffffff) {
+    return cbor_build_uint32((uint32_t)v);
+  }
+  return cbor_build_uint64(v);
+}
+
+thr_cbor *thr_cbor_link(const thr_cid *pCid) {
+  unsigned char a[1 + THR_CID_BYTES];
+  cbor_item_t *pBytes, *pTag;
+  a[0] = 0x00; /* the multibase "identity" prefix dag-cbor requires */
+  memcpy(&a[1], pCid->a, THR_CID_BYTES);
+  pBytes = cbor_build_bytestring(a, sizeof(a));
+  if (pBytes == NULL) {
+    return NULL;
+  }
+  pTag = cbor_build_tag(42, pBytes);
+  cbor_decref(&pBytes); /* the tag holds its own reference */
+  return pTag;
+}
+
+void thr_cbor_free(thr_cbor *p) {
+  if (p) {
+    cbor_decref(&p);
+  }
+}
+
+/* Canonical key order of dag-cbor: shorter keys first, then bytewise. */
+static int cbor_key_cmp(const unsigned char *a, size_t na,
+                        const unsigned char *b, size_t nb) {
+  if (na != nb) {
+    return na < nb ? -1 : 1;
+  }
+  return memcmp(a, b, na);
+}
+
+void thr_cbor_put(int *pRc, thr_cbor *pMap, const char *zKey, thr_cbor *pVal) {
+  cbor_item_t *pKey = NULL;
+  if (*pRc == SQLITE_OK) {
+    if (pMap == NULL || pVal == NULL) {
+      *pRc = SQLITE_NOMEM;
+    }
+  }
+  if (*pRc == SQLITE_OK) {
+    size_t n = cbor_map_size(pMap);
+    if (n > 0) {
+      /* Keys are added in canonical order by construction; check it. */
+      struct cbor_pair *aPair = cbor_map_handle(pMap);
+      cbor_item_t *pLast = aPair[n - 1].key;
+      assert(cbor_key_cmp(cbor_string_handle(pLast),
+                          cbor_string_length(pLast),
+                          (const unsigned char *)zKey, strlen(zKey)) < 0);
+    }
+    pKey = cbor_build_string(zKey);
+    if (pKey == NULL ||
+        !cbor_map_add(pMap, (struct cbor_pair){.key = pKey, .value = pVal})) {
+      *pRc = SQLITE_NOMEM;
+    }
+  }
+  if (pKey) {
+    cbor_decref(&pKey);
+  }
+  if (pVal) {
+    cbor_decref(&pVal);
+  }
+}
+
+void thr_cbor_push(int *pRc, thr_cbor *pArr, thr_cbor *pVal) {
+  if (*pRc == SQLITE_OK) {
+    if (pArr == NULL || pVal == NULL || !cbor_array_push(pArr, pVal)) {
+      *pRc = SQLITE_NOMEM;
+    }
+  }
+  if (pVal) {
+    cbor_decref(&pVal);
+  }
+}
+
+int thr_cbor_encode(thr_cbor *p, thr_cbuf *pBuf) {
+  unsigned char *aTmp = NULL;
+  size_t nAlloc = 0, n;
+  pBuf->a = NULL;
+  pBuf->n = 0;
+  if (p == NULL) {
+    return SQLITE_NOMEM;
+  }
+  /* libcbor allocates with malloc(); copy into sqlite3 memory so that every
+  ** buffer this module hands out is freed the same way. */
+  n = cbor_serialize_alloc(p, &aTmp, &nAlloc);
+  if (n == 0) {
+    free(aTmp);
+    return SQLITE_NOMEM;
+  }
+  pBuf->a = sqlite3_malloc64(n);
+  if (pBuf->a == NULL) {
+    free(aTmp);
+    return SQLITE_NOMEM;
+  }
+  memcpy(pBuf->a, aTmp, n);
+  pBuf->n = n;
+  free(aTmp);
+  return SQLITE_OK;
+}
+
+/**************************************************************************
+** Strict decoding: the streaming prescan.
+*/
+typedef struct cbor_scan cbor_scan;
+struct cbor_scan {
+  uint64_t aLeft[THR_CBOR_MAX_DEPTH + 1]; /* items left per open level */
+  int nDepth;                             /* open containers */
+  const char *zErr;                       /* first problem, static text */
+};
+
+static void scan_fail(cbor_scan *p, const char *zErr) {
+  if (p->zErr == NULL) {
+    p->zErr = zErr;
+  }
+}
+
+/* One item starts: it counts against the innermost open container. */
+static void scan_item(cbor_scan *p) {
+  while (p->nDepth > 0 && p->aLeft[p->nDepth] == 0) {
+    p->nDepth--; /* cannot happen for well-formed input; be safe */
+  }
+  if (p->nDepth > 0) {
+    p->aLeft[p->nDepth]--;
+  }
+}
+
+/* Close every container that has received all its items. */
+static void scan_settle(cbor_scan *p) {
+  while (p->nDepth > 0 && p->aLeft[p->nDepth] == 0) {
+    p->nDepth--;
+  }
+}
+
+/* An item that opens a level holding nItem further items. */
+static void scan_open(cbor_scan *p, uint64_t nItem) {
+  scan_item(p);
+  if (nItem == 0) {
+    scan_settle(p);
+    return;
+  }
+  if (p->nDepth >= THR_CBOR_MAX_DEPTH) {
+    scan_fail(p, "nested too deeply");
+    return;
+  }
+  p->aLeft[++p->nDepth] = nItem;
+}
+
+static void scan_leaf(cbor_scan *p) {
+  scan_item(p);
+  scan_settle(p);
+}
+
+static void scan_u8(void *pCtx, uint8_t v) {
+  (void)v;
+  scan_leaf(pCtx);
+}
+static void scan_u16(void *pCtx, uint16_t v) {
+  (void)v;
+  scan_leaf(pCtx);
+}
+static void scan_u32(void *pCtx, uint32_t v) {
+  (void)v;
+  scan_leaf(pCtx);
+}
+static void scan_u64(void *pCtx, uint64_t v) {
+  (void)v;
+  scan_leaf(pCtx);
+}
+static void scan_str(void *pCtx, cbor_data a, size_t n) {
+  (void)a;
+  (void)n;
+  scan_leaf(pCtx);
+}
+static void scan_bool(void *pCtx, bool v) {
+  (void)v;
+  scan_leaf(pCtx);
+}
+static void scan_null(void *pCtx) { scan_leaf(pCtx); }
+static void scan_double(void *pCtx, double v) {
+  (void)v;
+  scan_leaf(pCtx);
+}
+static void scan_float(void *pCtx, float v) {
+  (void)v;
+  scan_fail(pCtx, "float narrower than 64 bits");
+}
+static void scan_indef(void *pCtx) {
+  scan_fail(pCtx, "indefinite length");
+}
+static void scan_undefined(void *pCtx) {
+  scan_fail(pCtx, "undefined is not allowed");
+}
+static void scan_array(void *pCtx, size_t n) { scan_open(pCtx, n); }
+static void scan_map(void *pCtx, size_t n) {
+  cbor_scan *p = pCtx;
+  if (n > UINT64_MAX / 2) {
+    scan_fail(p, "map too large");
+    return;
+  }
+  scan_open(p, (uint64_t)n * 2);
+}
+static void scan_tag(void *pCtx, uint64_t v) {
+  if (v != 42) {
+    scan_fail(pCtx, "tag other than 42");
+    return;
+  }
+  scan_open(pCtx, 1);
+}
+
+static const struct cbor_callbacks scanCallbacks = {
+    .uint8 = scan_u8,
+    .uint16 = scan_u16,
+    .uint32 = scan_u32,
+    .uint64 = scan_u64,
+    .negint8 = scan_u8,
+    .negint16 = scan_u16,
+    .negint32 = scan_u32,
+    .negint64 = scan_u64,
+    .byte_string_start = scan_indef,
+    .byte_string = scan_str,
+    .string = scan_str,
+    .string_start = scan_indef,
+    .indef_array_start = scan_indef,
+    .array_start = scan_array,
+    .indef_map_start = scan_indef,
+    .map_start = scan_map,
+    .tag = scan_tag,
+    .float2 = scan_float,
+    .float4 = scan_float,
+    .float8 = scan_double,
+    .undefined = scan_undefined,
+    .null = scan_null,
+    .boolean = scan_bool,
+    .indef_break = scan_indef,
+};
+
+/* Walk the whole input item by item.  Returns NULL if it is one complete
+** item within the limits, else a static description of the problem. */
+static const char *cbor_prescan(const unsigned char *a, size_t n) {
+  cbor_scan s;
+  size_t i = 0;
+  memset(&s, 0, sizeof(s));
+  if (n == 0) {
+    return "empty input";
+  }
+  do {
+    struct cbor_decoder_result r =
+        cbor_stream_decode(a + i, n - i, &scanCallbacks, &s);
+    if (r.status != CBOR_DECODER_FINISHED || r.read == 0) {
+      return r.status == CBOR_DECODER_NEDATA ? "truncated" : "malformed";
+    }
+    if (s.zErr) {
+      return s.zErr;
+    }
+    i += r.read;
+  } while (s.nDepth > 0 && i < n);
+  if (s.nDepth > 0) {
+    return "truncated";
+  }
+  if (i != n) {
+    return "trailing bytes";
+  }
+  return NULL;
+}
+
+/* Tree checks that need the built items: key types, order, uniqueness,
+** and the shape of tag-42 links. */
+static const char *cbor_check_tree(cbor_item_t *p) {
+  size_t i, n;
+  const char *zErr;
+  switch (cbor_typeof(p)) {
+  case CBOR_TYPE_ARRAY:
+    n = cbor_array_size(p);
+    for (i = 0; i < n; i++) {
+      if ((zErr = cbor_check_tree(cbor_array_handle(p)[i])) != NULL) {
+        return zErr;
+      }
+    }
+    return NULL;
+  case CBOR_TYPE_MAP: {
+    struct cbor_pair *aPair = cbor_map_handle(p);
+    n = cbor_map_size(p);
+    for (i = 0; i < n; i++) {
+      cbor_item_t *pKey = aPair[i].key;
+      if (!cbor_isa_string(pKey)) {
+        return "map key is not a text string";
+      }
+      if (i > 0) {
+        cbor_item_t *pPrev = aPair[i - 1].key;
+        if (cbor_key_cmp(cbor_string_handle(pPrev), cbor_string_length(pPrev),
+                         cbor_string_handle(pKey),
+                         cbor_string_length(pKey)) >= 0) {
+          return "map keys not in canonical order or repeated";
+        }
+      }
+      if ((zErr = cbor_check_tree(aPair[i].value)) != NULL) {
+        return zErr;
+      }
+    }
+    return NULL;
+  }
+  case CBOR_TYPE_TAG: {
+    thr_cid cid;
+    if (!thr_cbor_as_link(p, &cid)) {
+      return "tag 42 does not hold a valid CID";
+    }
+    return NULL;
+  }
+  default:
+    return NULL;
+  }
+}
+
+thr_cbor *thr_cbor_decode(const unsigned char *a, size_t n, char **pzErr) {
+  struct cbor_load_result res;
+  cbor_item_t *p;
+  const char *zWhy;
+  thr_cbuf re = {0, 0};
+
+  if ((zWhy = cbor_prescan(a, n)) != NULL) {
+    *pzErr = sqlite3_mprintf("%s: %s", THR_CHECK_DECODE, zWhy);
+    return NULL;
+  }
+  p = cbor_load(a, n, &res);
+  if (p == NULL || res.read != n) {
+    thr_cbor_free(p);
+    *pzErr = sqlite3_mprintf("%s: %s", THR_CHECK_DECODE,
+                             res.error.code == CBOR_ERR_MEMERROR ? "out of memory"
+                                                                 : "malformed");
+    return NULL;
+  }
+  if ((zWhy = cbor_check_tree(p)) != NULL) {
+    thr_cbor_free(p);
+    *pzErr = sqlite3_mprintf("%s: %s", THR_CHECK_DECODE, zWhy);
+    return NULL;
+  }
+  if (thr_cbor_encode(p, &re) != SQLITE_OK) {
+    thr_cbor_free(p);
+    *pzErr = sqlite3_mprintf("out of memory");
+    return NULL;
+  }
+  if (re.n != n || memcmp(re.a, a, n) != 0) {
+    sqlite3_free(re.a);
+    thr_cbor_free(p);
+    *pzErr = sqlite3_mprintf("%s: not in canonical dag-cbor form",
+                             THR_CHECK_DECODE);
+    return NULL;
+  }
+  sqlite3_free(re.a);
+  return p;
+}
+
+/**************************************************************************
+** Accessors.
+*/
+thr_cbor *thr_cbor_get(thr_cbor *pMap, const char *zKey) {
+  size_t i, n, nKey = strlen(zKey);
+  struct cbor_pair *aPair;
+  if (pMap == NULL || !cbor_isa_map(pMap)) {
+    return NULL;
+  }
+  aPair = cbor_map_handle(pMap);
+  n = cbor_map_size(pMap);
+  for (i = 0; i < n; i++) {
+    cbor_item_t *pKey = aPair[i].key;
+    if (cbor_isa_string(pKey) && cbor_string_is_definite(pKey) &&
+        cbor_string_length(pKey) == nKey &&
+        memcmp(cbor_string_handle(pKey), zKey, nKey) == 0) {
+      return aPair[i].value;
+    }
+  }
+  return NULL;
+}
+
+const unsigned char *thr_cbor_as_bytes(thr_cbor *p, size_t *pn) {
+  if (p == NULL || !cbor_isa_bytestring(p) || !cbor_bytestring_is_definite(p)) {
+    return NULL;
+  }
+  *pn = cbor_bytestring_length(p);
+  return cbor_bytestring_handle(p);
+}
+
+const char *thr_cbor_as_text(thr_cbor *p, size_t *pn) {
+  if (p == NULL || !cbor_isa_string(p) || !cbor_string_is_definite(p)) {
+    return NULL;
+  }
+  *pn = cbor_string_length(p);
+  return (const char *)cbor_string_handle(p);
+}
+
+int thr_cbor_as_uint(thr_cbor *p, uint64_t *pV) {
+  if (p == NULL || !cbor_isa_uint(p)) {
+    return 0;
+  }
+  *pV = cbor_get_int(p);
+  return 1;
+}
+
+int thr_cbor_as_link(thr_cbor *p, thr_cid *pCid) {
+  const unsigned char *a;
+  size_t n;
+  char *zErr = NULL;
+  int rc;
+  if (p == NULL || !cbor_isa_tag(p) || cbor_tag_value(p) != 42) {
+    return 0;
+  }
+  a = thr_cbor_as_bytes(cbor_move(cbor_tag_item(p)), &n);
+  if (a == NULL || n < 1 || a[0] != 0x00) {
+    return 0;
+  }
+  rc = thr_cid_from_bytes(pCid, a + 1, n - 1, &zErr);
+  sqlite3_free(zErr);
+  return rc == SQLITE_OK;
+}
+
+size_t thr_cbor_map_size(thr_cbor *p) {
+  return (p && cbor_isa_map(p)) ? cbor_map_size(p) : 0;
+}
+
+size_t thr_cbor_array_size(thr_cbor *p) {
+  return (p && cbor_isa_array(p)) ? cbor_array_size(p) : 0;
+}
+
+thr_cbor *thr_cbor_array_at(thr_cbor *p, size_t i) {
+  if (p == NULL || !cbor_isa_array(p) || i >= cbor_array_size(p)) {
+    return NULL;
+  }
+  return cbor_array_handle(p)[i];
+}
+
+/**************************************************************************
+** Byte-string envelopes.  These are the hot path of every encrypted block,
+** and a byte string header is one to nine bytes, so we write and check it
+** with libcbor's header encoder rather than building a tree.
+*/
+int thr_cbor_wrap_bytes(const unsigned char *a, size_t n, thr_cbuf *pBuf) {
+  unsigned char aHdr[9];
+  size_t nHdr = cbor_encode_bytestring_start(n, aHdr, sizeof(aHdr));
+  pBuf->n = 0;
+  pBuf->a = sqlite3_malloc64(nHdr + n);
+  if (pBuf->a == NULL || nHdr == 0) {
+    sqlite3_free(pBuf->a);
+    pBuf->a = NULL;
+    return SQLITE_NOMEM;
+  }
+  memcpy(pBuf->a, aHdr, nHdr);
+  memcpy(pBuf->a + nHdr, a, n);
+  pBuf->n = nHdr + n;
+  return SQLITE_OK;
+}
+
+int thr_cbor_unwrap_bytes(const unsigned char *a, size_t n,
+                          const unsigned char **pa, size_t *pn) {
+  unsigned char aHdr[9];
+  size_t nHdr, nBody;
+  if (n < 1 || (a[0] >> 5) != 2 /* major type 2: byte string */) {
+    return SQLITE_ERROR;
+  }
+  switch (a[0] & 0x1f) {
+  case 24:
+    nHdr = 2;
+    break;
+  case 25:
+    nHdr = 3;
+    break;
+  case 26:
+    nHdr = 5;
+    break;
+  case 27:
+    nHdr = 9;
+    break;
+  default:
+    if ((a[0] & 0x1f) > 27) {
+      return SQLITE_ERROR; /* reserved or indefinite */
+    }
+    nHdr = 1;
+  }
+  if (n < nHdr) {
+    return SQLITE_ERROR;
+  }
+  nBody = n - nHdr;
+  /* The header must be the shortest encoding of exactly the rest. */
+  if (cbor_encode_bytestring_start(nBody, aHdr, sizeof(aHdr)) != nHdr ||
+      memcmp(aHdr, a, nHdr) != 0) {
+    return SQLITE_ERROR;
+  }
+  *pa = a + nHdr;
+  *pn = nBody;
+  return SQLITE_OK;
+}

@@ -1,0 +1,989 @@
+/*
+** store.c: the event store, in internal tables of the user's database.
+**
+** SCHEMA (all names start with "_threads_")
+**
+**   _threads_meta(key TEXT PRIMARY KEY, value)
+**       'format'   -> 1
+**       'identity' -> 32-byte Ed25519 seed of this peer (created on first
+**                     use; the database file is the peer's key store)
+**   _threads_thread(tid INTEGER PRIMARY KEY, id BLOB UNIQUE,
+**                   name TEXT UNIQUE, service BLOB, read BLOB,
+**                   created INTEGER)
+**       one row per thread known here; read is NULL for followers.
+**   _threads_log(lid INTEGER PRIMARY KEY, tid, pk BLOB, own INTEGER,
+**                head BLOB, counter INTEGER, UNIQUE(tid, pk))
+**       one row per (thread, writer); pk is the log's Ed25519 public key
+**       (the log ID), head the CID bytes of its newest record, counter the
+**       number of records.  own = 1 for the log this identity writes.
+**   _threads_record(lid, counter, cid BLOB, prev BLOB, author BLOB,
+**                   time INTEGER, PRIMARY KEY(lid, counter))
+**       the audit index of every record: author is the writer identity's
+**       public key, time the header time when this peer can read it.
+**   _threads_block(tid, cid BLOB, data BLOB, PRIMARY KEY(tid, cid))
+**       every block (record, event, header, body) exactly as stored; the
+**       CID is recomputed from data whenever it matters (verify, export).
+**
+** A record, its blocks and the move of its log's head are written inside
+** one SAVEPOINT, so they are stored together or not at all, and an append
+** inside the user's own transaction commits or rolls back with it.
+*/
+#include "thr_core.h"
+
+#include <sodium.h>
+#include <string.h>
+#include <sys/time.h>
+
+/* Prepared statements cached on the store, one per slot. */
+enum {
+  STMT_THREAD_BY_ID,
+  STMT_THREAD_BY_NAME,
+  STMT_OWN_LOG,
+  STMT_INS_LOG,
+  STMT_INS_BLOCK,
+  STMT_INS_RECORD,
+  STMT_SET_HEAD,
+  STMT_BLOCK,
+  STMT_COUNT
+};
+
+static const char *const azStmt[STMT_COUNT] = {
+    "SELECT tid, service, read FROM _threads_thread WHERE id = ?1",
+    "SELECT id FROM _threads_thread WHERE name = ?1",
+    "SELECT lid, head, counter FROM _threads_log WHERE tid = ?1 AND pk = ?2",
+    "INSERT INTO _threads_log(tid, pk, own, head, counter) "
+    "VALUES (?1, ?2, 1, NULL, 0)",
+    "INSERT OR IGNORE INTO _threads_block(tid, cid, data) VALUES (?1, ?2, ?3)",
+    "INSERT INTO _threads_record(lid, counter, cid, prev, author, time) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    "UPDATE _threads_log SET head = ?2, counter = ?3 WHERE lid = ?1",
+    "SELECT data FROM _threads_block WHERE tid = ?1 AND cid = ?2",
+};
+
+static const char zSchema[] =
+    "CREATE TABLE IF NOT EXISTS _threads_meta("
+    "  key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS _threads_thread("
+    "  tid INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, name TEXT UNIQUE,"
+    "  service BLOB NOT NULL, read BLOB, created INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS _threads_log("
+    "  lid INTEGER PRIMARY KEY, tid INTEGER NOT NULL, pk BLOB NOT NULL,"
+    "  own INTEGER NOT NULL DEFAULT 0, head BLOB,"
+    "  counter INTEGER NOT NULL DEFAULT 0, UNIQUE(tid, pk));"
+    "CREATE TABLE IF NOT EXISTS _threads_record("
+    "  lid INTEGER NOT NULL, counter INTEGER NOT NULL, cid BLOB NOT NULL,"
+    "  prev BLOB, author BLOB, time INTEGER,"
+    "  PRIMARY KEY(lid, counter)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS _threads_block("
+    "  tid INTEGER NOT NULL, cid BLOB NOT NULL, data BLOB NOT NULL,"
+    "  PRIMARY KEY(tid, cid)) WITHOUT ROWID;"
+    "INSERT OR IGNORE INTO _threads_meta(key, value) VALUES ('format', 1);";
+
+/* The log key of one thread, cached so that appends sign without deriving
+** the key again. */
+typedef struct store_logkey store_logkey;
+struct store_logkey {
+  thr_tid tid;
+  thr_keypair *pKey; /* Owned; sodium memory */
+};
+
+struct thr_store {
+  sqlite3 *db;                 /* Borrowed: the connection we live on */
+  int bReady;                  /* internal tables exist */
+  thr_keypair *pId;            /* Owned; NULL until first needed */
+  store_logkey *aLogKey;       /* Owned; cached log keys */
+  int nLogKey;
+  sqlite3_stmt *aStmt[STMT_COUNT]; /* Owned; see thr_store_release() */
+  int nAttach;                 /* our virtual tables connected now */
+  int (*xPin)(sqlite3 *);      /* connects one of them; may be NULL */
+};
+
+int64_t thr_now_ms(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/**************************************************************************
+** Opening, closing, statements.
+*/
+
+/* Do the internal tables exist in the main database? */
+static int store_check_ready(thr_store *p) {
+  sqlite3_stmt *pStmt = NULL;
+  if (p->bReady) {
+    return 1;
+  }
+  if (sqlite3_prepare_v2(p->db,
+                         "SELECT 1 FROM main.sqlite_schema WHERE type='table' "
+                         "AND name='_threads_block'",
+                         -1, &pStmt, NULL) == SQLITE_OK &&
+      sqlite3_step(pStmt) == SQLITE_ROW) {
+    p->bReady = 1;
+  }
+  sqlite3_finalize(pStmt);
+  return p->bReady;
+}
+
+int thr_store_open(sqlite3 *db, thr_store **ppStore, char **pzErr) {
+  thr_store *p = sqlite3_malloc64(sizeof(*p));
+  (void)pzErr;
+  *ppStore = NULL;
+  if (p == NULL) {
+    return SQLITE_NOMEM;
+  }
+  memset(p, 0, sizeof(*p));
+  p->db = db;
+  *ppStore = p;
+  return SQLITE_OK;
+}
+
+void thr_store_release(thr_store *p) {
+  int i;
+  for (i = 0; i < STMT_COUNT; i++) {
+    sqlite3_finalize(p->aStmt[i]);
+    p->aStmt[i] = NULL;
+  }
+}
+
+void thr_store_close(thr_store *p) {
+  int i;
+  if (p == NULL) {
+    return;
+  }
+  thr_store_release(p);
+  thr_keypair_free(p->pId);
+  for (i = 0; i < p->nLogKey; i++) {
+    thr_keypair_free(p->aLogKey[i].pKey);
+  }
+  sqlite3_free(p->aLogKey);
+  sqlite3_free(p);
+}
+
+sqlite3 *thr_store_db(thr_store *p) { return p->db; }
+
+void thr_store_set_pin(thr_store *p, int (*xPin)(sqlite3 *)) {
+  p->xPin = xPin;
+}
+
+void thr_store_attach(thr_store *p) { p->nAttach++; }
+
+void thr_store_detach(thr_store *p) {
+  if (--p->nAttach <= 0) {
+    p->nAttach = 0;
+    thr_store_release(p);
+  }
+}
+
+int thr_store_ready(thr_store *p) { return store_check_ready(p); }
+
+/* A cached statement, reset and unbound, or NULL with *pRc set. */
+static sqlite3_stmt *store_stmt(thr_store *p, int iStmt, int *pRc) {
+  if (*pRc != SQLITE_OK) {
+    return NULL;
+  }
+  if (p->aStmt[iStmt] == NULL) {
+    /* Pin first: connecting the table must not find statements to drop. */
+    if (p->nAttach == 0 && p->xPin) {
+      p->xPin(p->db);
+    }
+    *pRc = sqlite3_prepare_v3(p->db, azStmt[iStmt], -1,
+                              SQLITE_PREPARE_PERSISTENT, &p->aStmt[iStmt],
+                              NULL);
+    if (*pRc != SQLITE_OK) {
+      return NULL;
+    }
+  }
+  return p->aStmt[iStmt];
+}
+
+/* Step a statement expected to finish without rows, then reset it. */
+static int store_exec(sqlite3_stmt *pStmt) {
+  int rc = sqlite3_step(pStmt);
+  int rc2 = sqlite3_reset(pStmt);
+  sqlite3_clear_bindings(pStmt);
+  return rc == SQLITE_DONE ? SQLITE_OK : (rc2 != SQLITE_OK ? rc2 : rc);
+}
+
+static void store_done(sqlite3_stmt *pStmt) {
+  if (pStmt) {
+    sqlite3_reset(pStmt);
+    sqlite3_clear_bindings(pStmt);
+  }
+}
+
+/* Copy the connection's current error message for the caller. */
+static char *store_errmsg(thr_store *p, int rc) {
+  if (rc == SQLITE_NOMEM) {
+    return sqlite3_mprintf("out of memory");
+  }
+  return sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
+}
+
+/* Savepoints make the multi-statement writes of this file atomic, inside
+** or outside the user's transaction. */
+static int store_begin(thr_store *p) {
+  return sqlite3_exec(p->db, "SAVEPOINT _threads_w", NULL, NULL, NULL);
+}
+
+static int store_end(thr_store *p, int rc) {
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_exec(p->db, "RELEASE _threads_w", NULL, NULL, NULL);
+    if (rc == SQLITE_OK) {
+      return SQLITE_OK;
+    }
+  }
+  sqlite3_exec(p->db, "ROLLBACK TO _threads_w; RELEASE _threads_w", NULL,
+               NULL, NULL);
+  return rc;
+}
+
+/* Create the internal tables if this file has none.  Runs in the caller's
+** savepoint. */
+static int store_setup(thr_store *p, char **pzErr) {
+  int rc;
+  if (store_check_ready(p)) {
+    return SQLITE_OK;
+  }
+  rc = sqlite3_exec(p->db, zSchema, NULL, NULL, NULL);
+  if (rc != SQLITE_OK) {
+    *pzErr = sqlite3_mprintf("cannot set up the threads tables: %s",
+                             sqlite3_errmsg(p->db));
+    return rc;
+  }
+  p->bReady = 1;
+  return SQLITE_OK;
+}
+
+/**************************************************************************
+** Identity.
+*/
+static int store_load_identity(thr_store *p, int bCreate, char **pzErr) {
+  sqlite3_stmt *pStmt = NULL;
+  unsigned char seed[32];
+  int rc;
+  if (p->pId) {
+    return SQLITE_OK;
+  }
+  rc = sqlite3_prepare_v2(
+      p->db, "SELECT value FROM _threads_meta WHERE key = 'identity'", -1,
+      &pStmt, NULL);
+  if (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
+    if (sqlite3_column_type(pStmt, 0) != SQLITE_BLOB ||
+        sqlite3_column_bytes(pStmt, 0) != 32) {
+      sqlite3_finalize(pStmt);
+      *pzErr = sqlite3_mprintf("the stored identity is corrupt");
+      return SQLITE_CORRUPT;
+    }
+    p->pId = thr_keypair_from_seed(sqlite3_column_blob(pStmt, 0));
+    rc = p->pId ? SQLITE_OK : SQLITE_NOMEM;
+  } else if (rc == SQLITE_OK && bCreate) {
+    sqlite3_finalize(pStmt);
+    pStmt = NULL;
+    randombytes_buf(seed, sizeof(seed));
+    rc = sqlite3_prepare_v2(
+        p->db,
+        "INSERT INTO _threads_meta(key, value) VALUES ('identity', ?1)", -1,
+        &pStmt, NULL);
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_blob(pStmt, 1, seed, 32, SQLITE_TRANSIENT);
+      rc = store_exec(pStmt);
+    }
+    if (rc == SQLITE_OK) {
+      p->pId = thr_keypair_from_seed(seed);
+      rc = p->pId ? SQLITE_OK : SQLITE_NOMEM;
+    }
+    sodium_memzero(seed, sizeof(seed));
+  }
+  if (rc != SQLITE_OK && *pzErr == NULL) {
+    *pzErr = store_errmsg(p, rc);
+  }
+  sqlite3_finalize(pStmt);
+  return rc;
+}
+
+int thr_store_identity(thr_store *p, const thr_keypair **ppId, char **pzErr) {
+  int rc = SQLITE_OK;
+  *ppId = NULL;
+  if (p->pId == NULL) {
+    /* Reading an existing identity needs no write; creating one does. */
+    if (store_check_ready(p)) {
+      rc = store_load_identity(p, 0, pzErr);
+    }
+    if (rc == SQLITE_OK && p->pId == NULL) {
+      rc = store_begin(p);
+      if (rc == SQLITE_OK) {
+        rc = store_setup(p, pzErr);
+        if (rc == SQLITE_OK) {
+          rc = store_load_identity(p, 1, pzErr);
+        }
+        rc = store_end(p, rc);
+      }
+      if (rc != SQLITE_OK && *pzErr == NULL) {
+        *pzErr = store_errmsg(p, rc);
+      }
+    }
+  }
+  *ppId = p->pId;
+  return rc;
+}
+
+/* The log key of this identity for a thread, derived once and cached. */
+static const thr_keypair *store_log_key(thr_store *p, const thr_tid *pTid) {
+  int i;
+  store_logkey *aNew;
+  thr_keypair *pKey;
+  for (i = 0; i < p->nLogKey; i++) {
+    if (p->aLogKey[i].tid.n == pTid->n &&
+        memcmp(p->aLogKey[i].tid.a, pTid->a, (size_t)pTid->n) == 0) {
+      return p->aLogKey[i].pKey;
+    }
+  }
+  pKey = thr_logkey_derive(p->pId, pTid);
+  if (pKey == NULL) {
+    return NULL;
+  }
+  aNew = sqlite3_realloc64(p->aLogKey, sizeof(*aNew) * (size_t)(p->nLogKey + 1));
+  if (aNew == NULL) {
+    thr_keypair_free(pKey);
+    return NULL;
+  }
+  p->aLogKey = aNew;
+  aNew[p->nLogKey].tid = *pTid;
+  aNew[p->nLogKey].pKey = pKey;
+  p->nLogKey++;
+  return pKey;
+}
+
+/**************************************************************************
+** Threads.
+*/
+
+/* Look up a thread by ID: its row id and keys.  SQLITE_NOTFOUND if the
+** store does not know it. */
+static int store_thread(thr_store *p, const thr_tid *pTid, sqlite3_int64 *pRow,
+                        thr_tkey *pKey) {
+  int rc = SQLITE_OK;
+  sqlite3_stmt *pStmt = store_stmt(p, STMT_THREAD_BY_ID, &rc);
+  if (pStmt == NULL) {
+    return rc;
+  }
+  sqlite3_bind_blob(pStmt, 1, pTid->a, pTid->n, SQLITE_STATIC);
+  rc = sqlite3_step(pStmt);
+  if (rc == SQLITE_ROW) {
+    rc = SQLITE_OK;
+    *pRow = sqlite3_column_int64(pStmt, 0);
+    if (pKey) {
+      memset(pKey, 0, sizeof(*pKey));
+      if (sqlite3_column_bytes(pStmt, 1) != THR_KEY_BYTES ||
+          (sqlite3_column_type(pStmt, 2) != SQLITE_NULL &&
+           sqlite3_column_bytes(pStmt, 2) != THR_KEY_BYTES)) {
+        rc = SQLITE_CORRUPT;
+      } else {
+        memcpy(pKey->service, sqlite3_column_blob(pStmt, 1), THR_KEY_BYTES);
+        if (sqlite3_column_type(pStmt, 2) != SQLITE_NULL) {
+          memcpy(pKey->read, sqlite3_column_blob(pStmt, 2), THR_KEY_BYTES);
+          pKey->hasRead = 1;
+        }
+      }
+    }
+  } else if (rc == SQLITE_DONE) {
+    rc = SQLITE_NOTFOUND;
+  }
+  store_done(pStmt);
+  return rc;
+}
+
+int thr_store_resolve(thr_store *p, const char *zThread, thr_tid *pTid,
+                      char **pzErr) {
+  int rc = SQLITE_OK;
+  sqlite3_stmt *pStmt;
+  sqlite3_int64 iRow;
+  char *zWhy = NULL;
+
+  if (zThread == NULL) {
+    *pzErr = sqlite3_mprintf("thread must be a name or a thread ID, not NULL");
+    return SQLITE_ERROR;
+  }
+  if (store_check_ready(p)) {
+    pStmt = store_stmt(p, STMT_THREAD_BY_NAME, &rc);
+    if (pStmt == NULL) {
+      *pzErr = store_errmsg(p, rc);
+      return rc;
+    }
+    sqlite3_bind_text(pStmt, 1, zThread, -1, SQLITE_STATIC);
+    if (sqlite3_step(pStmt) == SQLITE_ROW) {
+      rc = thr_tid_from_bytes(pTid, sqlite3_column_blob(pStmt, 0),
+                              (size_t)sqlite3_column_bytes(pStmt, 0), &zWhy);
+      store_done(pStmt);
+      if (rc != SQLITE_OK) {
+        *pzErr = sqlite3_mprintf("thread '%s' has a corrupt ID: %s", zThread,
+                                 zWhy);
+        sqlite3_free(zWhy);
+        return SQLITE_CORRUPT;
+      }
+      return SQLITE_OK;
+    }
+    store_done(pStmt);
+  }
+  if (thr_tid_parse(pTid, zThread, &zWhy) != SQLITE_OK) {
+    *pzErr = sqlite3_mprintf(
+        "no such thread: '%s' is not a local name, nor a thread ID (%s)",
+        zThread, zWhy);
+    sqlite3_free(zWhy);
+    return SQLITE_ERROR;
+  }
+  rc = store_check_ready(p) ? store_thread(p, pTid, &iRow, NULL)
+                            : SQLITE_NOTFOUND;
+  if (rc == SQLITE_NOTFOUND) {
+    *pzErr = sqlite3_mprintf("no such thread: %s", zThread);
+    return SQLITE_ERROR;
+  }
+  if (rc != SQLITE_OK) {
+    *pzErr = store_errmsg(p, rc);
+  }
+  return rc;
+}
+
+/* Local names: a letter or '_' then up to 63 letters, digits, '_', '-' or
+** '.', and never something that would also parse as a thread ID. */
+static int store_check_name(const char *zName, char **pzErr) {
+  size_t i, n = strlen(zName);
+  thr_tid tid;
+  char *zWhy = NULL;
+  int bOk = n >= 1 && n <= 64 &&
+            ((zName[0] >= 'a' && zName[0] <= 'z') ||
+             (zName[0] >= 'A' && zName[0] <= 'Z') || zName[0] == '_');
+  for (i = 1; bOk && i < n; i++) {
+    char c = zName[i];
+    bOk = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+  }
+  if (!bOk) {
+    *pzErr = sqlite3_mprintf(
+        "invalid thread name '%s': use 1 to 64 letters, digits, '_', '-' or "
+        "'.', starting with a letter or '_'",
+        zName);
+    return SQLITE_ERROR;
+  }
+  if (thr_tid_parse(&tid, zName, &zWhy) == SQLITE_OK) {
+    *pzErr = sqlite3_mprintf("invalid thread name '%s': it reads as a thread "
+                             "ID",
+                             zName);
+    return SQLITE_ERROR;
+  }
+  sqlite3_free(zWhy);
+  return SQLITE_OK;
+}
+
+/* Append body (aBody, nBody) to this identity's log of thread tid (row
+** iThread).  Runs inside the caller's savepoint. */
+static int store_append_in(thr_store *p, const thr_tid *pTid,
+                           sqlite3_int64 iThread, const thr_tkey *pKey,
+                           const unsigned char *aBody, size_t nBody,
+                           thr_cid *pCid, char **pzErr) {
+  const thr_keypair *pLog = store_log_key(p, pTid);
+  sqlite3_stmt *pStmt;
+  sqlite3_int64 iLog = 0, nCounter = 0;
+  thr_cid prev;
+  int bPrev = 0, rc = SQLITE_OK, i;
+  thr_sealed s;
+  int64_t now = thr_now_ms();
+
+  memset(&s, 0, sizeof(s));
+  if (pLog == NULL) {
+    return SQLITE_NOMEM;
+  }
+
+  /* Find or create our log. */
+  pStmt = store_stmt(p, STMT_OWN_LOG, &rc);
+  if (pStmt) {
+    sqlite3_bind_int64(pStmt, 1, iThread);
+    sqlite3_bind_blob(pStmt, 2, pLog->pk, 32, SQLITE_STATIC);
+    if (sqlite3_step(pStmt) == SQLITE_ROW) {
+      iLog = sqlite3_column_int64(pStmt, 0);
+      nCounter = sqlite3_column_int64(pStmt, 2);
+      if (sqlite3_column_type(pStmt, 1) != SQLITE_NULL) {
+        if (thr_cid_from_bytes(&prev, sqlite3_column_blob(pStmt, 1),
+                               (size_t)sqlite3_column_bytes(pStmt, 1),
+                               pzErr) != SQLITE_OK) {
+          rc = SQLITE_CORRUPT;
+        }
+        bPrev = 1;
+      }
+    }
+    store_done(pStmt);
+  }
+  if (rc == SQLITE_OK && iLog == 0) {
+    pStmt = store_stmt(p, STMT_INS_LOG, &rc);
+    if (pStmt) {
+      sqlite3_bind_int64(pStmt, 1, iThread);
+      sqlite3_bind_blob(pStmt, 2, pLog->pk, 32, SQLITE_STATIC);
+      rc = store_exec(pStmt);
+      iLog = sqlite3_last_insert_rowid(p->db);
+    }
+  }
+  if (rc != SQLITE_OK) {
+    goto cleanup;
+  }
+
+  rc = thr_rec_seal(pKey, p->pId, pLog, bPrev ? &prev : NULL, now, aBody,
+                    nBody, &s, pzErr);
+  if (rc != SQLITE_OK) {
+    goto cleanup;
+  }
+
+  /* Blocks, record row, head: all in the caller's savepoint. */
+  for (i = 0; i < 4 && rc == SQLITE_OK; i++) {
+    const thr_cbuf *aBuf[4] = {&s.body, &s.header, &s.event, &s.record};
+    const thr_cid *aCid[4] = {&s.cidBody, &s.cidHeader, &s.cidEvent,
+                              &s.cidRecord};
+    pStmt = store_stmt(p, STMT_INS_BLOCK, &rc);
+    if (pStmt) {
+      sqlite3_bind_int64(pStmt, 1, iThread);
+      sqlite3_bind_blob(pStmt, 2, aCid[i]->a, THR_CID_BYTES, SQLITE_STATIC);
+      sqlite3_bind_blob64(pStmt, 3, aBuf[i]->a, aBuf[i]->n, SQLITE_STATIC);
+      rc = store_exec(pStmt);
+    }
+  }
+  pStmt = store_stmt(p, STMT_INS_RECORD, &rc);
+  if (pStmt) {
+    sqlite3_bind_int64(pStmt, 1, iLog);
+    sqlite3_bind_int64(pStmt, 2, nCounter + 1);
+    sqlite3_bind_blob(pStmt, 3, s.cidRecord.a, THR_CID_BYTES, SQLITE_STATIC);
+    if (bPrev) {
+      sqlite3_bind_blob(pStmt, 4, prev.a, THR_CID_BYTES, SQLITE_STATIC);
+    }
+    sqlite3_bind_blob(pStmt, 5, p->pId->pk, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(pStmt, 6, now);
+    rc = store_exec(pStmt);
+  }
+  pStmt = store_stmt(p, STMT_SET_HEAD, &rc);
+  if (pStmt) {
+    sqlite3_bind_int64(pStmt, 1, iLog);
+    sqlite3_bind_blob(pStmt, 2, s.cidRecord.a, THR_CID_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(pStmt, 3, nCounter + 1);
+    rc = store_exec(pStmt);
+  }
+  if (rc == SQLITE_OK && pCid) {
+    *pCid = s.cidRecord;
+  }
+
+cleanup:
+  if (rc != SQLITE_OK && *pzErr == NULL) {
+    *pzErr = store_errmsg(p, rc);
+  }
+  thr_sealed_clear(&s);
+  return rc;
+}
+
+int thr_store_append(thr_store *p, const thr_tid *pTid,
+                     const unsigned char *aBody, size_t nBody, thr_cid *pCid,
+                     char **pzErr) {
+  const thr_keypair *pId;
+  sqlite3_int64 iThread;
+  thr_tkey key;
+  int rc = thr_store_identity(p, &pId, pzErr);
+  if (rc != SQLITE_OK) {
+    return rc;
+  }
+  rc = store_thread(p, pTid, &iThread, &key);
+  if (rc == SQLITE_NOTFOUND) {
+    char *zId = thr_tid_text(pTid);
+    *pzErr = sqlite3_mprintf("no such thread: %s", zId);
+    sqlite3_free(zId);
+    return SQLITE_ERROR;
+  }
+  if (rc == SQLITE_OK) {
+    rc = store_begin(p);
+    if (rc == SQLITE_OK) {
+      rc = store_append_in(p, pTid, iThread, &key, aBody, nBody, pCid, pzErr);
+      rc = store_end(p, rc);
+    }
+  }
+  sodium_memzero(&key, sizeof(key));
+  if (rc != SQLITE_OK && *pzErr == NULL) {
+    *pzErr = store_errmsg(p, rc);
+  }
+  return rc;
+}
+
+/* The body of a thread-creation record:
+**   {"actions": [{"name": text, "time": uint ms, "type": "thread.create"}]}
+** "name" is omitted for an unnamed thread. */
+static int store_creation_body(const char *zName, int64_t now,
+                               thr_cbuf *pBuf) {
+  int rc = SQLITE_OK;
+  thr_cbor *pTop = thr_cbor_map(1);
+  thr_cbor *pArr = thr_cbor_array(1);
+  thr_cbor *pAct = thr_cbor_map(zName ? 3 : 2);
+  if (zName) {
+    thr_cbor_put(&rc, pAct, "name", thr_cbor_text(zName, strlen(zName)));
+  }
+  thr_cbor_put(&rc, pAct, "time", thr_cbor_uint((uint64_t)now));
+  thr_cbor_put(&rc, pAct, "type", thr_cbor_text("thread.create", 13));
+  thr_cbor_push(&rc, pArr, pAct);
+  thr_cbor_put(&rc, pTop, "actions", pArr);
+  if (rc == SQLITE_OK) {
+    rc = thr_cbor_encode(pTop, pBuf);
+  }
+  thr_cbor_free(pTop);
+  return rc;
+}
+
+int thr_store_create_thread(thr_store *p, const char *zName, int variant,
+                            thr_tid *pTid, char **pzErr) {
+  const thr_keypair *pId;
+  sqlite3_stmt *pStmt = NULL;
+  thr_tkey key;
+  thr_cbuf body = {0, 0};
+  sqlite3_int64 iThread = 0;
+  int64_t now = thr_now_ms();
+  int rc;
+
+  if (zName && store_check_name(zName, pzErr) != SQLITE_OK) {
+    return SQLITE_ERROR;
+  }
+  rc = thr_store_identity(p, &pId, pzErr);
+  if (rc != SQLITE_OK) {
+    return rc;
+  }
+  thr_tid_random(pTid, variant);
+  memset(&key, 0, sizeof(key));
+  randombytes_buf(key.service, sizeof(key.service));
+  randombytes_buf(key.read, sizeof(key.read));
+  key.hasRead = 1;
+
+  rc = store_begin(p);
+  if (rc != SQLITE_OK) {
+    *pzErr = store_errmsg(p, rc);
+    return rc;
+  }
+  rc = sqlite3_prepare_v2(p->db,
+                          "INSERT INTO _threads_thread(id, name, service, "
+                          "read, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+                          -1, &pStmt, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_blob(pStmt, 1, pTid->a, pTid->n, SQLITE_STATIC);
+    if (zName) {
+      sqlite3_bind_text(pStmt, 2, zName, -1, SQLITE_STATIC);
+    }
+    sqlite3_bind_blob(pStmt, 3, key.service, THR_KEY_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(pStmt, 4, key.read, THR_KEY_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(pStmt, 5, now);
+    rc = store_exec(pStmt);
+    iThread = sqlite3_last_insert_rowid(p->db);
+    if (rc == SQLITE_CONSTRAINT) {
+      *pzErr = sqlite3_mprintf("thread name already in use: %s", zName);
+    }
+  }
+  sqlite3_finalize(pStmt);
+  if (rc == SQLITE_OK) {
+    rc = store_creation_body(zName, now, &body);
+  }
+  if (rc == SQLITE_OK) {
+    rc = store_append_in(p, pTid, iThread, &key, body.a, body.n, NULL, pzErr);
+  }
+  rc = store_end(p, rc);
+  if (rc != SQLITE_OK && *pzErr == NULL) {
+    *pzErr = store_errmsg(p, rc);
+  }
+  sqlite3_free(body.a);
+  sodium_memzero(&key, sizeof(key));
+  return rc;
+}
+
+/**************************************************************************
+** Verification.
+*/
+
+/* Load block cid of thread iThread and check that its bytes hash to it.
+** *pData is owned by the caller. */
+static int store_block(thr_store *p, sqlite3_int64 iThread, const thr_cid *pCid,
+                       thr_cbuf *pData, char **pzWhy) {
+  int rc = SQLITE_OK;
+  sqlite3_stmt *pStmt = store_stmt(p, STMT_BLOCK, &rc);
+  thr_cid got;
+  pData->a = NULL;
+  pData->n = 0;
+  if (pStmt == NULL) {
+    *pzWhy = store_errmsg(p, rc);
+    return rc;
+  }
+  sqlite3_bind_int64(pStmt, 1, iThread);
+  sqlite3_bind_blob(pStmt, 2, pCid->a, THR_CID_BYTES, SQLITE_STATIC);
+  if (sqlite3_step(pStmt) != SQLITE_ROW) {
+    store_done(pStmt);
+    *pzWhy = sqlite3_mprintf("missing block");
+    return SQLITE_ERROR;
+  }
+  pData->n = (size_t)sqlite3_column_bytes(pStmt, 0);
+  pData->a = sqlite3_malloc64(pData->n + 1);
+  if (pData->a == NULL) {
+    store_done(pStmt);
+    return SQLITE_NOMEM;
+  }
+  if (pData->n) {
+    memcpy(pData->a, sqlite3_column_blob(pStmt, 0), pData->n);
+  }
+  store_done(pStmt);
+  thr_cid_of(&got, THR_CODEC_DAGCBOR, pData->a, pData->n);
+  if (memcmp(got.a, pCid->a, THR_CID_BYTES) != 0) {
+    sqlite3_free(pData->a);
+    pData->a = NULL;
+    *pzWhy = sqlite3_mprintf("%s", THR_CHECK_CID);
+    return SQLITE_ERROR;
+  }
+  return SQLITE_OK;
+}
+
+/* With the read key: the event, header and body of one record.  On error
+** *pzWhy names the block and the check. */
+static int store_verify_content(thr_store *p, sqlite3_int64 iThread,
+                                const thr_tkey *pKey, const thr_cid *pEvent,
+                                char **pzWhy) {
+  thr_cbuf ev = {0, 0}, hdr = {0, 0}, body = {0, 0}, plain = {0, 0};
+  thr_cid cidBody, cidHeader;
+  unsigned char contentKey[32];
+  int64_t t;
+  char *zWhy = NULL;
+  const char *zWhat = "event";
+  int rc = store_block(p, iThread, pEvent, &ev, &zWhy);
+  if (rc == SQLITE_OK) {
+    rc = thr_event_open(ev.a, ev.n, &cidBody, &cidHeader, &zWhy);
+  }
+  if (rc == SQLITE_OK) {
+    zWhat = "header";
+    rc = store_block(p, iThread, &cidHeader, &hdr, &zWhy);
+  }
+  if (rc == SQLITE_OK) {
+    rc = thr_header_open(pKey->read, hdr.a, hdr.n, contentKey, &t, &zWhy);
+  }
+  if (rc == SQLITE_OK) {
+    zWhat = "body";
+    rc = store_block(p, iThread, &cidBody, &body, &zWhy);
+    if (rc == SQLITE_OK) {
+      rc = thr_body_open(contentKey, body.a, body.n, &plain, &zWhy);
+    }
+    sodium_memzero(contentKey, sizeof(contentKey));
+  }
+  if (rc != SQLITE_OK) {
+    *pzWhy = sqlite3_mprintf("%s: %s", zWhat, zWhy ? zWhy : "out of memory");
+  }
+  sqlite3_free(zWhy);
+  sqlite3_free(ev.a);
+  sqlite3_free(hdr.a);
+  sqlite3_free(body.a);
+  sqlite3_free(plain.a);
+  return rc;
+}
+
+/* Check one log from its first record to its head. */
+static int store_verify_log(thr_store *p, sqlite3_int64 iThread,
+                            const thr_tkey *pKey, sqlite3_int64 iLog,
+                            const unsigned char logPk[32], const thr_cid *pHead,
+                            int bHead, sqlite3_int64 nCounter,
+                            sqlite3_int64 *pnRec, char **pzErr) {
+  sqlite3_stmt *pStmt = NULL;
+  thr_cid prev, cid;
+  sqlite3_int64 nSeen = 0;
+  char *zWhy = NULL;
+  int rc;
+
+  rc = sqlite3_prepare_v2(p->db,
+                          "SELECT counter, cid, prev FROM _threads_record "
+                          "WHERE lid = ?1 ORDER BY counter",
+                          -1, &pStmt, NULL);
+  if (rc != SQLITE_OK) {
+    *pzErr = store_errmsg(p, rc);
+    return rc;
+  }
+  sqlite3_bind_int64(pStmt, 1, iLog);
+  while (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
+    sqlite3_int64 iCounter = sqlite3_column_int64(pStmt, 0);
+    thr_cbuf rec = {0, 0};
+    thr_opened op;
+    nSeen++;
+    if (thr_cid_from_bytes(&cid, sqlite3_column_blob(pStmt, 1),
+                           (size_t)sqlite3_column_bytes(pStmt, 1),
+                           &zWhy) != SQLITE_OK) {
+      rc = SQLITE_ERROR;
+    } else if (iCounter != nSeen) {
+      zWhy = sqlite3_mprintf("%s: record %lld is missing", THR_CHECK_PREV,
+                             nSeen);
+      rc = SQLITE_ERROR;
+    } else {
+      rc = store_block(p, iThread, &cid, &rec, &zWhy);
+    }
+    if (rc == SQLITE_OK) {
+      rc = thr_rec_open(pKey->service, logPk, rec.a, rec.n, &op, &zWhy);
+      sqlite3_free(rec.a);
+    }
+    if (rc == SQLITE_OK) {
+      int bPrevOk = nSeen == 1 ? !op.hasPrev
+                               : (op.hasPrev && memcmp(op.cidPrev.a, prev.a,
+                                                       THR_CID_BYTES) == 0);
+      if (!bPrevOk) {
+        zWhy = sqlite3_mprintf("%s", THR_CHECK_PREV);
+        rc = SQLITE_ERROR;
+      }
+    }
+    if (rc == SQLITE_OK && pKey->hasRead) {
+      rc = store_verify_content(p, iThread, pKey, &op.cidEvent, &zWhy);
+    }
+    if (rc != SQLITE_OK) {
+      char *zLog = thr_peer_text(logPk);
+      char *zCid = thr_cid_text(&cid);
+      *pzErr = sqlite3_mprintf("log %s, record %lld (%s): %s", zLog, iCounter,
+                               zCid, zWhy ? zWhy : "out of memory");
+      sqlite3_free(zLog);
+      sqlite3_free(zCid);
+    }
+    prev = cid;
+  }
+  sqlite3_finalize(pStmt);
+  if (rc == SQLITE_OK &&
+      (nSeen != nCounter || (nSeen > 0) != (bHead != 0) ||
+       (bHead && memcmp(pHead->a, prev.a, THR_CID_BYTES) != 0))) {
+    char *zLog = thr_peer_text(logPk);
+    *pzErr = sqlite3_mprintf("log %s: %s: the head is not the last record",
+                             zLog, THR_CHECK_PREV);
+    sqlite3_free(zLog);
+    rc = SQLITE_ERROR;
+  }
+  sqlite3_free(zWhy);
+  *pnRec += nSeen;
+  return rc;
+}
+
+int thr_store_verify(thr_store *p, const thr_tid *pTid, sqlite3_int64 *pnRec,
+                     char **pzErr) {
+  sqlite3_stmt *pStmt = NULL;
+  sqlite3_int64 iThread;
+  thr_tkey key;
+  int rc;
+  *pnRec = 0;
+  rc = store_thread(p, pTid, &iThread, &key);
+  if (rc != SQLITE_OK) {
+    *pzErr = rc == SQLITE_NOTFOUND ? sqlite3_mprintf("no such thread")
+                                   : store_errmsg(p, rc);
+    return rc == SQLITE_NOTFOUND ? SQLITE_ERROR : rc;
+  }
+  rc = sqlite3_prepare_v2(p->db,
+                          "SELECT lid, pk, head, counter FROM _threads_log "
+                          "WHERE tid = ?1 ORDER BY pk",
+                          -1, &pStmt, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_int64(pStmt, 1, iThread);
+  }
+  while (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
+    thr_cid head;
+    int bHead = sqlite3_column_type(pStmt, 2) != SQLITE_NULL;
+    char *zWhy = NULL;
+    if (sqlite3_column_bytes(pStmt, 1) != 32 ||
+        (bHead && thr_cid_from_bytes(&head, sqlite3_column_blob(pStmt, 2),
+                                     (size_t)sqlite3_column_bytes(pStmt, 2),
+                                     &zWhy) != SQLITE_OK)) {
+      *pzErr = sqlite3_mprintf("corrupt log row %lld: %s",
+                               sqlite3_column_int64(pStmt, 0),
+                               zWhy ? zWhy : "bad log ID");
+      sqlite3_free(zWhy);
+      rc = SQLITE_CORRUPT;
+      break;
+    }
+    rc = store_verify_log(p, iThread, &key, sqlite3_column_int64(pStmt, 0),
+                          sqlite3_column_blob(pStmt, 1), &head, bHead,
+                          sqlite3_column_int64(pStmt, 3), pnRec, pzErr);
+  }
+  if (rc != SQLITE_OK && *pzErr == NULL) {
+    *pzErr = store_errmsg(p, rc);
+  }
+  sqlite3_finalize(pStmt);
+  sodium_memzero(&key, sizeof(key));
+  return rc;
+}
+
+/**************************************************************************
+** Export.
+*/
+int thr_store_export(thr_store *p, const thr_tid *pTid, const char *zPath,
+                     sqlite3_int64 *pnBlock, char **pzErr) {
+  sqlite3_stmt *pStmt = NULL;
+  sqlite3_int64 iThread;
+  thr_cid *aRoot = NULL;
+  int nRoot = 0, rc;
+  thr_car *pCar = NULL;
+
+  *pnBlock = 0;
+  rc = store_thread(p, pTid, &iThread, NULL);
+  if (rc != SQLITE_OK) {
+    *pzErr = rc == SQLITE_NOTFOUND ? sqlite3_mprintf("no such thread")
+                                   : store_errmsg(p, rc);
+    return rc == SQLITE_NOTFOUND ? SQLITE_ERROR : rc;
+  }
+
+  /* Roots: the heads of every log, in log ID order. */
+  rc = sqlite3_prepare_v2(p->db,
+                          "SELECT head FROM _threads_log WHERE tid = ?1 AND "
+                          "head IS NOT NULL ORDER BY pk",
+                          -1, &pStmt, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_int64(pStmt, 1, iThread);
+    while (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
+      thr_cid *aNew = sqlite3_realloc64(aRoot, sizeof(thr_cid) * (size_t)(nRoot + 1));
+      if (aNew == NULL) {
+        rc = SQLITE_NOMEM;
+        break;
+      }
+      aRoot = aNew;
+      rc = thr_cid_from_bytes(&aRoot[nRoot], sqlite3_column_blob(pStmt, 0),
+                              (size_t)sqlite3_column_bytes(pStmt, 0), pzErr);
+      nRoot++;
+    }
+    sqlite3_finalize(pStmt);
+    pStmt = NULL;
+  }
+  if (rc == SQLITE_OK) {
+    rc = thr_car_open(zPath, aRoot, nRoot, &pCar, pzErr);
+  }
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_prepare_v2(p->db,
+                            "SELECT cid, data FROM _threads_block WHERE tid = ?1",
+                            -1, &pStmt, NULL);
+  }
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_int64(pStmt, 1, iThread);
+    while (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
+      thr_cid cid, got;
+      const unsigned char *a = sqlite3_column_blob(pStmt, 1);
+      size_t n = (size_t)sqlite3_column_bytes(pStmt, 1);
+      rc = thr_cid_from_bytes(&cid, sqlite3_column_blob(pStmt, 0),
+                              (size_t)sqlite3_column_bytes(pStmt, 0), pzErr);
+      if (rc != SQLITE_OK) {
+        break;
+      }
+      /* Never export a block that does not match its name: the file would
+      ** carry the corruption to whoever imports it. */
+      thr_cid_of(&got, THR_CODEC_DAGCBOR, a, n);
+      if (memcmp(got.a, cid.a, THR_CID_BYTES) != 0) {
+        char *zCid = thr_cid_text(&cid);
+        *pzErr = sqlite3_mprintf("block %s: %s; run threads_verify()", zCid,
+                                 THR_CHECK_CID);
+        sqlite3_free(zCid);
+        rc = SQLITE_ERROR;
+        break;
+      }
+      rc = thr_car_put(pCar, &cid, a, n);
+      (*pnBlock)++;
+    }
+    sqlite3_finalize(pStmt);
+  }
+  if (pCar) {
+    rc = thr_car_close(pCar, rc, pzErr);
+  }
+  if (rc != SQLITE_OK && *pzErr == NULL) {
+    *pzErr = store_errmsg(p, rc);
+  }
+  sqlite3_free(aRoot);
+  return rc;
+}

@@ -1,0 +1,394 @@
+/*
+** thr_core.h: internal interface of core/.
+**
+** core/ holds everything that is neither SQL glue nor networking: byte
+** codecs, identifiers, keys, records and the event store.  It includes
+** neither uv.h nor nng.h.  Every function returns SQLite result codes in
+** an int (SQLITE_OK on success); error texts are sqlite3_mprintf() strings
+** returned through a char **pzErr that the caller frees with sqlite3_free().
+**
+** Memory is sqlite3_malloc64()/sqlite3_free(), except secrets, which live
+** in sodium_malloc() memory and are wiped before they are released.
+*/
+#ifndef THR_CORE_H
+#define THR_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3ext.h>
+SQLITE_EXTENSION_INIT3
+
+/* Symbols that are not part of the extension's single exported entry
+** point.  Everything is hidden by -fvisibility=hidden already; this marks
+** intent in the headers. */
+#define THR_PRIVATE __attribute__((visibility("hidden")))
+
+/**************************************************************************
+** Interface to code in varint.c
+**
+** Unsigned LEB128 varints as used by multiformats (at most 9 bytes for
+** values below 2^63; we accept up to 10 bytes for a full uint64).
+*/
+#define THR_UVARINT_MAX 10
+
+/* Write v into a[] (room for THR_UVARINT_MAX bytes).  Returns bytes used. */
+int thr_uvarint_put(unsigned char *a, uint64_t v);
+
+/* Read a varint from (a, n).  Returns the number of bytes consumed (> 0),
+** 0 if the buffer ends before the varint does ("buffer too small"), or -1
+** if the value does not fit in 64 bits or is not minimally encoded. */
+int thr_uvarint_get(const unsigned char *a, size_t n, uint64_t *pV);
+
+/**************************************************************************
+** Interface to code in multibase.c
+**
+** Multibase text: one prefix character naming the base, then the data.
+** Encoding supports base32 (lower, no padding, prefix 'b') and base58btc
+** ('z').  Decoding accepts every prefix go-multibase accepts: '0' base2,
+** '7' base8, '9' base10, 'f'/'F' base16, 'b'/'B' base32, 'c'/'C' base32pad,
+** 'v'/'V' base32hex, 't'/'T' base32hexpad, 'h' base32z, 'k'/'K' base36,
+** 'z' base58btc, 'Z' base58flickr, 'm' base64, 'M' base64pad,
+** 'u' base64url, 'U' base64urlpad.
+*/
+#define THR_MB_BASE32 'b'
+#define THR_MB_BASE58BTC 'z'
+
+/* Encode (a, n) as multibase text with the given prefix ('b' or 'z').
+** Returns a NUL-terminated sqlite3_malloc'd string, or NULL on OOM. */
+char *thr_mb_encode(int base, const unsigned char *a, size_t n);
+
+/* Decode multibase text (z, nz).  On success *paOut is a sqlite3_malloc'd
+** buffer (owned by the caller) of *pnOut bytes.  Errors: SQLITE_ERROR with
+** *pzErr set to a go-multibase style message ("selected encoding not
+** supported", "cannot decode multibase for zero length string",
+** "illegal base32 data at input byte N"), or SQLITE_NOMEM. */
+int thr_mb_decode(const char *z, size_t nz, unsigned char **paOut,
+                  size_t *pnOut, char **pzErr);
+
+/* Raw base58btc without a multibase prefix (libp2p peer IDs).  Same
+** contracts as above; the decoder's message for a bad character is
+** "invalid base58 digit ('c')". */
+char *thr_base58_encode(const unsigned char *a, size_t n);
+int thr_base58_decode(const char *z, size_t nz, unsigned char **paOut,
+                      size_t *pnOut, char **pzErr);
+
+/**************************************************************************
+** Interface to code in cid.c
+**
+** CIDv1 bytes: uvarint(1) || uvarint(codec) || multihash, multihash =
+** uvarint(0x12 sha2-256) || uvarint(32) || digest.  With the codecs we
+** write (0x71 dag-cbor, 0x55 raw) every varint is one byte, so our CIDs
+** are exactly THR_CID_BYTES long.
+*/
+#define THR_CODEC_RAW 0x55
+#define THR_CODEC_DAGCBOR 0x71
+#define THR_MH_SHA2_256 0x12
+#define THR_CID_BYTES 36
+
+typedef struct thr_cid thr_cid;
+struct thr_cid {
+  unsigned char a[THR_CID_BYTES];
+};
+
+/* CIDv1 (codec, sha2-256) of the bytes (a, n). */
+void thr_cid_of(thr_cid *pCid, int codec, const unsigned char *a, size_t n);
+
+/* Parse binary CID bytes.  Accepts only CIDv1 with sha2-256 and a 32-byte
+** digest (the only kind this project stores).  SQLITE_ERROR + *pzErr on
+** anything else. */
+int thr_cid_from_bytes(thr_cid *pCid, const unsigned char *a, size_t n,
+                       char **pzErr);
+
+/* Text form: multibase base32 ("bafy..."); sqlite3_malloc'd or NULL. */
+char *thr_cid_text(const thr_cid *pCid);
+int thr_cid_parse(thr_cid *pCid, const char *z, char **pzErr);
+
+/**************************************************************************
+** Interface to code in cbor.c
+**
+** dag-cbor on top of libcbor.  Maps are written in canonical order (keys
+** sorted by length, then bytewise); integers in their shortest form; CID
+** links as tag 42 over 0x00 || CID bytes.  Decoding is strict: a block
+** decodes only if it re-encodes to exactly the same bytes, so every block
+** has one and only one encoding (and so one CID).
+*/
+typedef struct thr_cbuf thr_cbuf;
+struct thr_cbuf {
+  unsigned char *a; /* Owned; free with sqlite3_free() */
+  size_t n;
+};
+
+/* Opaque wrappers around cbor_item_t so that callers outside cbor.c do not
+** depend on libcbor's headers. */
+typedef struct cbor_item_t thr_cbor;
+
+thr_cbor *thr_cbor_map(size_t nPair);
+thr_cbor *thr_cbor_array(size_t n);
+thr_cbor *thr_cbor_bytes(const unsigned char *a, size_t n);
+thr_cbor *thr_cbor_text(const char *z, size_t n);
+thr_cbor *thr_cbor_uint(uint64_t v);
+thr_cbor *thr_cbor_link(const thr_cid *pCid);
+
+/* Add key/value to a map (keys must be added in canonical order; asserted)
+** or an element to an array.  Both take ownership of the value(s) always,
+** and set *pRc to SQLITE_NOMEM on failure; they do nothing once *pRc is not
+** SQLITE_OK. */
+void thr_cbor_put(int *pRc, thr_cbor *pMap, const char *zKey, thr_cbor *pVal);
+void thr_cbor_push(int *pRc, thr_cbor *pArr, thr_cbor *pVal);
+void thr_cbor_free(thr_cbor *p);
+
+/* Serialize into *pBuf (owned by caller).  SQLITE_OK or SQLITE_NOMEM. */
+int thr_cbor_encode(thr_cbor *p, thr_cbuf *pBuf);
+
+/* Decode a whole block strictly.  Returns a tree (free with
+** thr_cbor_free) or NULL with *pzErr set ("undecodable block: ..."). */
+thr_cbor *thr_cbor_decode(const unsigned char *a, size_t n, char **pzErr);
+
+/* Accessors on decoded trees.  All return NULL/0 when the shape differs. */
+thr_cbor *thr_cbor_get(thr_cbor *pMap, const char *zKey);
+const unsigned char *thr_cbor_as_bytes(thr_cbor *p, size_t *pn);
+const char *thr_cbor_as_text(thr_cbor *p, size_t *pn);
+int thr_cbor_as_uint(thr_cbor *p, uint64_t *pV);
+int thr_cbor_as_link(thr_cbor *p, thr_cid *pCid);
+size_t thr_cbor_map_size(thr_cbor *p); /* 0 if not a map */
+size_t thr_cbor_array_size(thr_cbor *p);
+thr_cbor *thr_cbor_array_at(thr_cbor *p, size_t i);
+
+/* A dag-cbor byte string around (a, n): the envelope of encrypted blocks.
+** thr_cbor_unwrap_bytes returns SQLITE_OK and points (*pa, *pn) into a[]
+** when a[] is exactly one definite byte string in shortest form. */
+int thr_cbor_wrap_bytes(const unsigned char *a, size_t n, thr_cbuf *pBuf);
+int thr_cbor_unwrap_bytes(const unsigned char *a, size_t n,
+                          const unsigned char **pa, size_t *pn);
+
+/**************************************************************************
+** Interface to code in ids.c
+**
+** Thread IDs, thread keys, peer/log IDs: byte forms and text forms.
+*/
+#define THR_ID_V1 0x01
+#define THR_VARIANT_RAW 0x55
+#define THR_VARIANT_ACL 0x70
+#define THR_ID_RANDOM 32
+#define THR_ID_BYTES (2 + THR_ID_RANDOM) /* both varints are one byte */
+#define THR_KEY_BYTES 32
+#define THR_ID_MAX 128 /* longest decoded thread ID we accept */
+
+typedef struct thr_tid thr_tid;
+struct thr_tid {
+  unsigned char a[THR_ID_MAX];
+  int n;
+};
+
+/* A new random v1 ID of the given variant. */
+void thr_tid_random(thr_tid *pId, int variant);
+
+/* Validate ID bytes as go-threads does; messages are go-threads' own
+** ("id too short", "expected 1 as the id version number, got: 2",
+** "expected Raw or AccessControlled as the id variant, got: 7",
+** "expected random id bytes but there are none", ...). */
+int thr_tid_from_bytes(thr_tid *pId, const unsigned char *a, size_t n,
+                       char **pzErr);
+int thr_tid_parse(thr_tid *pId, const char *z, char **pzErr);
+char *thr_tid_text(const thr_tid *pId); /* base32 "bafk..." */
+uint64_t thr_tid_variant(const thr_tid *pId);
+
+/* Thread key: service key || read key (read key may be absent). */
+typedef struct thr_tkey thr_tkey;
+struct thr_tkey {
+  unsigned char service[THR_KEY_BYTES];
+  unsigned char read[THR_KEY_BYTES];
+  int hasRead;
+};
+/* Parse "b..." text (104 chars full, 53 service-only).  "invalid key" for
+** any length other than 32 or 64 bytes.  The caller wipes the key. */
+int thr_tkey_parse(thr_tkey *pKey, const char *z, char **pzErr);
+char *thr_tkey_text(const thr_tkey *pKey); /* caller sodium_memzero+free */
+
+/* Peer and log IDs: base58btc of the identity multihash of the libp2p
+** protobuf Ed25519 public key ("12D3KooW...").  THR_PUBKEY_PB is the
+** protobuf prefix 08 01 12 20 followed by the 32-byte key. */
+#define THR_PUBKEY_PB_BYTES 36
+void thr_pubkey_pb(unsigned char aOut[THR_PUBKEY_PB_BYTES],
+                   const unsigned char pk[32]);
+int thr_pubkey_from_pb(unsigned char pk[32], const unsigned char *a,
+                       size_t n, char **pzErr);
+char *thr_peer_text(const unsigned char pk[32]);
+int thr_peer_parse(unsigned char pk[32], const char *z, char **pzErr);
+
+/**************************************************************************
+** Interface to code in identity.c
+**
+** The peer's Ed25519 identity and the per-thread log keys derived from it.
+** Objects live in sodium_malloc() memory (guarded, mlocked) and are wiped
+** when freed.
+*/
+typedef struct thr_keypair thr_keypair;
+struct thr_keypair {
+  unsigned char pk[32];
+  unsigned char sk[64]; /* libsodium secret key: seed || pk */
+};
+
+/* A key pair from a 32-byte seed, in sodium_malloc memory.  NULL on OOM. */
+thr_keypair *thr_keypair_from_seed(const unsigned char seed[32]);
+void thr_keypair_free(thr_keypair *p);
+
+/* The log key of identity pId for thread pTid: the seed is BLAKE2b-256
+** keyed by the identity seed over "sqlite-threads/log/v1" || thread ID
+** bytes.  A restored identity therefore finds its own logs again. */
+thr_keypair *thr_logkey_derive(const thr_keypair *pId, const thr_tid *pTid);
+
+/**************************************************************************
+** Interface to code in record.c
+**
+** Sealing and opening records; see the format comment in record.c.
+*/
+typedef struct thr_sealed thr_sealed;
+struct thr_sealed {
+  thr_cbuf body, header, event, record; /* stored block bytes */
+  thr_cid cidBody, cidHeader, cidEvent, cidRecord;
+};
+void thr_sealed_clear(thr_sealed *p);
+
+/* Seal plaintext body bytes (dag-cbor) into the four blocks of a record.
+** pPrev is NULL for a log's first record.  pAuthor is the writer's
+** identity, pLog the log key that signs. */
+int thr_rec_seal(const thr_tkey *pKey, const thr_keypair *pAuthor,
+                 const thr_keypair *pLog, const thr_cid *pPrev,
+                 int64_t timeMs, const unsigned char *aBody, size_t nBody,
+                 thr_sealed *pOut, char **pzErr);
+
+/* The outcome of opening a record block with the service key. */
+typedef struct thr_opened thr_opened;
+struct thr_opened {
+  thr_cid cidEvent;
+  thr_cid cidPrev;
+  int hasPrev;
+  unsigned char author[32]; /* identity public key from pubKey */
+  unsigned char sig[64];
+};
+
+/* Verification failures; the texts are part of the contract. */
+#define THR_CHECK_SIG "bad signature"
+#define THR_CHECK_PREV "broken prev link"
+#define THR_CHECK_CID "CID mismatch"
+#define THR_CHECK_KEY "wrong key"
+#define THR_CHECK_DECODE "undecodable block"
+
+/* Decrypt a record block with the service key, decode it and check its
+** signature against the log public key.  On failure returns SQLITE_ERROR
+** and *pzErr starts with one of the THR_CHECK_* names. */
+int thr_rec_open(const unsigned char service[32], const unsigned char logPk[32],
+                 const unsigned char *a, size_t n, thr_opened *pOut,
+                 char **pzErr);
+
+/* Decode an event block into its body and header links. */
+int thr_event_open(const unsigned char *a, size_t n, thr_cid *pBody,
+                   thr_cid *pHeader, char **pzErr);
+
+/* Decrypt a header with the read key: content key and time. */
+int thr_header_open(const unsigned char read[32], const unsigned char *a,
+                    size_t n, unsigned char contentKey[32], int64_t *pTime,
+                    char **pzErr);
+
+/* Decrypt a body with its content key into *pPlain (owned by caller) and
+** check that the plaintext is strict dag-cbor. */
+int thr_body_open(const unsigned char contentKey[32], const unsigned char *a,
+                  size_t n, thr_cbuf *pPlain, char **pzErr);
+
+/* Symmetric envelope used by all encrypted blocks: CBOR byte string of
+** nonce(24) || XChaCha20-Poly1305 ciphertext || tag(16). */
+int thr_seal_block(const unsigned char key[32], const unsigned char *aPlain,
+                   size_t nPlain, thr_cbuf *pOut);
+int thr_open_block(const unsigned char key[32], const unsigned char *a,
+                   size_t n, thr_cbuf *pPlain, char **pzErr);
+
+/* Unix time in milliseconds. */
+int64_t thr_now_ms(void);
+
+/**************************************************************************
+** Interface to code in store.c
+**
+** The event store: internal tables (prefix "_threads_") in the user's
+** database file.  See the schema comment in store.c.
+*/
+typedef struct thr_store thr_store;
+
+/* Open the store on db: set up the tables if this file has none (inside
+** one transaction), prepare nothing yet.  The identity is loaded lazily. */
+int thr_store_open(sqlite3 *db, thr_store **ppStore, char **pzErr);
+void thr_store_close(thr_store *p);
+sqlite3 *thr_store_db(thr_store *p);
+
+/* 1 if this file has the internal tables (nothing to read otherwise). */
+int thr_store_ready(thr_store *p);
+
+/* Statement cache and sqlite3_close().  sqlite3_close() fails while any
+** statement is unfinalized, and it runs module destructors only after that
+** check, but it calls xDisconnect on every connected virtual table before
+** it.  So the store caches prepared statements only while one of our
+** virtual tables is connected: the SQL layer reports xConnect/xDisconnect
+** with attach/detach, and gives xPin, which connects an eponymous table of
+** ours when the store wants to cache and none is connected.  The last
+** detach finalizes the cache. */
+void thr_store_set_pin(thr_store *p, int (*xPin)(sqlite3 *));
+void thr_store_attach(thr_store *p);
+void thr_store_detach(thr_store *p);
+/* Finalize the cached statements now. */
+void thr_store_release(thr_store *p);
+
+/* Create (first use) or load the identity key pair.  Borrowed from the
+** store; valid until thr_store_close(). */
+int thr_store_identity(thr_store *p, const thr_keypair **ppId, char **pzErr);
+
+/* Resolve a local name or an ID text to a thread ID known to this store.
+** Errors: "no such thread: <text>" or the ID parser's message. */
+int thr_store_resolve(thr_store *p, const char *zThread, thr_tid *pTid,
+                      char **pzErr);
+
+/* Create a thread with a fresh key and this identity's log, and append the
+** thread-creation record, all in one transaction.  zName may be NULL. */
+int thr_store_create_thread(thr_store *p, const char *zName, int variant,
+                            thr_tid *pTid, char **pzErr);
+
+/* Append one record with plaintext body (aBody, nBody) to this identity's
+** log in the thread; moves the head in the same transaction. */
+int thr_store_append(thr_store *p, const thr_tid *pTid,
+                     const unsigned char *aBody, size_t nBody, thr_cid *pCid,
+                     char **pzErr);
+
+/* Re-check every record of every log of the thread.  Returns SQLITE_OK and
+** the number of records checked, or SQLITE_ERROR with *pzErr naming the
+** log, record and the failed check. */
+int thr_store_verify(thr_store *p, const thr_tid *pTid, sqlite3_int64 *pnRec,
+                     char **pzErr);
+
+/* Write a CAR v1 file of every block of the thread, roots = log heads.
+** Written to a temporary file renamed into place, so an error leaves no
+** partial file.  *pnBlock gets the number of blocks written. */
+int thr_store_export(thr_store *p, const thr_tid *pTid, const char *zPath,
+                     sqlite3_int64 *pnBlock, char **pzErr);
+
+/**************************************************************************
+** Interface to code in car.c
+*/
+typedef struct thr_car thr_car;
+
+/* A CAR v1 writer on a stdio stream. */
+int thr_car_open(const char *zPath, const thr_cid *aRoot, int nRoot,
+                 thr_car **ppCar, char **pzErr);
+int thr_car_put(thr_car *p, const thr_cid *pCid, const unsigned char *a,
+                size_t n);
+/* Finish: flush, fsync and close.  If rc is not SQLITE_OK, or finishing
+** fails, the file is removed instead. */
+int thr_car_close(thr_car *p, int rc, char **pzErr);
+
+/* Read a CAR v1 file, calling xBlock for every block after checking that
+** its CID matches its bytes.  Roots go to aRoot[] (up to nRootMax). */
+int thr_car_read(const char *zPath, thr_cid *aRoot, int nRootMax, int *pnRoot,
+                 int (*xBlock)(void *, const thr_cid *, const unsigned char *,
+                               size_t),
+                 void *pArg, char **pzErr);
+
+#endif /* THR_CORE_H */
