@@ -10,6 +10,7 @@
 # VARIANT selects a build directory and flags (release, asan, ubsan, tsan);
 # each variant has its own objects and its own dist/.
 
+MAKEFLAGS += --no-print-directory
 VARIANT ?= release
 O := build/$(VARIANT)
 DIST := $(if $(filter release,$(VARIANT)),dist,$(O)/dist)

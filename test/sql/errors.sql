@@ -1,0 +1,21 @@
+-- Bad input fails with a clear message and changes nothing.
+SELECT length(threads_create('notes'));
+SELECT threads_create('notes');
+SELECT threads_create('1abc');
+SELECT threads_create('has space');
+SELECT threads_create('bafkqaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa');
+SELECT threads_create(42);
+SELECT threads_verify('nope');
+SELECT threads_verify('bafkqaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa');
+SELECT threads_verify('b');
+SELECT threads_verify('bafyreigbtj4x7ip5legnfznufuopl4sg4knzc2cof6duas4b3q2fy6swua');
+SELECT threads_verify('bajkqaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa');
+SELECT threads_verify('bafk!');
+SELECT threads_verify(NULL);
+SELECT threads_export('notes', 'no/such/dir/x.car');
+SELECT threads_export('notes', '');
+SELECT threads_export('nope', 'x.car');
+CREATE VIEW v AS SELECT threads_create('x') AS t;
+SELECT * FROM v;
+SELECT count(*), group_concat(name) FROM threads;
+SELECT count(*) FROM threads_records;

@@ -1,0 +1,37 @@
+-- Tampering with the stored log: threads_verify names the failed check,
+-- and threads_export refuses to carry a corrupt block.  Each case is
+-- undone with ROLLBACK TO before the next.
+SELECT length(threads_create('notes'));
+SELECT threads_verify('notes');
+SAVEPOINT t;
+-- The record block's bytes replaced by another block's.
+UPDATE _threads_block SET data = (SELECT data FROM _threads_block
+  WHERE cid <> (SELECT cid FROM _threads_record) LIMIT 1)
+  WHERE cid = (SELECT cid FROM _threads_record);
+SELECT threads_verify('notes');
+SELECT threads_export('notes', 'bad.car');
+ROLLBACK TO t;
+-- The record block removed.
+DELETE FROM _threads_block WHERE cid = (SELECT cid FROM _threads_record);
+SELECT threads_verify('notes');
+ROLLBACK TO t;
+-- Another service key: the record envelope does not open.
+UPDATE _threads_thread SET service = randomblob(32);
+SELECT threads_verify('notes');
+ROLLBACK TO t;
+-- Another read key: the header does not open.
+UPDATE _threads_thread SET read = randomblob(32);
+SELECT threads_verify('notes');
+ROLLBACK TO t;
+-- The head claims more records than the log has.
+UPDATE _threads_log SET counter = 2;
+SELECT threads_verify('notes');
+ROLLBACK TO t;
+-- A follower keeps only the service key: it still verifies the log.
+UPDATE _threads_thread SET read = NULL;
+SELECT role FROM threads WHERE name = 'notes';
+SELECT threads_verify('notes');
+ROLLBACK TO t;
+RELEASE t;
+SELECT threads_verify('notes'), role FROM threads WHERE name = 'notes';
+SELECT threads_export('notes', 'good.car');
