@@ -16,13 +16,18 @@
 **       one row per (thread, writer); pk is the log's Ed25519 public key
 **       (the log ID), head the CID bytes of its newest record, counter the
 **       number of records.  own = 1 for the log this identity writes.
-**   _threads_record(lid, counter, cid BLOB, prev BLOB, author BLOB,
-**                   time INTEGER, PRIMARY KEY(lid, counter))
-**       the audit index of every record: author is the writer identity's
-**       public key, time the header time when this peer can read it.
-**   _threads_block(tid, cid BLOB, data BLOB, PRIMARY KEY(tid, cid))
-**       every block (record, event, header, body) exactly as stored; the
-**       CID is recomputed from data whenever it matters (verify, export).
+**   _threads_record(rid INTEGER PRIMARY KEY, lid, counter, cid BLOB,
+**                   prev BLOB, author BLOB, time INTEGER,
+**                   record BLOB, event BLOB, header BLOB, body BLOB,
+**                   UNIQUE(lid, counter))
+**       one row per record with its four blocks exactly as stored.  cid
+**       names the record block (heads and prev links use it); the other
+**       blocks' CIDs are their links inside the record and the event, and
+**       are recomputed from the bytes whenever it matters (verify, export).
+**       author is the writer identity's public key, time the header time
+**       when this peer can read it.  Keyed by (log, counter), an append
+**       writes at the end of one B-tree instead of at four random places,
+**       which is what keeps appends close to signing speed.
 **
 ** A record, its blocks and the move of its log's head are written inside
 ** one SAVEPOINT, so they are stored together or not at all, and an append
@@ -40,10 +45,11 @@ enum {
   STMT_THREAD_BY_NAME,
   STMT_OWN_LOG,
   STMT_INS_LOG,
-  STMT_INS_BLOCK,
   STMT_INS_RECORD,
   STMT_SET_HEAD,
-  STMT_BLOCK,
+  STMT_SAVEPOINT,
+  STMT_RELEASE,
+  STMT_ROLLBACK_TO,
   STMT_COUNT
 };
 
@@ -53,11 +59,13 @@ static const char *const azStmt[STMT_COUNT] = {
     "SELECT lid, head, counter FROM _threads_log WHERE tid = ?1 AND pk = ?2",
     "INSERT INTO _threads_log(tid, pk, own, head, counter) "
     "VALUES (?1, ?2, 1, NULL, 0)",
-    "INSERT OR IGNORE INTO _threads_block(tid, cid, data) VALUES (?1, ?2, ?3)",
-    "INSERT INTO _threads_record(lid, counter, cid, prev, author, time) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    "INSERT INTO _threads_record(lid, counter, cid, prev, author, time, "
+    "record, event, header, body) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     "UPDATE _threads_log SET head = ?2, counter = ?3 WHERE lid = ?1",
-    "SELECT data FROM _threads_block WHERE tid = ?1 AND cid = ?2",
+    "SAVEPOINT _threads_w",
+    "RELEASE _threads_w",
+    "ROLLBACK TO _threads_w",
 };
 
 static const char zSchema[] =
@@ -71,12 +79,10 @@ static const char zSchema[] =
     "  own INTEGER NOT NULL DEFAULT 0, head BLOB,"
     "  counter INTEGER NOT NULL DEFAULT 0, UNIQUE(tid, pk));"
     "CREATE TABLE IF NOT EXISTS _threads_record("
-    "  lid INTEGER NOT NULL, counter INTEGER NOT NULL, cid BLOB NOT NULL,"
-    "  prev BLOB, author BLOB, time INTEGER,"
-    "  PRIMARY KEY(lid, counter)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS _threads_block("
-    "  tid INTEGER NOT NULL, cid BLOB NOT NULL, data BLOB NOT NULL,"
-    "  PRIMARY KEY(tid, cid)) WITHOUT ROWID;"
+    "  rid INTEGER PRIMARY KEY, lid INTEGER NOT NULL,"
+    "  counter INTEGER NOT NULL, cid BLOB NOT NULL, prev BLOB, author BLOB,"
+    "  time INTEGER, record BLOB NOT NULL, event BLOB, header BLOB, body BLOB,"
+    "  UNIQUE(lid, counter));"
     "INSERT OR IGNORE INTO _threads_meta(key, value) VALUES ('format', 1);";
 
 /* The log key of one thread, cached so that appends sign without deriving
@@ -116,7 +122,7 @@ static int store_check_ready(thr_store *p) {
   }
   if (sqlite3_prepare_v2(p->db,
                          "SELECT 1 FROM main.sqlite_schema WHERE type='table' "
-                         "AND name='_threads_block'",
+                         "AND name='_threads_record'",
                          -1, &pStmt, NULL) == SQLITE_OK &&
       sqlite3_step(pStmt) == SQLITE_ROW) {
     p->bReady = 1;
@@ -223,18 +229,31 @@ static char *store_errmsg(thr_store *p, int rc) {
 /* Savepoints make the multi-statement writes of this file atomic, inside
 ** or outside the user's transaction. */
 static int store_begin(thr_store *p) {
-  return sqlite3_exec(p->db, "SAVEPOINT _threads_w", NULL, NULL, NULL);
+  int rc = SQLITE_OK;
+  sqlite3_stmt *pStmt = store_stmt(p, STMT_SAVEPOINT, &rc);
+  return pStmt ? store_exec(pStmt) : rc;
 }
 
 static int store_end(thr_store *p, int rc) {
+  int rc2 = SQLITE_OK;
+  sqlite3_stmt *pStmt;
   if (rc == SQLITE_OK) {
-    rc = sqlite3_exec(p->db, "RELEASE _threads_w", NULL, NULL, NULL);
+    pStmt = store_stmt(p, STMT_RELEASE, &rc2);
+    rc = pStmt ? store_exec(pStmt) : rc2;
     if (rc == SQLITE_OK) {
       return SQLITE_OK;
     }
   }
-  sqlite3_exec(p->db, "ROLLBACK TO _threads_w; RELEASE _threads_w", NULL,
-               NULL, NULL);
+  rc2 = SQLITE_OK;
+  pStmt = store_stmt(p, STMT_ROLLBACK_TO, &rc2);
+  if (pStmt) {
+    store_exec(pStmt);
+  }
+  rc2 = SQLITE_OK;
+  pStmt = store_stmt(p, STMT_RELEASE, &rc2);
+  if (pStmt) {
+    store_exec(pStmt);
+  }
   return rc;
 }
 
@@ -486,7 +505,7 @@ static int store_append_in(thr_store *p, const thr_tid *pTid,
   sqlite3_stmt *pStmt;
   sqlite3_int64 iLog = 0, nCounter = 0;
   thr_cid prev;
-  int bPrev = 0, rc = SQLITE_OK, i;
+  int bPrev = 0, rc = SQLITE_OK;
   thr_sealed s;
   int64_t now = thr_now_ms();
 
@@ -533,19 +552,7 @@ static int store_append_in(thr_store *p, const thr_tid *pTid,
     goto cleanup;
   }
 
-  /* Blocks, record row, head: all in the caller's savepoint. */
-  for (i = 0; i < 4 && rc == SQLITE_OK; i++) {
-    const thr_cbuf *aBuf[4] = {&s.body, &s.header, &s.event, &s.record};
-    const thr_cid *aCid[4] = {&s.cidBody, &s.cidHeader, &s.cidEvent,
-                              &s.cidRecord};
-    pStmt = store_stmt(p, STMT_INS_BLOCK, &rc);
-    if (pStmt) {
-      sqlite3_bind_int64(pStmt, 1, iThread);
-      sqlite3_bind_blob(pStmt, 2, aCid[i]->a, THR_CID_BYTES, SQLITE_STATIC);
-      sqlite3_bind_blob64(pStmt, 3, aBuf[i]->a, aBuf[i]->n, SQLITE_STATIC);
-      rc = store_exec(pStmt);
-    }
-  }
+  /* Record row with its blocks, then the head: in the caller's savepoint. */
   pStmt = store_stmt(p, STMT_INS_RECORD, &rc);
   if (pStmt) {
     sqlite3_bind_int64(pStmt, 1, iLog);
@@ -556,6 +563,10 @@ static int store_append_in(thr_store *p, const thr_tid *pTid,
     }
     sqlite3_bind_blob(pStmt, 5, p->pId->pk, 32, SQLITE_STATIC);
     sqlite3_bind_int64(pStmt, 6, now);
+    sqlite3_bind_blob64(pStmt, 7, s.record.a, s.record.n, SQLITE_STATIC);
+    sqlite3_bind_blob64(pStmt, 8, s.event.a, s.event.n, SQLITE_STATIC);
+    sqlite3_bind_blob64(pStmt, 9, s.header.a, s.header.n, SQLITE_STATIC);
+    sqlite3_bind_blob64(pStmt, 10, s.body.a, s.body.n, SQLITE_STATIC);
     rc = store_exec(pStmt);
   }
   pStmt = store_stmt(p, STMT_SET_HEAD, &rc);
@@ -697,73 +708,56 @@ int thr_store_create_thread(thr_store *p, const char *zName, int variant,
 ** Verification.
 */
 
-/* Load block cid of thread iThread and check that its bytes hash to it.
-** *pData is owned by the caller. */
-static int store_block(thr_store *p, sqlite3_int64 iThread, const thr_cid *pCid,
-                       thr_cbuf *pData, char **pzWhy) {
-  int rc = SQLITE_OK;
-  sqlite3_stmt *pStmt = store_stmt(p, STMT_BLOCK, &rc);
+/* A block column of the current row, checked against the CID it must
+** have.  (*pa, *pn) borrow from the row.  On error *pzWhy names the check. */
+static int store_block(sqlite3_stmt *pRow, int iCol, const thr_cid *pCid,
+                       const unsigned char **pa, size_t *pn, char **pzWhy) {
   thr_cid got;
-  pData->a = NULL;
-  pData->n = 0;
-  if (pStmt == NULL) {
-    *pzWhy = store_errmsg(p, rc);
-    return rc;
-  }
-  sqlite3_bind_int64(pStmt, 1, iThread);
-  sqlite3_bind_blob(pStmt, 2, pCid->a, THR_CID_BYTES, SQLITE_STATIC);
-  if (sqlite3_step(pStmt) != SQLITE_ROW) {
-    store_done(pStmt);
+  if (sqlite3_column_type(pRow, iCol) != SQLITE_BLOB) {
     *pzWhy = sqlite3_mprintf("missing block");
     return SQLITE_ERROR;
   }
-  pData->n = (size_t)sqlite3_column_bytes(pStmt, 0);
-  pData->a = sqlite3_malloc64(pData->n + 1);
-  if (pData->a == NULL) {
-    store_done(pStmt);
-    return SQLITE_NOMEM;
-  }
-  if (pData->n) {
-    memcpy(pData->a, sqlite3_column_blob(pStmt, 0), pData->n);
-  }
-  store_done(pStmt);
-  thr_cid_of(&got, THR_CODEC_DAGCBOR, pData->a, pData->n);
+  *pa = sqlite3_column_blob(pRow, iCol);
+  *pn = (size_t)sqlite3_column_bytes(pRow, iCol);
+  thr_cid_of(&got, THR_CODEC_DAGCBOR, *pa, *pn);
   if (memcmp(got.a, pCid->a, THR_CID_BYTES) != 0) {
-    sqlite3_free(pData->a);
-    pData->a = NULL;
     *pzWhy = sqlite3_mprintf("%s", THR_CHECK_CID);
     return SQLITE_ERROR;
   }
   return SQLITE_OK;
 }
 
-/* With the read key: the event, header and body of one record.  On error
-** *pzWhy names the block and the check. */
-static int store_verify_content(thr_store *p, sqlite3_int64 iThread,
-                                const thr_tkey *pKey, const thr_cid *pEvent,
-                                char **pzWhy) {
-  thr_cbuf ev = {0, 0}, hdr = {0, 0}, body = {0, 0}, plain = {0, 0};
+/* Column order of the verification query. */
+enum { V_COUNTER, V_CID, V_PREV, V_RECORD, V_EVENT, V_HEADER, V_BODY };
+
+/* With the read key: the event, header and body of the current row.  On
+** error *pzWhy names the block and the check. */
+static int store_verify_content(sqlite3_stmt *pRow, const thr_tkey *pKey,
+                                const thr_cid *pEvent, char **pzWhy) {
+  const unsigned char *a;
+  size_t n;
+  thr_cbuf plain = {0, 0};
   thr_cid cidBody, cidHeader;
   unsigned char contentKey[32];
   int64_t t;
   char *zWhy = NULL;
   const char *zWhat = "event";
-  int rc = store_block(p, iThread, pEvent, &ev, &zWhy);
+  int rc = store_block(pRow, V_EVENT, pEvent, &a, &n, &zWhy);
   if (rc == SQLITE_OK) {
-    rc = thr_event_open(ev.a, ev.n, &cidBody, &cidHeader, &zWhy);
+    rc = thr_event_open(a, n, &cidBody, &cidHeader, &zWhy);
   }
   if (rc == SQLITE_OK) {
     zWhat = "header";
-    rc = store_block(p, iThread, &cidHeader, &hdr, &zWhy);
+    rc = store_block(pRow, V_HEADER, &cidHeader, &a, &n, &zWhy);
   }
   if (rc == SQLITE_OK) {
-    rc = thr_header_open(pKey->read, hdr.a, hdr.n, contentKey, &t, &zWhy);
+    rc = thr_header_open(pKey->read, a, n, contentKey, &t, &zWhy);
   }
   if (rc == SQLITE_OK) {
     zWhat = "body";
-    rc = store_block(p, iThread, &cidBody, &body, &zWhy);
+    rc = store_block(pRow, V_BODY, &cidBody, &a, &n, &zWhy);
     if (rc == SQLITE_OK) {
-      rc = thr_body_open(contentKey, body.a, body.n, &plain, &zWhy);
+      rc = thr_body_open(contentKey, a, n, &plain, &zWhy);
     }
     sodium_memzero(contentKey, sizeof(contentKey));
   }
@@ -771,19 +765,16 @@ static int store_verify_content(thr_store *p, sqlite3_int64 iThread,
     *pzWhy = sqlite3_mprintf("%s: %s", zWhat, zWhy ? zWhy : "out of memory");
   }
   sqlite3_free(zWhy);
-  sqlite3_free(ev.a);
-  sqlite3_free(hdr.a);
-  sqlite3_free(body.a);
   sqlite3_free(plain.a);
   return rc;
 }
 
 /* Check one log from its first record to its head. */
-static int store_verify_log(thr_store *p, sqlite3_int64 iThread,
-                            const thr_tkey *pKey, sqlite3_int64 iLog,
-                            const unsigned char logPk[32], const thr_cid *pHead,
-                            int bHead, sqlite3_int64 nCounter,
-                            sqlite3_int64 *pnRec, char **pzErr) {
+static int store_verify_log(thr_store *p, const thr_tkey *pKey,
+                            sqlite3_int64 iLog, const unsigned char logPk[32],
+                            const thr_cid *pHead, int bHead,
+                            sqlite3_int64 nCounter, sqlite3_int64 *pnRec,
+                            char **pzErr) {
   sqlite3_stmt *pStmt = NULL;
   thr_cid prev, cid;
   sqlite3_int64 nSeen = 0;
@@ -791,8 +782,9 @@ static int store_verify_log(thr_store *p, sqlite3_int64 iThread,
   int rc;
 
   rc = sqlite3_prepare_v2(p->db,
-                          "SELECT counter, cid, prev FROM _threads_record "
-                          "WHERE lid = ?1 ORDER BY counter",
+                          "SELECT counter, cid, prev, record, event, header, "
+                          "body FROM _threads_record WHERE lid = ?1 "
+                          "ORDER BY counter",
                           -1, &pStmt, NULL);
   if (rc != SQLITE_OK) {
     *pzErr = store_errmsg(p, rc);
@@ -800,12 +792,13 @@ static int store_verify_log(thr_store *p, sqlite3_int64 iThread,
   }
   sqlite3_bind_int64(pStmt, 1, iLog);
   while (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
-    sqlite3_int64 iCounter = sqlite3_column_int64(pStmt, 0);
-    thr_cbuf rec = {0, 0};
+    sqlite3_int64 iCounter = sqlite3_column_int64(pStmt, V_COUNTER);
+    const unsigned char *a;
+    size_t n;
     thr_opened op;
     nSeen++;
-    if (thr_cid_from_bytes(&cid, sqlite3_column_blob(pStmt, 1),
-                           (size_t)sqlite3_column_bytes(pStmt, 1),
+    if (thr_cid_from_bytes(&cid, sqlite3_column_blob(pStmt, V_CID),
+                           (size_t)sqlite3_column_bytes(pStmt, V_CID),
                            &zWhy) != SQLITE_OK) {
       rc = SQLITE_ERROR;
     } else if (iCounter != nSeen) {
@@ -813,11 +806,10 @@ static int store_verify_log(thr_store *p, sqlite3_int64 iThread,
                              nSeen);
       rc = SQLITE_ERROR;
     } else {
-      rc = store_block(p, iThread, &cid, &rec, &zWhy);
+      rc = store_block(pStmt, V_RECORD, &cid, &a, &n, &zWhy);
     }
     if (rc == SQLITE_OK) {
-      rc = thr_rec_open(pKey->service, logPk, rec.a, rec.n, &op, &zWhy);
-      sqlite3_free(rec.a);
+      rc = thr_rec_open(pKey->service, logPk, a, n, &op, &zWhy);
     }
     if (rc == SQLITE_OK) {
       int bPrevOk = nSeen == 1 ? !op.hasPrev
@@ -829,7 +821,7 @@ static int store_verify_log(thr_store *p, sqlite3_int64 iThread,
       }
     }
     if (rc == SQLITE_OK && pKey->hasRead) {
-      rc = store_verify_content(p, iThread, pKey, &op.cidEvent, &zWhy);
+      rc = store_verify_content(pStmt, pKey, &op.cidEvent, &zWhy);
     }
     if (rc != SQLITE_OK) {
       char *zLog = thr_peer_text(logPk);
@@ -891,7 +883,7 @@ int thr_store_verify(thr_store *p, const thr_tid *pTid, sqlite3_int64 *pnRec,
       rc = SQLITE_CORRUPT;
       break;
     }
-    rc = store_verify_log(p, iThread, &key, sqlite3_column_int64(pStmt, 0),
+    rc = store_verify_log(p, &key, sqlite3_column_int64(pStmt, 0),
                           sqlite3_column_blob(pStmt, 1), &head, bHead,
                           sqlite3_column_int64(pStmt, 3), pnRec, pzErr);
   }
@@ -930,7 +922,8 @@ int thr_store_export(thr_store *p, const thr_tid *pTid, const char *zPath,
   if (rc == SQLITE_OK) {
     sqlite3_bind_int64(pStmt, 1, iThread);
     while (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
-      thr_cid *aNew = sqlite3_realloc64(aRoot, sizeof(thr_cid) * (size_t)(nRoot + 1));
+      thr_cid *aNew =
+          sqlite3_realloc64(aRoot, sizeof(thr_cid) * (size_t)(nRoot + 1));
       if (aNew == NULL) {
         rc = SQLITE_NOMEM;
         break;
@@ -948,33 +941,41 @@ int thr_store_export(thr_store *p, const thr_tid *pTid, const char *zPath,
   }
   if (rc == SQLITE_OK) {
     rc = sqlite3_prepare_v2(p->db,
-                            "SELECT cid, data FROM _threads_block WHERE tid = ?1",
+                            "SELECT r.cid, r.record, r.event, r.header, r.body"
+                            " FROM _threads_log l JOIN _threads_record r"
+                            " ON r.lid = l.lid WHERE l.tid = ?1"
+                            " ORDER BY l.pk, r.counter",
                             -1, &pStmt, NULL);
   }
   if (rc == SQLITE_OK) {
     sqlite3_bind_int64(pStmt, 1, iThread);
     while (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
-      thr_cid cid, got;
-      const unsigned char *a = sqlite3_column_blob(pStmt, 1);
-      size_t n = (size_t)sqlite3_column_bytes(pStmt, 1);
-      rc = thr_cid_from_bytes(&cid, sqlite3_column_blob(pStmt, 0),
+      thr_cid named;
+      int iCol;
+      rc = thr_cid_from_bytes(&named, sqlite3_column_blob(pStmt, 0),
                               (size_t)sqlite3_column_bytes(pStmt, 0), pzErr);
-      if (rc != SQLITE_OK) {
-        break;
+      /* Each block under the CID of its bytes.  The record block must also
+      ** match the name the log knows it by: exporting it otherwise would
+      ** carry the corruption to whoever imports the file. */
+      for (iCol = 1; rc == SQLITE_OK && iCol <= 4; iCol++) {
+        const unsigned char *a = sqlite3_column_blob(pStmt, iCol);
+        size_t n = (size_t)sqlite3_column_bytes(pStmt, iCol);
+        thr_cid cid;
+        if (sqlite3_column_type(pStmt, iCol) != SQLITE_BLOB) {
+          continue; /* a block this peer does not hold */
+        }
+        thr_cid_of(&cid, THR_CODEC_DAGCBOR, a, n);
+        if (iCol == 1 && memcmp(cid.a, named.a, THR_CID_BYTES) != 0) {
+          char *zCid = thr_cid_text(&named);
+          *pzErr = sqlite3_mprintf("record %s: %s; run threads_verify()",
+                                   zCid, THR_CHECK_CID);
+          sqlite3_free(zCid);
+          rc = SQLITE_ERROR;
+          break;
+        }
+        rc = thr_car_put(pCar, &cid, a, n);
+        (*pnBlock)++;
       }
-      /* Never export a block that does not match its name: the file would
-      ** carry the corruption to whoever imports it. */
-      thr_cid_of(&got, THR_CODEC_DAGCBOR, a, n);
-      if (memcmp(got.a, cid.a, THR_CID_BYTES) != 0) {
-        char *zCid = thr_cid_text(&cid);
-        *pzErr = sqlite3_mprintf("block %s: %s; run threads_verify()", zCid,
-                                 THR_CHECK_CID);
-        sqlite3_free(zCid);
-        rc = SQLITE_ERROR;
-        break;
-      }
-      rc = thr_car_put(pCar, &cid, a, n);
-      (*pnBlock)++;
     }
     sqlite3_finalize(pStmt);
   }

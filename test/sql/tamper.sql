@@ -4,15 +4,13 @@
 SELECT length(threads_create('notes'));
 SELECT threads_verify('notes');
 SAVEPOINT t;
--- The record block's bytes replaced by another block's.
-UPDATE _threads_block SET data = (SELECT data FROM _threads_block
-  WHERE cid <> (SELECT cid FROM _threads_record) LIMIT 1)
-  WHERE cid = (SELECT cid FROM _threads_record);
+-- The record block's bytes replaced by the event block's.
+UPDATE _threads_record SET record = event;
 SELECT threads_verify('notes');
 SELECT threads_export('notes', 'bad.car');
 ROLLBACK TO t;
--- The record block removed.
-DELETE FROM _threads_block WHERE cid = (SELECT cid FROM _threads_record);
+-- The event block removed.
+UPDATE _threads_record SET event = NULL;
 SELECT threads_verify('notes');
 ROLLBACK TO t;
 -- Another service key: the record envelope does not open.
