@@ -43,7 +43,7 @@ UNIT_SRC := $(wildcard test/unit/test_*.c)
 UNIT_BIN := $(patsubst test/unit/%.c,$(O)/test/%,$(UNIT_SRC))
 BENCH_BIN := $(O)/bench/bench_append
 
-.PHONY: all deps demo test check bench asan ubsan tsan valgrind format lint clean
+.PHONY: all deps demo test check bench asan ubsan tsan valgrind fuzz format lint clean
 
 all: $(DIST)/threads.so $(DIST)/libthreads.a
 
@@ -115,6 +115,11 @@ tsan:
 	$(MAKE) VARIANT=tsan check
 valgrind: all $(UNIT_BIN)
 	sh test/run.sh valgrind $(DIST) $(O)
+
+# libFuzzer targets for every decoder of peer or file bytes (clang).
+FUZZ_SECONDS ?= 30
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh test/fuzz/run.sh
 
 format:
 	clang-format -i $(LIB_SRC) $(HDRS) $(UNIT_SRC) test/bench/*.c

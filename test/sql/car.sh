@@ -15,7 +15,7 @@ q "SELECT threads_create('a');" >/dev/null
 q "SELECT threads_create('b');" >/dev/null
 n=$(q "SELECT threads_export('a', 'a.car');")
 head=$(q "SELECT json_extract(heads, '\$[0].head') FROM threads WHERE name = 'a';")
-out=$(/usr/bin/python3 - a.car <<'PY' 2>&1
+out=$($PYTHON3 - a.car <<'PY' 2>&1
 import base64, hashlib, sys
 
 data = open(sys.argv[1], "rb").read()

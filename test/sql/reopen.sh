@@ -32,7 +32,7 @@ check file_is_wal [ "$(q "PRAGMA journal_mode;")" = wal ]
 check integrity_ok [ "$(q "PRAGMA integrity_check;")" = ok ]
 
 # The same file through Python's sqlite3 module (load_extension).
-py=$(/usr/bin/python3 - "$EXT" "$db" <<'PY' 2>&1
+py=$($PYTHON3 - "$EXT" "$db" <<'PY' 2>&1
 import sqlite3, sys
 con = sqlite3.connect(sys.argv[2])
 con.enable_load_extension(True)
