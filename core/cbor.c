@@ -496,6 +496,84 @@ thr_cbor *thr_cbor_array_at(thr_cbor *p, size_t i) {
 }
 
 /**************************************************************************
+** The streaming writer.
+*/
+
+/* Reserve n bytes at the end of the output; NULL once the writer failed. */
+static unsigned char *cw_room(thr_cw *p, size_t n) {
+  unsigned char *a;
+  if (p->rc != SQLITE_OK) {
+    return NULL;
+  }
+  if (p->nAlloc - p->n < n) {
+    p->rc = SQLITE_TOOBIG;
+    return NULL;
+  }
+  a = p->a + p->n;
+  p->n += n;
+  return a;
+}
+
+/* Write a header with libcbor's encoder xEnc into the spare room. */
+static void cw_head(thr_cw *p, size_t (*xEnc)(uint64_t, unsigned char *, size_t),
+                    uint64_t v) {
+  size_t n;
+  if (p->rc != SQLITE_OK) {
+    return;
+  }
+  n = xEnc(v, p->a + p->n, p->nAlloc - p->n);
+  if (n == 0) {
+    p->rc = SQLITE_TOOBIG;
+  }
+  p->n += n;
+}
+
+static size_t cw_enc_map(uint64_t v, unsigned char *a, size_t n) {
+  return cbor_encode_map_start((size_t)v, a, n);
+}
+static size_t cw_enc_text(uint64_t v, unsigned char *a, size_t n) {
+  return cbor_encode_string_start((size_t)v, a, n);
+}
+static size_t cw_enc_bytes(uint64_t v, unsigned char *a, size_t n) {
+  return cbor_encode_bytestring_start((size_t)v, a, n);
+}
+static size_t cw_enc_tag(uint64_t v, unsigned char *a, size_t n) {
+  return cbor_encode_tag(v, a, n);
+}
+
+void thr_cw_map(thr_cw *p, size_t nPair) { cw_head(p, cw_enc_map, nPair); }
+
+void thr_cw_text(thr_cw *p, const char *z) {
+  size_t n = strlen(z);
+  unsigned char *a;
+  cw_head(p, cw_enc_text, n);
+  if ((a = cw_room(p, n)) != NULL) {
+    memcpy(a, z, n);
+  }
+}
+
+void thr_cw_bytes(thr_cw *p, const unsigned char *aIn, size_t n) {
+  unsigned char *a;
+  cw_head(p, cw_enc_bytes, n);
+  if ((a = cw_room(p, n)) != NULL) {
+    memcpy(a, aIn, n);
+  }
+}
+
+/* cbor_encode_uint picks the shortest width, as dag-cbor requires. */
+void thr_cw_uint(thr_cw *p, uint64_t v) { cw_head(p, cbor_encode_uint, v); }
+
+void thr_cw_link(thr_cw *p, const thr_cid *pCid) {
+  unsigned char *a;
+  cw_head(p, cw_enc_tag, 42);
+  cw_head(p, cw_enc_bytes, 1 + THR_CID_BYTES);
+  if ((a = cw_room(p, 1 + THR_CID_BYTES)) != NULL) {
+    a[0] = 0x00;
+    memcpy(a + 1, pCid->a, THR_CID_BYTES);
+  }
+}
+
+/**************************************************************************
 ** Byte-string envelopes.  These are the hot path of every encrypted block,
 ** and a byte string header is one to nine bytes, so we write and check it
 ** with libcbor's header encoder rather than building a tree.

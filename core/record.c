@@ -118,6 +118,10 @@ static size_t rec_sig_message(unsigned char *aMsg, const thr_cid *pEvent,
   return 2 * THR_CID_BYTES;
 }
 
+/* Room for the largest fixed-shape block: a record with a prev link is
+** about 230 bytes. */
+#define SEAL_BUF 512
+
 int thr_rec_seal(const thr_tkey *pKey, const thr_keypair *pAuthor,
                  const thr_keypair *pLog, const thr_cid *pPrev,
                  int64_t timeMs, const unsigned char *aBody, size_t nBody,
@@ -126,8 +130,8 @@ int thr_rec_seal(const thr_tkey *pKey, const thr_keypair *pAuthor,
   unsigned char aMsg[2 * THR_CID_BYTES];
   unsigned char aSig[crypto_sign_BYTES];
   unsigned char aPb[THR_PUBKEY_PB_BYTES];
-  thr_cbuf plain = {0, 0};
-  thr_cbor *pMap = NULL;
+  unsigned char aBuf[SEAL_BUF];
+  thr_cw w;
   int rc = SQLITE_OK;
 
   memset(pOut, 0, sizeof(*pOut));
@@ -145,64 +149,67 @@ int thr_rec_seal(const thr_tkey *pKey, const thr_keypair *pAuthor,
   }
   thr_cid_of(&pOut->cidBody, THR_CODEC_DAGCBOR, pOut->body.a, pOut->body.n);
 
-  /* 2. header */
-  pMap = thr_cbor_map(2);
-  thr_cbor_put(&rc, pMap, "key", thr_cbor_bytes(contentKey, 32));
-  thr_cbor_put(&rc, pMap, "time", thr_cbor_uint((uint64_t)timeMs));
+  /* 2. header: {"key": content key, "time": ms} */
+  w = (thr_cw){aBuf, 0, sizeof(aBuf), SQLITE_OK};
+  thr_cw_map(&w, 2);
+  thr_cw_text(&w, "key");
+  thr_cw_bytes(&w, contentKey, sizeof(contentKey));
+  thr_cw_text(&w, "time");
+  thr_cw_uint(&w, (uint64_t)timeMs);
+  rc = w.rc;
   if (rc == SQLITE_OK) {
-    rc = thr_cbor_encode(pMap, &plain);
+    rc = thr_seal_block(pKey->read, aBuf, w.n, &pOut->header);
   }
-  thr_cbor_free(pMap);
-  pMap = NULL;
-  if (rc == SQLITE_OK) {
-    rc = thr_seal_block(pKey->read, plain.a, plain.n, &pOut->header);
-  }
-  if (plain.a) {
-    sodium_memzero(plain.a, plain.n); /* it holds the content key */
-    sqlite3_free(plain.a);
-    plain.a = NULL;
-  }
+  sodium_memzero(aBuf, w.n); /* it held the content key */
   if (rc != SQLITE_OK) {
     goto cleanup;
   }
   thr_cid_of(&pOut->cidHeader, THR_CODEC_DAGCBOR, pOut->header.a,
              pOut->header.n);
 
-  /* 3. event */
-  pMap = thr_cbor_map(2);
-  thr_cbor_put(&rc, pMap, "body", thr_cbor_link(&pOut->cidBody));
-  thr_cbor_put(&rc, pMap, "header", thr_cbor_link(&pOut->cidHeader));
+  /* 3. event: {"body": link, "header": link}, stored as it is */
+  w = (thr_cw){aBuf, 0, sizeof(aBuf), SQLITE_OK};
+  thr_cw_map(&w, 2);
+  thr_cw_text(&w, "body");
+  thr_cw_link(&w, &pOut->cidBody);
+  thr_cw_text(&w, "header");
+  thr_cw_link(&w, &pOut->cidHeader);
+  rc = w.rc;
   if (rc == SQLITE_OK) {
-    rc = thr_cbor_encode(pMap, &pOut->event);
+    pOut->event.a = sqlite3_malloc64(w.n);
+    if (pOut->event.a == NULL) {
+      rc = SQLITE_NOMEM;
+      goto cleanup;
+    }
+    memcpy(pOut->event.a, aBuf, w.n);
+    pOut->event.n = w.n;
   }
-  thr_cbor_free(pMap);
-  pMap = NULL;
   if (rc != SQLITE_OK) {
     goto cleanup;
   }
   thr_cid_of(&pOut->cidEvent, THR_CODEC_DAGCBOR, pOut->event.a, pOut->event.n);
 
-  /* 4. record */
+  /* 4. record: {"sig", "prev"?, "block", "pubKey"} under the service key */
   crypto_sign_detached(aSig, NULL, aMsg,
                        rec_sig_message(aMsg, &pOut->cidEvent, pPrev),
                        pLog->sk);
   thr_pubkey_pb(aPb, pAuthor->pk);
-  pMap = thr_cbor_map(pPrev ? 4 : 3);
-  thr_cbor_put(&rc, pMap, "sig", thr_cbor_bytes(aSig, sizeof(aSig)));
+  w = (thr_cw){aBuf, 0, sizeof(aBuf), SQLITE_OK};
+  thr_cw_map(&w, pPrev ? 4 : 3);
+  thr_cw_text(&w, "sig");
+  thr_cw_bytes(&w, aSig, sizeof(aSig));
   if (pPrev) {
-    thr_cbor_put(&rc, pMap, "prev", thr_cbor_link(pPrev));
+    thr_cw_text(&w, "prev");
+    thr_cw_link(&w, pPrev);
   }
-  thr_cbor_put(&rc, pMap, "block", thr_cbor_link(&pOut->cidEvent));
-  thr_cbor_put(&rc, pMap, "pubKey", thr_cbor_bytes(aPb, sizeof(aPb)));
+  thr_cw_text(&w, "block");
+  thr_cw_link(&w, &pOut->cidEvent);
+  thr_cw_text(&w, "pubKey");
+  thr_cw_bytes(&w, aPb, sizeof(aPb));
+  rc = w.rc;
   if (rc == SQLITE_OK) {
-    rc = thr_cbor_encode(pMap, &plain);
+    rc = thr_seal_block(pKey->service, aBuf, w.n, &pOut->record);
   }
-  thr_cbor_free(pMap);
-  pMap = NULL;
-  if (rc == SQLITE_OK) {
-    rc = thr_seal_block(pKey->service, plain.a, plain.n, &pOut->record);
-  }
-  sqlite3_free(plain.a);
   if (rc != SQLITE_OK) {
     goto cleanup;
   }

@@ -43,7 +43,7 @@
 enum {
   STMT_THREAD_BY_ID,
   STMT_THREAD_BY_NAME,
-  STMT_OWN_LOG,
+  STMT_APPEND_CTX,
   STMT_INS_LOG,
   STMT_INS_RECORD,
   STMT_SET_HEAD,
@@ -56,7 +56,9 @@ enum {
 static const char *const azStmt[STMT_COUNT] = {
     "SELECT tid, service, read FROM _threads_thread WHERE id = ?1",
     "SELECT id FROM _threads_thread WHERE name = ?1",
-    "SELECT lid, head, counter FROM _threads_log WHERE tid = ?1 AND pk = ?2",
+    "SELECT t.tid, t.service, t.read, l.lid, l.head, l.counter"
+    " FROM _threads_thread t LEFT JOIN _threads_log l"
+    " ON l.tid = t.tid AND l.pk = ?2 WHERE t.id = ?1",
     "INSERT INTO _threads_log(tid, pk, own, head, counter) "
     "VALUES (?1, ?2, 1, NULL, 0)",
     "INSERT INTO _threads_record(lid, counter, cid, prev, author, time, "
@@ -495,36 +497,53 @@ static int store_check_name(const char *zName, char **pzErr) {
   return SQLITE_OK;
 }
 
-/* Append body (aBody, nBody) to this identity's log of thread tid (row
-** iThread).  Runs inside the caller's savepoint. */
+/* Append body (aBody, nBody) to this identity's log of thread pTid.  One
+** query finds the thread's keys and our log's head; the log row is made on
+** the first append.  Runs inside the caller's savepoint. */
 static int store_append_in(thr_store *p, const thr_tid *pTid,
-                           sqlite3_int64 iThread, const thr_tkey *pKey,
                            const unsigned char *aBody, size_t nBody,
                            thr_cid *pCid, char **pzErr) {
   const thr_keypair *pLog = store_log_key(p, pTid);
   sqlite3_stmt *pStmt;
-  sqlite3_int64 iLog = 0, nCounter = 0;
+  sqlite3_int64 iThread = 0, iLog = 0, nCounter = 0;
   thr_cid prev;
+  thr_tkey key;
   int bPrev = 0, rc = SQLITE_OK;
   thr_sealed s;
   int64_t now = thr_now_ms();
 
   memset(&s, 0, sizeof(s));
+  memset(&key, 0, sizeof(key));
   if (pLog == NULL) {
     return SQLITE_NOMEM;
   }
 
-  /* Find or create our log. */
-  pStmt = store_stmt(p, STMT_OWN_LOG, &rc);
+  pStmt = store_stmt(p, STMT_APPEND_CTX, &rc);
   if (pStmt) {
-    sqlite3_bind_int64(pStmt, 1, iThread);
+    sqlite3_bind_blob(pStmt, 1, pTid->a, pTid->n, SQLITE_STATIC);
     sqlite3_bind_blob(pStmt, 2, pLog->pk, 32, SQLITE_STATIC);
-    if (sqlite3_step(pStmt) == SQLITE_ROW) {
-      iLog = sqlite3_column_int64(pStmt, 0);
-      nCounter = sqlite3_column_int64(pStmt, 2);
-      if (sqlite3_column_type(pStmt, 1) != SQLITE_NULL) {
-        if (thr_cid_from_bytes(&prev, sqlite3_column_blob(pStmt, 1),
-                               (size_t)sqlite3_column_bytes(pStmt, 1),
+    if (sqlite3_step(pStmt) != SQLITE_ROW) {
+      char *zId = thr_tid_text(pTid);
+      *pzErr = sqlite3_mprintf("no such thread: %s", zId);
+      sqlite3_free(zId);
+      rc = SQLITE_ERROR;
+    } else if (sqlite3_column_bytes(pStmt, 1) != THR_KEY_BYTES ||
+               (sqlite3_column_type(pStmt, 2) != SQLITE_NULL &&
+                sqlite3_column_bytes(pStmt, 2) != THR_KEY_BYTES)) {
+      *pzErr = sqlite3_mprintf("the stored thread key is corrupt");
+      rc = SQLITE_CORRUPT;
+    } else {
+      iThread = sqlite3_column_int64(pStmt, 0);
+      memcpy(key.service, sqlite3_column_blob(pStmt, 1), THR_KEY_BYTES);
+      if (sqlite3_column_type(pStmt, 2) != SQLITE_NULL) {
+        memcpy(key.read, sqlite3_column_blob(pStmt, 2), THR_KEY_BYTES);
+        key.hasRead = 1;
+      }
+      iLog = sqlite3_column_int64(pStmt, 3); /* 0 when NULL: no log yet */
+      nCounter = sqlite3_column_int64(pStmt, 5);
+      if (sqlite3_column_type(pStmt, 4) != SQLITE_NULL) {
+        if (thr_cid_from_bytes(&prev, sqlite3_column_blob(pStmt, 4),
+                               (size_t)sqlite3_column_bytes(pStmt, 4),
                                pzErr) != SQLITE_OK) {
           rc = SQLITE_CORRUPT;
         }
@@ -546,7 +565,7 @@ static int store_append_in(thr_store *p, const thr_tid *pTid,
     goto cleanup;
   }
 
-  rc = thr_rec_seal(pKey, p->pId, pLog, bPrev ? &prev : NULL, now, aBody,
+  rc = thr_rec_seal(&key, p->pId, pLog, bPrev ? &prev : NULL, now, aBody,
                     nBody, &s, pzErr);
   if (rc != SQLITE_OK) {
     goto cleanup;
@@ -584,6 +603,7 @@ cleanup:
   if (rc != SQLITE_OK && *pzErr == NULL) {
     *pzErr = store_errmsg(p, rc);
   }
+  sodium_memzero(&key, sizeof(key));
   thr_sealed_clear(&s);
   return rc;
 }
@@ -592,27 +612,14 @@ int thr_store_append(thr_store *p, const thr_tid *pTid,
                      const unsigned char *aBody, size_t nBody, thr_cid *pCid,
                      char **pzErr) {
   const thr_keypair *pId;
-  sqlite3_int64 iThread;
-  thr_tkey key;
   int rc = thr_store_identity(p, &pId, pzErr);
-  if (rc != SQLITE_OK) {
-    return rc;
-  }
-  rc = store_thread(p, pTid, &iThread, &key);
-  if (rc == SQLITE_NOTFOUND) {
-    char *zId = thr_tid_text(pTid);
-    *pzErr = sqlite3_mprintf("no such thread: %s", zId);
-    sqlite3_free(zId);
-    return SQLITE_ERROR;
-  }
   if (rc == SQLITE_OK) {
     rc = store_begin(p);
     if (rc == SQLITE_OK) {
-      rc = store_append_in(p, pTid, iThread, &key, aBody, nBody, pCid, pzErr);
+      rc = store_append_in(p, pTid, aBody, nBody, pCid, pzErr);
       rc = store_end(p, rc);
     }
   }
-  sodium_memzero(&key, sizeof(key));
   if (rc != SQLITE_OK && *pzErr == NULL) {
     *pzErr = store_errmsg(p, rc);
   }
@@ -648,7 +655,6 @@ int thr_store_create_thread(thr_store *p, const char *zName, int variant,
   sqlite3_stmt *pStmt = NULL;
   thr_tkey key;
   thr_cbuf body = {0, 0};
-  sqlite3_int64 iThread = 0;
   int64_t now = thr_now_ms();
   int rc;
 
@@ -683,7 +689,6 @@ int thr_store_create_thread(thr_store *p, const char *zName, int variant,
     sqlite3_bind_blob(pStmt, 4, key.read, THR_KEY_BYTES, SQLITE_STATIC);
     sqlite3_bind_int64(pStmt, 5, now);
     rc = store_exec(pStmt);
-    iThread = sqlite3_last_insert_rowid(p->db);
     if (rc == SQLITE_CONSTRAINT) {
       *pzErr = sqlite3_mprintf("thread name already in use: %s", zName);
     }
@@ -693,7 +698,7 @@ int thr_store_create_thread(thr_store *p, const char *zName, int variant,
     rc = store_creation_body(zName, now, &body);
   }
   if (rc == SQLITE_OK) {
-    rc = store_append_in(p, pTid, iThread, &key, body.a, body.n, NULL, pzErr);
+    rc = store_append_in(p, pTid, body.a, body.n, NULL, pzErr);
   }
   rc = store_end(p, rc);
   if (rc != SQLITE_OK && *pzErr == NULL) {

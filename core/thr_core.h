@@ -155,6 +155,24 @@ size_t thr_cbor_map_size(thr_cbor *p); /* 0 if not a map */
 size_t thr_cbor_array_size(thr_cbor *p);
 thr_cbor *thr_cbor_array_at(thr_cbor *p, size_t i);
 
+/* A streaming writer for small blocks of fixed shape (headers, events,
+** records): no allocation, straight into the caller's buffer, using
+** libcbor's header encoders.  The caller writes map keys in canonical
+** order.  Sticky: once rc is set (SQLITE_TOOBIG when the buffer is full)
+** nothing more is written. */
+typedef struct thr_cw thr_cw;
+struct thr_cw {
+  unsigned char *a; /* Borrowed: the output buffer */
+  size_t n;         /* bytes written */
+  size_t nAlloc;    /* size of a[] */
+  int rc;
+};
+void thr_cw_map(thr_cw *p, size_t nPair);
+void thr_cw_text(thr_cw *p, const char *z);
+void thr_cw_bytes(thr_cw *p, const unsigned char *a, size_t n);
+void thr_cw_uint(thr_cw *p, uint64_t v);
+void thr_cw_link(thr_cw *p, const thr_cid *pCid);
+
 /* A dag-cbor byte string around (a, n): the envelope of encrypted blocks.
 ** thr_cbor_unwrap_bytes returns SQLITE_OK and points (*pa, *pn) into a[]
 ** when a[] is exactly one definite byte string in shortest form. */
