@@ -35,6 +35,13 @@
 ** decoding is quadratic, so the cap also bounds the time one call takes. */
 #define MB_TEXT_MAX ((size_t)1 << 20)
 
+/* Big-number bases (base10, base36, base58) carry only identifiers here
+** (peer IDs are 52 characters), and their codecs are quadratic: at 1 MiB a
+** base58 decode takes about 20 s.  So they get a much smaller cap, in text
+** characters for decoding and in bytes for encoding. */
+#define MB_BIGNUM_TEXT_MAX ((size_t)8192)
+#define MB_BIGNUM_BYTES_MAX ((size_t)4096)
+
 /* Largest input the encoders accept.  SQLite values are smaller than this,
 ** and it keeps every size computation far from overflow. */
 #define MB_BYTES_MAX ((size_t)1 << 30)
@@ -296,6 +303,9 @@ decode_failed:
 ** prefix character cPrefix unless it is 0.  NULL on OOM. */
 static char *mb_encode_bignum(const char *zAlpha, char cPrefix,
                               const unsigned char *a, size_t n) {
+  if (n > MB_BIGNUM_BYTES_MAX) {
+    return 0;
+  }
   uint64_t r = strlen(zAlpha);
   uint64_t pw;     /* r^nDigit: the base of a limb */
   int nDigit;      /* Digits per limb */
@@ -380,6 +390,10 @@ static char *mb_encode_bignum(const char *zAlpha, char cPrefix,
 static int mb_decode_bignum(const MbBase *p, const char *z, size_t n,
                             unsigned char **paOut, size_t *pnOut,
                             char **pzErr) {
+  if (n > MB_BIGNUM_TEXT_MAX) {
+    return mb_error(pzErr, "%s string too long (at most %d characters)",
+                    p->zName, (int)MB_BIGNUM_TEXT_MAX);
+  }
   unsigned char aMap[256];
   uint64_t r = strlen(p->zAlpha);
   uint64_t pw;

@@ -448,9 +448,10 @@ int thr_store_resolve(thr_store *p, const char *zThread, thr_tid *pTid,
     store_done(pStmt);
   }
   if (thr_tid_parse(pTid, zThread, &zWhy) != SQLITE_OK) {
+    /* Echo at most 80 characters of what the caller gave. */
     *pzErr = sqlite3_mprintf(
-        "no such thread: '%s' is not a local name, nor a thread ID (%s)",
-        zThread, zWhy);
+        "no such thread: '%.80s%s' is not a local name, nor a thread ID (%s)",
+        zThread, strlen(zThread) > 80 ? "..." : "", zWhy);
     sqlite3_free(zWhy);
     return SQLITE_ERROR;
   }
