@@ -38,7 +38,8 @@ static void car_write(thr_car *p, const void *a, size_t n) {
 
 static void car_write_varint(thr_car *p, uint64_t v) {
   unsigned char a[THR_UVARINT_MAX];
-  car_write(p, a, (size_t)thr_uvarint_put(a, v));
+  size_t n = (size_t)thr_uvarint_put(a, v);
+  car_write(p, a, n);
 }
 
 int thr_car_open(const char *zPath, const thr_cid *aRoot, int nRoot,
@@ -119,8 +120,8 @@ int thr_car_close(thr_car *p, int rc, char **pzErr) {
     if (rc == SQLITE_OK) {
       rc = SQLITE_IOERR;
       if (*pzErr == NULL) {
-        *pzErr = sqlite3_mprintf("cannot write %s: %s", p->zPath,
-                                 strerror(errno));
+        *pzErr =
+            sqlite3_mprintf("cannot write %s: %s", p->zPath, strerror(errno));
       }
     }
     unlink(p->zTmp);
@@ -236,7 +237,8 @@ int thr_car_read(const char *zPath, thr_cid *aRoot, int nRootMax, int *pnRoot,
       rc = SQLITE_ERROR;
       break;
     }
-    rc = xBlock(pArg, &cid, a + i + THR_CID_BYTES, (size_t)nSec - THR_CID_BYTES);
+    rc =
+        xBlock(pArg, &cid, a + i + THR_CID_BYTES, (size_t)nSec - THR_CID_BYTES);
     if (rc != SQLITE_OK) {
       break;
     }

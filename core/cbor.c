@@ -31,8 +31,12 @@
 /**************************************************************************
 ** Building.
 */
-thr_cbor *thr_cbor_map(size_t nPair) { return cbor_new_definite_map(nPair); }
-thr_cbor *thr_cbor_array(size_t n) { return cbor_new_definite_array(n); }
+thr_cbor *thr_cbor_map(size_t nPair) {
+  return cbor_new_definite_map(nPair);
+}
+thr_cbor *thr_cbor_array(size_t n) {
+  return cbor_new_definite_array(n);
+}
 
 thr_cbor *thr_cbor_bytes(const unsigned char *a, size_t n) {
   return cbor_build_bytestring(a, n);
@@ -98,8 +102,7 @@ void thr_cbor_put(int *pRc, thr_cbor *pMap, const char *zKey, thr_cbor *pVal) {
       /* Keys are added in canonical order by construction; check it. */
       struct cbor_pair *aPair = cbor_map_handle(pMap);
       cbor_item_t *pLast = aPair[n - 1].key;
-      assert(cbor_key_cmp(cbor_string_handle(pLast),
-                          cbor_string_length(pLast),
+      assert(cbor_key_cmp(cbor_string_handle(pLast), cbor_string_length(pLast),
                           (const unsigned char *)zKey, strlen(zKey)) < 0);
     }
     pKey = cbor_build_string(zKey);
@@ -240,7 +243,9 @@ static void scan_bool(void *pCtx, bool v) {
   (void)v;
   scan_leaf(pCtx);
 }
-static void scan_null(void *pCtx) { scan_leaf(pCtx); }
+static void scan_null(void *pCtx) {
+  scan_leaf(pCtx);
+}
 static void scan_double(void *pCtx, double v) {
   if (!isfinite(v)) {
     scan_fail(pCtx, "NaN or infinity");
@@ -257,7 +262,9 @@ static void scan_indef(void *pCtx) {
 static void scan_undefined(void *pCtx) {
   scan_fail(pCtx, "undefined is not allowed");
 }
-static void scan_array(void *pCtx, size_t n) { scan_open(pCtx, n); }
+static void scan_array(void *pCtx, size_t n) {
+  scan_open(pCtx, n);
+}
 static void scan_map(void *pCtx, size_t n) {
   cbor_scan *p = pCtx;
   if (n > UINT64_MAX / 2) {
@@ -391,9 +398,9 @@ thr_cbor *thr_cbor_decode(const unsigned char *a, size_t n, char **pzErr) {
   p = cbor_load(a, n, &res);
   if (p == NULL || res.read != n) {
     thr_cbor_free(p);
-    *pzErr = sqlite3_mprintf("%s: %s", THR_CHECK_DECODE,
-                             res.error.code == CBOR_ERR_MEMERROR ? "out of memory"
-                                                                 : "malformed");
+    *pzErr = sqlite3_mprintf(
+        "%s: %s", THR_CHECK_DECODE,
+        res.error.code == CBOR_ERR_MEMERROR ? "out of memory" : "malformed");
     return NULL;
   }
   if ((zWhy = cbor_check_tree(p)) != NULL) {
@@ -409,8 +416,8 @@ thr_cbor *thr_cbor_decode(const unsigned char *a, size_t n, char **pzErr) {
   if (re.n != n || memcmp(re.a, a, n) != 0) {
     sqlite3_free(re.a);
     thr_cbor_free(p);
-    *pzErr = sqlite3_mprintf("%s: not in canonical dag-cbor form",
-                             THR_CHECK_DECODE);
+    *pzErr =
+        sqlite3_mprintf("%s: not in canonical dag-cbor form", THR_CHECK_DECODE);
     return NULL;
   }
   sqlite3_free(re.a);
@@ -515,7 +522,8 @@ static unsigned char *cw_room(thr_cw *p, size_t n) {
 }
 
 /* Write a header with libcbor's encoder xEnc into the spare room. */
-static void cw_head(thr_cw *p, size_t (*xEnc)(uint64_t, unsigned char *, size_t),
+static void cw_head(thr_cw *p,
+                    size_t (*xEnc)(uint64_t, unsigned char *, size_t),
                     uint64_t v) {
   size_t n;
   if (p->rc != SQLITE_OK) {
@@ -541,7 +549,9 @@ static size_t cw_enc_tag(uint64_t v, unsigned char *a, size_t n) {
   return cbor_encode_tag(v, a, n);
 }
 
-void thr_cw_map(thr_cw *p, size_t nPair) { cw_head(p, cw_enc_map, nPair); }
+void thr_cw_map(thr_cw *p, size_t nPair) {
+  cw_head(p, cw_enc_map, nPair);
+}
 
 void thr_cw_text(thr_cw *p, const char *z) {
   size_t n = strlen(z);
@@ -561,7 +571,9 @@ void thr_cw_bytes(thr_cw *p, const unsigned char *aIn, size_t n) {
 }
 
 /* cbor_encode_uint picks the shortest width, as dag-cbor requires. */
-void thr_cw_uint(thr_cw *p, uint64_t v) { cw_head(p, cbor_encode_uint, v); }
+void thr_cw_uint(thr_cw *p, uint64_t v) {
+  cw_head(p, cbor_encode_uint, v);
+}
 
 void thr_cw_link(thr_cw *p, const thr_cid *pCid) {
   unsigned char *a;

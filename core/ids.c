@@ -107,8 +107,7 @@ char *thr_tid_text(const thr_tid *pId) {
 uint64_t thr_tid_variant(const thr_tid *pId) {
   uint64_t v = 0;
   int n1 = thr_uvarint_get(pId->a, (size_t)pId->n, &v);
-  if (n1 <= 0 ||
-      thr_uvarint_get(pId->a + n1, (size_t)(pId->n - n1), &v) <= 0) {
+  if (n1 <= 0 || thr_uvarint_get(pId->a + n1, (size_t)(pId->n - n1), &v) <= 0) {
     return 0;
   }
   return v;

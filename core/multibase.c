@@ -51,7 +51,8 @@
 #define MB_B32_UPPER "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 #define MB_B32HEX_LOWER "0123456789abcdefghijklmnopqrstuv"
 #define MB_B32HEX_UPPER "0123456789ABCDEFGHIJKLMNOPQRSTUV"
-#define MB_B64_HEAD "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+#define MB_B64_HEAD                                                            \
+  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 /* One supported base. */
 typedef struct MbBase MbBase;
@@ -174,8 +175,7 @@ static void mb_power(uint64_t r, uint64_t *pPow, int *pnDigit) {
 
 /* Encode (a, n) in bit-packing base p as a NUL-terminated string that
 ** starts with the prefix.  NULL on OOM. */
-static char *mb_encode_bits(const MbBase *p, const unsigned char *a,
-                            size_t n) {
+static char *mb_encode_bits(const MbBase *p, const unsigned char *a, size_t n) {
   int k = p->nBits;
   unsigned int mask = (1u << k) - 1;
   uint64_t nChar = ((uint64_t)n * 8 + (uint64_t)k - 1) / (uint64_t)k;
@@ -217,8 +217,7 @@ static char *mb_encode_bits(const MbBase *p, const unsigned char *a,
 ** for what is rejected; the error names the data offset at which decoding
 ** became impossible. */
 static int mb_decode_bits(const MbBase *p, const char *z, size_t n,
-                          unsigned char **paOut, size_t *pnOut,
-                          char **pzErr) {
+                          unsigned char **paOut, size_t *pnOut, char **pzErr) {
   unsigned char aMap[256];
   int k = p->nBits;
   size_t nData = n; /* Characters before any padding */
@@ -307,8 +306,8 @@ static char *mb_encode_bignum(const char *zAlpha, char cPrefix,
     return 0;
   }
   uint64_t r = strlen(zAlpha);
-  uint64_t pw;     /* r^nDigit: the base of a limb */
-  int nDigit;      /* Digits per limb */
+  uint64_t pw; /* r^nDigit: the base of a limb */
+  int nDigit;  /* Digits per limb */
   size_t nZero = 0;
   size_t nLimb = 0, nLimbMax;
   uint32_t *aLimb; /* The number, least significant limb first */
@@ -346,12 +345,15 @@ static char *mb_encode_bignum(const char *zAlpha, char cPrefix,
     }
     while (carry != 0) {
       assert(nLimb < nLimbMax);
+      /* pw is a power of the radix, never 0 (cppcheck cannot see it). */
+      // cppcheck-suppress zerodivcond
       aLimb[nLimb++] = (uint32_t)(carry % pw);
       carry /= pw;
     }
   }
 
-  zOut = sqlite3_malloc64(2 + (uint64_t)nZero + (uint64_t)nLimb * (uint64_t)nDigit);
+  zOut = sqlite3_malloc64(2 + (uint64_t)nZero +
+                          (uint64_t)nLimb * (uint64_t)nDigit);
   if (zOut == 0) {
     sqlite3_free(aLimb);
     return 0;
@@ -476,8 +478,7 @@ static int mb_decode_bignum(const MbBase *p, const char *z, size_t n,
 
 /* Decode data (z, n) that follows the prefix of base p. */
 static int mb_decode_data(const MbBase *p, const char *z, size_t n,
-                          unsigned char **paOut, size_t *pnOut,
-                          char **pzErr) {
+                          unsigned char **paOut, size_t *pnOut, char **pzErr) {
   if (p->nBits) {
     return mb_decode_bits(p, z, n, paOut, pnOut, pzErr);
   }

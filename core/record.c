@@ -66,9 +66,8 @@ int thr_seal_block(const unsigned char key[32], const unsigned char *aPlain,
     return SQLITE_NOMEM;
   }
   randombytes_buf(aBox, NONCE_BYTES);
-  crypto_aead_xchacha20poly1305_ietf_encrypt(aBox + NONCE_BYTES, &nCipher,
-                                             aPlain, nPlain, NULL, 0, NULL,
-                                             aBox, key);
+  crypto_aead_xchacha20poly1305_ietf_encrypt(
+      aBox + NONCE_BYTES, &nCipher, aPlain, nPlain, NULL, 0, NULL, aBox, key);
   rc = thr_cbor_wrap_bytes(aBox, nBox, pOut);
   sqlite3_free(aBox);
   return rc;
@@ -82,8 +81,8 @@ int thr_open_block(const unsigned char key[32], const unsigned char *a,
   pPlain->a = NULL;
   pPlain->n = 0;
   if (thr_cbor_unwrap_bytes(a, n, &aBox, &nBox) != SQLITE_OK) {
-    *pzErr = sqlite3_mprintf("%s: not a dag-cbor byte string",
-                             THR_CHECK_DECODE);
+    *pzErr =
+        sqlite3_mprintf("%s: not a dag-cbor byte string", THR_CHECK_DECODE);
     return SQLITE_ERROR;
   }
   if (nBox < NONCE_BYTES + TAG_BYTES) {
@@ -123,9 +122,9 @@ static size_t rec_sig_message(unsigned char *aMsg, const thr_cid *pEvent,
 #define SEAL_BUF 512
 
 int thr_rec_seal(const thr_tkey *pKey, const thr_keypair *pAuthor,
-                 const thr_keypair *pLog, const thr_cid *pPrev,
-                 int64_t timeMs, const unsigned char *aBody, size_t nBody,
-                 thr_sealed *pOut, char **pzErr) {
+                 const thr_keypair *pLog, const thr_cid *pPrev, int64_t timeMs,
+                 const unsigned char *aBody, size_t nBody, thr_sealed *pOut,
+                 char **pzErr) {
   unsigned char contentKey[32];
   unsigned char aMsg[2 * THR_CID_BYTES];
   unsigned char aSig[crypto_sign_BYTES];
@@ -191,8 +190,7 @@ int thr_rec_seal(const thr_tkey *pKey, const thr_keypair *pAuthor,
 
   /* 4. record: {"sig", "prev"?, "block", "pubKey"} under the service key */
   crypto_sign_detached(aSig, NULL, aMsg,
-                       rec_sig_message(aMsg, &pOut->cidEvent, pPrev),
-                       pLog->sk);
+                       rec_sig_message(aMsg, &pOut->cidEvent, pPrev), pLog->sk);
   thr_pubkey_pb(aPb, pAuthor->pk);
   w = (thr_cw){aBuf, 0, sizeof(aBuf), SQLITE_OK};
   thr_cw_map(&w, pPrev ? 4 : 3);

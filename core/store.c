@@ -96,14 +96,14 @@ struct store_logkey {
 };
 
 struct thr_store {
-  sqlite3 *db;                 /* Borrowed: the connection we live on */
-  int bReady;                  /* internal tables exist */
-  thr_keypair *pId;            /* Owned; NULL until first needed */
-  store_logkey *aLogKey;       /* Owned; cached log keys */
+  sqlite3 *db;           /* Borrowed: the connection we live on */
+  int bReady;            /* internal tables exist */
+  thr_keypair *pId;      /* Owned; NULL until first needed */
+  store_logkey *aLogKey; /* Owned; cached log keys */
   int nLogKey;
   sqlite3_stmt *aStmt[STMT_COUNT]; /* Owned; see thr_store_release() */
-  int nAttach;                 /* our virtual tables connected now */
-  int (*xPin)(sqlite3 *);      /* connects one of them; may be NULL */
+  int nAttach;                     /* our virtual tables connected now */
+  int (*xPin)(sqlite3 *);          /* connects one of them; may be NULL */
 };
 
 int64_t thr_now_ms(void) {
@@ -168,13 +168,17 @@ void thr_store_close(thr_store *p) {
   sqlite3_free(p);
 }
 
-sqlite3 *thr_store_db(thr_store *p) { return p->db; }
+sqlite3 *thr_store_db(thr_store *p) {
+  return p->db;
+}
 
 void thr_store_set_pin(thr_store *p, int (*xPin)(sqlite3 *)) {
   p->xPin = xPin;
 }
 
-void thr_store_attach(thr_store *p) { p->nAttach++; }
+void thr_store_attach(thr_store *p) {
+  p->nAttach++;
+}
 
 void thr_store_detach(thr_store *p) {
   if (--p->nAttach <= 0) {
@@ -183,7 +187,9 @@ void thr_store_detach(thr_store *p) {
   }
 }
 
-int thr_store_ready(thr_store *p) { return store_check_ready(p); }
+int thr_store_ready(thr_store *p) {
+  return store_check_ready(p);
+}
 
 /* A cached statement, reset and unbound, or NULL with *pRc set. */
 static sqlite3_stmt *store_stmt(thr_store *p, int iStmt, int *pRc) {
@@ -195,9 +201,9 @@ static sqlite3_stmt *store_stmt(thr_store *p, int iStmt, int *pRc) {
     if (p->nAttach == 0 && p->xPin) {
       p->xPin(p->db);
     }
-    *pRc = sqlite3_prepare_v3(p->db, azStmt[iStmt], -1,
-                              SQLITE_PREPARE_PERSISTENT, &p->aStmt[iStmt],
-                              NULL);
+    *pRc =
+        sqlite3_prepare_v3(p->db, azStmt[iStmt], -1, SQLITE_PREPARE_PERSISTENT,
+                           &p->aStmt[iStmt], NULL);
     if (*pRc != SQLITE_OK) {
       return NULL;
     }
@@ -303,9 +309,8 @@ static int store_load_identity(thr_store *p, int bCreate, char **pzErr) {
     pStmt = NULL;
     randombytes_buf(seed, sizeof(seed));
     rc = sqlite3_prepare_v2(
-        p->db,
-        "INSERT INTO _threads_meta(key, value) VALUES ('identity', ?1)", -1,
-        &pStmt, NULL);
+        p->db, "INSERT INTO _threads_meta(key, value) VALUES ('identity', ?1)",
+        -1, &pStmt, NULL);
     if (rc == SQLITE_OK) {
       sqlite3_bind_blob(pStmt, 1, seed, 32, SQLITE_TRANSIENT);
       rc = store_exec(pStmt);
@@ -364,7 +369,8 @@ static const thr_keypair *store_log_key(thr_store *p, const thr_tid *pTid) {
   if (pKey == NULL) {
     return NULL;
   }
-  aNew = sqlite3_realloc64(p->aLogKey, sizeof(*aNew) * (size_t)(p->nLogKey + 1));
+  aNew =
+      sqlite3_realloc64(p->aLogKey, sizeof(*aNew) * (size_t)(p->nLogKey + 1));
   if (aNew == NULL) {
     thr_keypair_free(pKey);
     return NULL;
@@ -438,8 +444,8 @@ int thr_store_resolve(thr_store *p, const char *zThread, thr_tid *pTid,
                               (size_t)sqlite3_column_bytes(pStmt, 0), &zWhy);
       store_done(pStmt);
       if (rc != SQLITE_OK) {
-        *pzErr = sqlite3_mprintf("thread '%s' has a corrupt ID: %s", zThread,
-                                 zWhy);
+        *pzErr =
+            sqlite3_mprintf("thread '%s' has a corrupt ID: %s", zThread, zWhy);
         sqlite3_free(zWhy);
         return SQLITE_CORRUPT;
       }
@@ -566,8 +572,8 @@ static int store_append_in(thr_store *p, const thr_tid *pTid,
     goto cleanup;
   }
 
-  rc = thr_rec_seal(&key, p->pId, pLog, bPrev ? &prev : NULL, now, aBody,
-                    nBody, &s, pzErr);
+  rc = thr_rec_seal(&key, p->pId, pLog, bPrev ? &prev : NULL, now, aBody, nBody,
+                    &s, pzErr);
   if (rc != SQLITE_OK) {
     goto cleanup;
   }
@@ -630,8 +636,7 @@ int thr_store_append(thr_store *p, const thr_tid *pTid,
 /* The body of a thread-creation record:
 **   {"actions": [{"name": text, "time": uint ms, "type": "thread.create"}]}
 ** "name" is omitted for an unnamed thread. */
-static int store_creation_body(const char *zName, int64_t now,
-                               thr_cbuf *pBuf) {
+static int store_creation_body(const char *zName, int64_t now, thr_cbuf *pBuf) {
   int rc = SQLITE_OK;
   thr_cbor *pTop = thr_cbor_map(1);
   thr_cbor *pArr = thr_cbor_array(1);
@@ -808,8 +813,8 @@ static int store_verify_log(thr_store *p, const thr_tkey *pKey,
                            &zWhy) != SQLITE_OK) {
       rc = SQLITE_ERROR;
     } else if (iCounter != nSeen) {
-      zWhy = sqlite3_mprintf("%s: record %lld is missing", THR_CHECK_PREV,
-                             nSeen);
+      zWhy =
+          sqlite3_mprintf("%s: record %lld is missing", THR_CHECK_PREV, nSeen);
       rc = SQLITE_ERROR;
     } else {
       rc = store_block(pStmt, V_RECORD, &cid, &a, &n, &zWhy);
@@ -973,8 +978,8 @@ int thr_store_export(thr_store *p, const thr_tid *pTid, const char *zPath,
         thr_cid_of(&cid, THR_CODEC_DAGCBOR, a, n);
         if (iCol == 1 && memcmp(cid.a, named.a, THR_CID_BYTES) != 0) {
           char *zCid = thr_cid_text(&named);
-          *pzErr = sqlite3_mprintf("record %s: %s; run threads_verify()",
-                                   zCid, THR_CHECK_CID);
+          *pzErr = sqlite3_mprintf("record %s: %s; run threads_verify()", zCid,
+                                   THR_CHECK_CID);
           sqlite3_free(zCid);
           rc = SQLITE_ERROR;
           break;

@@ -230,8 +230,8 @@ char *thr_tkey_text(const thr_tkey *pKey); /* caller sodium_memzero+free */
 #define THR_PUBKEY_PB_BYTES 36
 void thr_pubkey_pb(unsigned char aOut[THR_PUBKEY_PB_BYTES],
                    const unsigned char pk[32]);
-int thr_pubkey_from_pb(unsigned char pk[32], const unsigned char *a,
-                       size_t n, char **pzErr);
+int thr_pubkey_from_pb(unsigned char pk[32], const unsigned char *a, size_t n,
+                       char **pzErr);
 char *thr_peer_text(const unsigned char pk[32]);
 int thr_peer_parse(unsigned char pk[32], const char *z, char **pzErr);
 
@@ -273,9 +273,9 @@ void thr_sealed_clear(thr_sealed *p);
 ** pPrev is NULL for a log's first record.  pAuthor is the writer's
 ** identity, pLog the log key that signs. */
 int thr_rec_seal(const thr_tkey *pKey, const thr_keypair *pAuthor,
-                 const thr_keypair *pLog, const thr_cid *pPrev,
-                 int64_t timeMs, const unsigned char *aBody, size_t nBody,
-                 thr_sealed *pOut, char **pzErr);
+                 const thr_keypair *pLog, const thr_cid *pPrev, int64_t timeMs,
+                 const unsigned char *aBody, size_t nBody, thr_sealed *pOut,
+                 char **pzErr);
 
 /* The outcome of opening a record block with the service key. */
 typedef struct thr_opened thr_opened;

@@ -52,7 +52,9 @@ static int threads_pin(sqlite3 *db) {
   return rc;
 }
 
-static void threads_store_free(void *p) { thr_store_close(p); }
+static void threads_store_free(void *p) {
+  thr_store_close(p);
+}
 
 __attribute__((visibility("default"))) int
 sqlite3_threads_init(sqlite3 *db, char **pzErrMsg,
@@ -85,8 +87,8 @@ sqlite3_threads_init(sqlite3 *db, char **pzErrMsg,
                                     NULL, NULL, NULL);
   }
   if (rc != SQLITE_OK) {
-    *pzErrMsg = sqlite3_mprintf("threads: cannot register: %s",
-                                sqlite3_errmsg(db));
+    *pzErrMsg =
+        sqlite3_mprintf("threads: cannot register: %s", sqlite3_errmsg(db));
     return rc;
   }
 

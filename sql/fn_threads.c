@@ -24,8 +24,8 @@ static void fn_error(sqlite3_context *ctx, const char *zFunc, int rc,
   if (rc == SQLITE_NOMEM) {
     sqlite3_result_error_nomem(ctx);
   } else {
-    char *zMsg = sqlite3_mprintf("%s: %s", zFunc,
-                                 zErr ? zErr : sqlite3_errstr(rc));
+    char *zMsg =
+        sqlite3_mprintf("%s: %s", zFunc, zErr ? zErr : sqlite3_errstr(rc));
     sqlite3_result_error(ctx, zMsg ? zMsg : "out of memory", -1);
     sqlite3_free(zMsg);
     if (rc != SQLITE_ERROR) {

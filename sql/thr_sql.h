@@ -50,14 +50,13 @@ int thr_listingRowid(sqlite3_vtab_cursor *pCursor, sqlite_int64 *pRowid);
 
 /* The module of a listing: eponymous-only (no xCreate), read-only.  The
 ** listings differ only in xConnect, which binds their thr_listing. */
-#define THR_LISTING_MODULE(xConnectFn)                                       \
-  {                                                                         \
-    .iVersion = 0, .xConnect = xConnectFn,                                  \
-    .xBestIndex = thr_listingBestIndex,                                     \
-    .xDisconnect = thr_listingDisconnect, .xOpen = thr_listingOpen,         \
-    .xClose = thr_listingClose, .xFilter = thr_listingFilter,               \
-    .xNext = thr_listingNext, .xEof = thr_listingEof,                       \
-    .xColumn = thr_listingColumn, .xRowid = thr_listingRowid,               \
+#define THR_LISTING_MODULE(xConnectFn)                                         \
+  {                                                                            \
+    .iVersion = 0, .xConnect = xConnectFn, .xBestIndex = thr_listingBestIndex, \
+    .xDisconnect = thr_listingDisconnect, .xOpen = thr_listingOpen,            \
+    .xClose = thr_listingClose, .xFilter = thr_listingFilter,                  \
+    .xNext = thr_listingNext, .xEof = thr_listingEof,                          \
+    .xColumn = thr_listingColumn, .xRowid = thr_listingRowid,                  \
   }
 
 /* Result helpers shared by the listings: a blob column as text. */

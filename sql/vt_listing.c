@@ -62,7 +62,8 @@ int thr_listingBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
   pInfo->estimatedRows = 10000;
   for (i = 0; i < pInfo->nConstraint; i++) {
     const struct sqlite3_index_constraint *pC = &pInfo->aConstraint[i];
-    if (pC->usable && pC->iColumn == 0 && pC->op == SQLITE_INDEX_CONSTRAINT_EQ) {
+    if (pC->usable && pC->iColumn == 0 &&
+        pC->op == SQLITE_INDEX_CONSTRAINT_EQ) {
       pInfo->idxNum = 1;
       pInfo->aConstraintUsage[i].argvIndex = 1;
       pInfo->aConstraintUsage[i].omit = 1;
@@ -109,7 +110,7 @@ int thr_listingNext(sqlite3_vtab_cursor *pCursor) {
 }
 
 int thr_listingFilter(sqlite3_vtab_cursor *pCursor, int idxNum,
-                         const char *idxStr, int argc, sqlite3_value **argv) {
+                      const char *idxStr, int argc, sqlite3_value **argv) {
   listing_cursor *pCur = (listing_cursor *)pCursor;
   listing_vtab *pTab = (listing_vtab *)pCursor->pVtab;
   thr_store *pStore = pTab->pStore;
@@ -157,7 +158,7 @@ int thr_listingEof(sqlite3_vtab_cursor *pCursor) {
 }
 
 int thr_listingColumn(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx,
-                         int iCol) {
+                      int iCol) {
   listing_cursor *pCur = (listing_cursor *)pCursor;
   listing_vtab *pTab = (listing_vtab *)pCursor->pVtab;
   pTab->pDesc->xColumn(pTab->pStore, pCur->pStmt, ctx, iCol);
@@ -169,7 +170,6 @@ int thr_listingRowid(sqlite3_vtab_cursor *pCursor, sqlite_int64 *pRowid) {
   return SQLITE_OK;
 }
 
-
 /* Text forms of blob columns; NULL stays NULL, a malformed blob (corrupt
 ** table) reads as NULL rather than failing the whole query. */
 void thr_result_tid(sqlite3_context *ctx, sqlite3_value *pVal) {
@@ -177,14 +177,16 @@ void thr_result_tid(sqlite3_context *ctx, sqlite3_value *pVal) {
   char *zErr = NULL;
   if (sqlite3_value_type(pVal) == SQLITE_BLOB &&
       thr_tid_from_bytes(&tid, sqlite3_value_blob(pVal),
-                         (size_t)sqlite3_value_bytes(pVal), &zErr) == SQLITE_OK) {
+                         (size_t)sqlite3_value_bytes(pVal),
+                         &zErr) == SQLITE_OK) {
     sqlite3_result_text(ctx, thr_tid_text(&tid), -1, sqlite3_free);
   }
   sqlite3_free(zErr);
 }
 
 void thr_result_peer(sqlite3_context *ctx, sqlite3_value *pVal) {
-  if (sqlite3_value_type(pVal) == SQLITE_BLOB && sqlite3_value_bytes(pVal) == 32) {
+  if (sqlite3_value_type(pVal) == SQLITE_BLOB &&
+      sqlite3_value_bytes(pVal) == 32) {
     sqlite3_result_text(ctx, thr_peer_text(sqlite3_value_blob(pVal)), -1,
                         sqlite3_free);
   }
@@ -195,7 +197,8 @@ void thr_result_cid(sqlite3_context *ctx, sqlite3_value *pVal) {
   char *zErr = NULL;
   if (sqlite3_value_type(pVal) == SQLITE_BLOB &&
       thr_cid_from_bytes(&cid, sqlite3_value_blob(pVal),
-                         (size_t)sqlite3_value_bytes(pVal), &zErr) == SQLITE_OK) {
+                         (size_t)sqlite3_value_bytes(pVal),
+                         &zErr) == SQLITE_OK) {
     sqlite3_result_text(ctx, thr_cid_text(&cid), -1, sqlite3_free);
   }
   sqlite3_free(zErr);

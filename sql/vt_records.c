@@ -12,9 +12,9 @@
 */
 #include "thr_sql.h"
 
-#define RECORDS_SELECT                                                     \
-  "SELECT t.id, l.pk, r.counter, r.cid, r.prev, r.author, r.time"          \
-  " FROM _threads_thread t JOIN _threads_log l ON l.tid = t.tid"           \
+#define RECORDS_SELECT                                                         \
+  "SELECT t.id, l.pk, r.counter, r.cid, r.prev, r.author, r.time"              \
+  " FROM _threads_thread t JOIN _threads_log l ON l.tid = t.tid"               \
   " JOIN _threads_record r ON r.lid = l.lid"
 
 static void records_column(thr_store *pStore, sqlite3_stmt *pRow,

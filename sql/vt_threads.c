@@ -64,8 +64,9 @@ static void threads_logs(thr_store *pStore, sqlite3_int64 tid,
         zHead = thr_cid_text(&head);
       }
       sqlite3_free(zErr);
-      sqlite3_str_appendf(pJson, "%s{\"log\":\"%s\",\"head\":%s%s%s,"
-                                 "\"counter\":%lld}",
+      sqlite3_str_appendf(pJson,
+                          "%s{\"log\":\"%s\",\"head\":%s%s%s,"
+                          "\"counter\":%lld}",
                           nLog > 1 ? "," : "", zLog ? zLog : "",
                           zHead ? "\"" : "", zHead ? zHead : "null",
                           zHead ? "\"" : "", sqlite3_column_int64(pStmt, 2));

@@ -37,7 +37,8 @@ static int make_body(thr_cbuf *pBuf) {
   thr_cbor *pAct = thr_cbor_map(4), *pPatch = thr_cbor_map(2);
   thr_cbor_put(&rc, pPatch, "age", thr_cbor_uint(36));
   thr_cbor_put(&rc, pPatch, "name", thr_cbor_text("Ada", 3));
-  thr_cbor_put(&rc, pAct, "id", thr_cbor_text("01HZX3J5Q8T6W1B2C3D4E5F6G7", 26));
+  thr_cbor_put(&rc, pAct, "id",
+               thr_cbor_text("01HZX3J5Q8T6W1B2C3D4E5F6G7", 26));
   thr_cbor_put(&rc, pAct, "op", thr_cbor_text("save", 4));
   thr_cbor_put(&rc, pAct, "coll", thr_cbor_text("person", 6));
   thr_cbor_put(&rc, pAct, "patch", pPatch);
@@ -141,8 +142,9 @@ int main(void) {
       fprintf(stderr, "verify failed: %s\n", zErr);
       return 1;
     }
-    printf("  verify (all checks, read key) %9.0f records/s over %lld records\n",
-           (double)nRec / (now_s() - t0), nRec);
+    printf(
+        "  verify (all checks, read key) %9.0f records/s over %lld records\n",
+        (double)nRec / (now_s() - t0), nRec);
   }
 
   sqlite3_free(body.a);

@@ -34,7 +34,9 @@ static uint64_t rng_next(void) {
   tt_rngState = x;
   return x;
 }
-static unsigned rng_below(unsigned n) { return (unsigned)(rng_next() % n); }
+static unsigned rng_below(unsigned n) {
+  return (unsigned)(rng_next() % n);
+}
 
 /* Convert hex text (spaces ignored) into a[], which has room for it.
 ** Returns the number of bytes written. */

@@ -25,7 +25,9 @@ static uint64_t rng_next(void) {
   tt_rngState = x;
   return x;
 }
-static unsigned rng_below(unsigned n) { return (unsigned)(rng_next() % n); }
+static unsigned rng_below(unsigned n) {
+  return (unsigned)(rng_next() % n);
+}
 
 /* Copy (z, n) into a heap buffer of exactly n bytes, so that AddressSanitizer
 ** catches any read past the end (a string literal would hide it behind its
@@ -39,8 +41,7 @@ static char *exact_copy(const char *z, size_t n) {
 }
 
 /* Decode (z, n) and return 1 if it succeeds with exactly (aWant, nWant). */
-static int dec_is_n(const char *z, size_t n, const void *aWant,
-                    size_t nWant) {
+static int dec_is_n(const char *z, size_t n, const void *aWant, size_t nWant) {
   unsigned char *a = 0;
   size_t na = 99;
   char *zErr = 0;
@@ -81,7 +82,9 @@ static const char *dec_msg_n(const char *z, size_t n) {
   free(zCopy);
   return zBuf;
 }
-static const char *dec_msg(const char *z) { return dec_msg_n(z, strlen(z)); }
+static const char *dec_msg(const char *z) {
+  return dec_msg_n(z, strlen(z));
+}
 
 /* Encode with thr_mb_encode() into a static buffer ("(null)" on failure). */
 static const char *enc(int base, const void *a, size_t n) {
@@ -176,8 +179,7 @@ static void test_varint_bad(void) {
   TT_CHECK(thr_uvarint_get((const unsigned char *)"\x80", 1, &v) == 0);
   TT_CHECK(thr_uvarint_get((const unsigned char *)"", 0, &v) == 0);
   TT_CHECK(thr_uvarint_get((const unsigned char *)"\x80\x00", 2, &v) == -1);
-  TT_CHECK(thr_uvarint_get((const unsigned char *)"\xff\x80\x00", 3, &v) ==
-           -1);
+  TT_CHECK(thr_uvarint_get((const unsigned char *)"\xff\x80\x00", 3, &v) == -1);
   TT_CHECK(thr_uvarint_get(aFF, 11, &v) == -1);
   TT_CHECK(thr_uvarint_get(aFF, 10, &v) == -1);
   TT_CHECK(thr_uvarint_get(aFF, 9, &v) == 0);
@@ -228,8 +230,8 @@ static void test_base32_cid_like(void) {
   a[1] = 0x55;
   TT_STREQ(enc('b', a, 34),
            "bafkqaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
-  TT_CHECK(dec_is("bafkqaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-                  a, 34));
+  TT_CHECK(dec_is("bafkqaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", a,
+                  34));
   {
     unsigned char b[18];
     int i;
@@ -397,8 +399,7 @@ static void test_roundtrip_random(void) {
       char *zErr = 0;
       TT_CHECK(z != 0);
       if (z && n > 0) {
-        TT_CHECK(thr_base58_decode(z, strlen(z), &b, &nb, &zErr) ==
-                 SQLITE_OK);
+        TT_CHECK(thr_base58_decode(z, strlen(z), &b, &nb, &zErr) == SQLITE_OK);
         TT_CHECK(nb == n && b && memcmp(a, b, n) == 0);
       }
       sqlite3_free(b);

@@ -16,9 +16,9 @@ static thr_keypair *gLog;
 
 /* A one-action body: {"actions": [{"type": "test"}]} in dag-cbor, by hand:
 ** a1 67 "actions" 81 a1 64 "type" 64 "test". */
-static const unsigned char aBody[] = {
-    0xa1, 0x67, 'a', 'c', 't', 'i', 'o', 'n', 's', 0x81, 0xa1, 0x64,
-    't',  'y',  'p', 'e', 0x64, 't', 'e', 's', 't'};
+static const unsigned char aBody[] = {0xa1, 0x67, 'a',  'c',  't',  'i', 'o',
+                                      'n',  's',  0x81, 0xa1, 0x64, 't', 'y',
+                                      'p',  'e',  0x64, 't',  'e',  's', 't'};
 
 static void setup(void) {
   unsigned char seed[32];
@@ -113,8 +113,8 @@ static void test_open_failures(void) {
   thr_cbuf junk = {0, 0};
   unsigned char otherKey[32];
   char *zErr = NULL;
-  TT_CHECK(thr_rec_seal(&gKey, gAuthor, gLog, NULL, 1, aBody, sizeof(aBody),
-                        &s, &zErr) == SQLITE_OK);
+  TT_CHECK(thr_rec_seal(&gKey, gAuthor, gLog, NULL, 1, aBody, sizeof(aBody), &s,
+                        &zErr) == SQLITE_OK);
   TT_CHECK(thr_rec_open(gKey.service, gAuthor->pk, s.record.a, s.record.n, &op,
                         &zErr) == SQLITE_ERROR);
   TT_STREQ(zErr, "bad signature");
@@ -154,8 +154,8 @@ static void test_flip_every_byte(void) {
   size_t i;
   int nBad = 0;
   char *zErr = NULL;
-  TT_CHECK(thr_rec_seal(&gKey, gAuthor, gLog, NULL, 1, aBody, sizeof(aBody),
-                        &s, &zErr) == SQLITE_OK);
+  TT_CHECK(thr_rec_seal(&gKey, gAuthor, gLog, NULL, 1, aBody, sizeof(aBody), &s,
+                        &zErr) == SQLITE_OK);
   for (i = 0; i < s.record.n; i++) {
     s.record.a[i] ^= 0x01;
     if (thr_rec_open(gKey.service, gLog->pk, s.record.a, s.record.n, &op,
@@ -182,10 +182,10 @@ static void test_follower(void) {
   char *zErr = NULL;
   memset(&follower, 0, sizeof(follower));
   memcpy(follower.service, gKey.service, 32);
-  TT_CHECK(thr_rec_seal(&gKey, gAuthor, gLog, NULL, 5, aBody, sizeof(aBody),
-                        &s, &zErr) == SQLITE_OK);
-  TT_CHECK(thr_rec_open(follower.service, gLog->pk, s.record.a, s.record.n,
-                        &op, &zErr) == SQLITE_OK);
+  TT_CHECK(thr_rec_seal(&gKey, gAuthor, gLog, NULL, 5, aBody, sizeof(aBody), &s,
+                        &zErr) == SQLITE_OK);
+  TT_CHECK(thr_rec_open(follower.service, gLog->pk, s.record.a, s.record.n, &op,
+                        &zErr) == SQLITE_OK);
   TT_CHECK(thr_header_open(follower.service, s.header.a, s.header.n, ck, &t,
                            &zErr) == SQLITE_ERROR);
   TT_CHECK(starts(zErr, "wrong key"));
@@ -197,8 +197,8 @@ static void test_follower(void) {
   zErr = NULL;
   /* And a follower cannot write. */
   thr_sealed_clear(&s);
-  TT_CHECK(thr_rec_seal(&follower, gAuthor, gLog, NULL, 5, aBody,
-                        sizeof(aBody), &s, &zErr) == SQLITE_ERROR);
+  TT_CHECK(thr_rec_seal(&follower, gAuthor, gLog, NULL, 5, aBody, sizeof(aBody),
+                        &s, &zErr) == SQLITE_ERROR);
   TT_CHECK(zErr && strstr(zErr, "read key") != NULL);
   sqlite3_free(zErr);
 }

@@ -40,8 +40,8 @@ static void fx_thread(fixture *f, const char *zFile) {
   char *zErr = NULL;
   unlink(zFile);
   fx_open(f, zFile);
-  TT_CHECK(thr_store_create_thread(f->pStore, "notes", THR_VARIANT_RAW,
-                                   &f->tid, &zErr) == SQLITE_OK);
+  TT_CHECK(thr_store_create_thread(f->pStore, "notes", THR_VARIANT_RAW, &f->tid,
+                                   &zErr) == SQLITE_OK);
   TT_CHECK(thr_store_append(f->pStore, &f->tid, aBody, sizeof(aBody), NULL,
                             &zErr) == SQLITE_OK);
   TT_CHECK(thr_store_append(f->pStore, &f->tid, aBody, sizeof(aBody), NULL,
@@ -152,9 +152,9 @@ static void test_flip_every_byte_in_place(void) {
   for (int iRow = 1; iRow <= 3; iRow++) {
     for (int iCol = 0; iCol < 4; iCol++) {
       sqlite3_stmt *pGet = NULL, *pSet = NULL;
-      char *zGet = sqlite3_mprintf(
-          "SELECT %s FROM _threads_record WHERE counter = %d", azCol[iCol],
-          iRow);
+      char *zGet =
+          sqlite3_mprintf("SELECT %s FROM _threads_record WHERE counter = %d",
+                          azCol[iCol], iRow);
       char *zSet = sqlite3_mprintf(
           "UPDATE _threads_record SET %s = ?1 WHERE counter = %d", azCol[iCol],
           iRow);
@@ -482,8 +482,9 @@ static void test_resolve_errors(void) {
   sqlite3_free(zErr);
   zErr = NULL;
   TT_CHECK(thr_store_resolve(
-               f.pStore, "bafkqaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-               &tid, &zErr) == SQLITE_ERROR);
+               f.pStore,
+               "bafkqaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", &tid,
+               &zErr) == SQLITE_ERROR);
   TT_STREQ(zErr, "no such thread: "
                  "bafkqaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
   sqlite3_free(zErr);
