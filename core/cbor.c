@@ -590,20 +590,27 @@ void thr_cw_link(thr_cw *p, const thr_cid *pCid) {
 ** and a byte string header is one to nine bytes, so we write and check it
 ** with libcbor's header encoder rather than building a tree.
 */
-int thr_cbor_wrap_bytes(const unsigned char *a, size_t n, thr_cbuf *pBuf) {
+int thr_cbor_bytes_alloc(size_t n, thr_cbuf *pBuf, unsigned char **paBody) {
   unsigned char aHdr[9];
   size_t nHdr = cbor_encode_bytestring_start(n, aHdr, sizeof(aHdr));
   pBuf->n = 0;
-  pBuf->a = sqlite3_malloc64(nHdr + n);
-  if (pBuf->a == NULL || nHdr == 0) {
-    sqlite3_free(pBuf->a);
-    pBuf->a = NULL;
+  pBuf->a = nHdr ? sqlite3_malloc64(nHdr + n + 1) : NULL;
+  if (pBuf->a == NULL) {
     return SQLITE_NOMEM;
   }
   memcpy(pBuf->a, aHdr, nHdr);
-  memcpy(pBuf->a + nHdr, a, n);
   pBuf->n = nHdr + n;
+  *paBody = pBuf->a + nHdr;
   return SQLITE_OK;
+}
+
+int thr_cbor_wrap_bytes(const unsigned char *a, size_t n, thr_cbuf *pBuf) {
+  unsigned char *aBody;
+  int rc = thr_cbor_bytes_alloc(n, pBuf, &aBody);
+  if (rc == SQLITE_OK && n > 0) {
+    memcpy(aBody, a, n);
+  }
+  return rc;
 }
 
 int thr_cbor_unwrap_bytes(const unsigned char *a, size_t n,

@@ -55,22 +55,29 @@ void thr_sealed_clear(thr_sealed *p) {
   memset(p, 0, sizeof(*p));
 }
 
-int thr_seal_block(const unsigned char key[32], const unsigned char *aPlain,
-                   size_t nPlain, thr_cbuf *pOut) {
+int thr_seal_block_nonce(const unsigned char key[32],
+                         const unsigned char *aNonce,
+                         const unsigned char *aPlain, size_t nPlain,
+                         thr_cbuf *pOut) {
   unsigned char *aBox;
   unsigned long long nCipher = 0;
-  size_t nBox = NONCE_BYTES + nPlain + TAG_BYTES;
-  int rc;
-  aBox = sqlite3_malloc64(nBox);
-  if (aBox == NULL) {
-    return SQLITE_NOMEM;
+  int rc = thr_cbor_bytes_alloc(NONCE_BYTES + nPlain + TAG_BYTES, pOut, &aBox);
+  if (rc != SQLITE_OK) {
+    return rc;
   }
-  randombytes_buf(aBox, NONCE_BYTES);
-  crypto_aead_xchacha20poly1305_ietf_encrypt(
-      aBox + NONCE_BYTES, &nCipher, aPlain, nPlain, NULL, 0, NULL, aBox, key);
-  rc = thr_cbor_wrap_bytes(aBox, nBox, pOut);
-  sqlite3_free(aBox);
-  return rc;
+  /* Encrypted in place, straight into the block that will be stored. */
+  memcpy(aBox, aNonce, NONCE_BYTES);
+  crypto_aead_xchacha20poly1305_ietf_encrypt(aBox + NONCE_BYTES, &nCipher,
+                                             aPlain, nPlain, NULL, 0, NULL,
+                                             aBox, key);
+  return SQLITE_OK;
+}
+
+int thr_seal_block(const unsigned char key[32], const unsigned char *aPlain,
+                   size_t nPlain, thr_cbuf *pOut) {
+  unsigned char aNonce[NONCE_BYTES];
+  randombytes_buf(aNonce, sizeof(aNonce));
+  return thr_seal_block_nonce(key, aNonce, aPlain, nPlain, pOut);
 }
 
 int thr_open_block(const unsigned char key[32], const unsigned char *a,
@@ -130,6 +137,7 @@ int thr_rec_seal(const thr_tkey *pKey, const thr_keypair *pAuthor,
   unsigned char aSig[crypto_sign_BYTES];
   unsigned char aPb[THR_PUBKEY_PB_BYTES];
   unsigned char aBuf[SEAL_BUF];
+  unsigned char aRand[32 + 3 * NONCE_BYTES];
   thr_cw w;
   int rc = SQLITE_OK;
 
@@ -140,9 +148,13 @@ int thr_rec_seal(const thr_tkey *pKey, const thr_keypair *pAuthor,
     return SQLITE_ERROR;
   }
 
+  /* The content key and the three nonces, drawn at once: one call into
+  ** the kernel's generator instead of four. */
+  randombytes_buf(aRand, sizeof(aRand));
+  memcpy(contentKey, aRand, sizeof(contentKey));
+
   /* 1. body */
-  crypto_aead_xchacha20poly1305_ietf_keygen(contentKey);
-  rc = thr_seal_block(contentKey, aBody, nBody, &pOut->body);
+  rc = thr_seal_block_nonce(contentKey, aRand + 32, aBody, nBody, &pOut->body);
   if (rc != SQLITE_OK) {
     goto cleanup;
   }
@@ -157,7 +169,8 @@ int thr_rec_seal(const thr_tkey *pKey, const thr_keypair *pAuthor,
   thr_cw_uint(&w, (uint64_t)timeMs);
   rc = w.rc;
   if (rc == SQLITE_OK) {
-    rc = thr_seal_block(pKey->read, aBuf, w.n, &pOut->header);
+    rc = thr_seal_block_nonce(pKey->read, aRand + 32 + NONCE_BYTES, aBuf, w.n,
+                              &pOut->header);
   }
   sodium_memzero(aBuf, w.n); /* it held the content key */
   if (rc != SQLITE_OK) {
@@ -206,7 +219,8 @@ int thr_rec_seal(const thr_tkey *pKey, const thr_keypair *pAuthor,
   thr_cw_bytes(&w, aPb, sizeof(aPb));
   rc = w.rc;
   if (rc == SQLITE_OK) {
-    rc = thr_seal_block(pKey->service, aBuf, w.n, &pOut->record);
+    rc = thr_seal_block_nonce(pKey->service, aRand + 32 + 2 * NONCE_BYTES, aBuf,
+                              w.n, &pOut->record);
   }
   if (rc != SQLITE_OK) {
     goto cleanup;
@@ -216,6 +230,7 @@ int thr_rec_seal(const thr_tkey *pKey, const thr_keypair *pAuthor,
 
 cleanup:
   sodium_memzero(contentKey, sizeof(contentKey));
+  sodium_memzero(aRand, sizeof(aRand));
   if (rc != SQLITE_OK) {
     thr_sealed_clear(pOut);
     if (rc == SQLITE_NOMEM) {

@@ -177,6 +177,9 @@ void thr_cw_link(thr_cw *p, const thr_cid *pCid);
 ** thr_cbor_unwrap_bytes returns SQLITE_OK and points (*pa, *pn) into a[]
 ** when a[] is exactly one definite byte string in shortest form. */
 int thr_cbor_wrap_bytes(const unsigned char *a, size_t n, thr_cbuf *pBuf);
+/* Allocate a byte-string block of n content bytes in *pBuf, header
+** written, and point *paBody at the n bytes for the caller to fill. */
+int thr_cbor_bytes_alloc(size_t n, thr_cbuf *pBuf, unsigned char **paBody);
 int thr_cbor_unwrap_bytes(const unsigned char *a, size_t n,
                           const unsigned char **pa, size_t *pn);
 
@@ -319,6 +322,11 @@ int thr_body_open(const unsigned char contentKey[32], const unsigned char *a,
 ** nonce(24) || XChaCha20-Poly1305 ciphertext || tag(16). */
 int thr_seal_block(const unsigned char key[32], const unsigned char *aPlain,
                    size_t nPlain, thr_cbuf *pOut);
+/* The same with a nonce the caller drew (24 bytes). */
+int thr_seal_block_nonce(const unsigned char key[32],
+                         const unsigned char *aNonce,
+                         const unsigned char *aPlain, size_t nPlain,
+                         thr_cbuf *pOut);
 int thr_open_block(const unsigned char key[32], const unsigned char *a,
                    size_t n, thr_cbuf *pPlain, char **pzErr);
 

@@ -7,6 +7,10 @@
 ** libsodium's crypto_sign_detached over the same 72-byte message an append
 ** signs, measured in the same run on the same machine.
 **
+** A second baseline is plain SQLite doing the storage part alone: the same
+** row (same columns, blobs of the sizes an append stores) inserted into a
+** plain table with the same key and index, in the same two modes.
+**
 ** Two append modes:
 **   autocommit  each append is its own SQLite transaction (WAL,
 **               synchronous=NORMAL): what one write per COMMIT costs;
@@ -96,6 +100,75 @@ static double bench_append(thr_store *pStore, const thr_tid *pTid,
   return (double)n / t;
 }
 
+/* Plain SQLite: insert rows shaped like an append's (log, counter, cid,
+** prev, author, time and four blocks) and move a head row, per append. */
+static double bench_plain(sqlite3 *db, int bBatch) {
+  sqlite3_stmt *pIns = NULL, *pHead = NULL;
+  unsigned char aBlob[4][200];
+  long n = 0;
+  double t0, t;
+  static const int aSize[4] = {187, 82, 94, 131}; /* record, event, header, body */
+  randombytes_buf(aBlob, sizeof(aBlob));
+  sqlite3_exec(db,
+               "CREATE TABLE IF NOT EXISTS plain_record(rid INTEGER PRIMARY "
+               "KEY, lid INTEGER NOT NULL, counter INTEGER NOT NULL, cid BLOB "
+               "NOT NULL, prev BLOB, author BLOB, time INTEGER, record BLOB "
+               "NOT NULL, event BLOB, header BLOB, body BLOB, UNIQUE(lid, "
+               "counter));"
+               "CREATE TABLE IF NOT EXISTS plain_log(lid INTEGER PRIMARY KEY, "
+               "head BLOB, counter INTEGER);"
+               "INSERT OR IGNORE INTO plain_log VALUES (1, NULL, 0);",
+               NULL, NULL, NULL);
+  sqlite3_prepare_v2(db,
+                     "INSERT INTO plain_record(lid, counter, cid, prev, "
+                     "author, time, record, event, header, body) VALUES (1, "
+                     "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     -1, &pIns, NULL);
+  sqlite3_prepare_v2(db,
+                     "UPDATE plain_log SET head = ?1, counter = ?2 WHERE lid "
+                     "= 1",
+                     -1, &pHead, NULL);
+  t0 = now_s();
+  do {
+    if (bBatch) {
+      sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    }
+    for (int i = 0; i < 64; i++) {
+      static long nCounter = 0;
+      nCounter++;
+      aBlob[0][0] = (unsigned char)nCounter; /* distinct CIDs */
+      if (!bBatch) {
+        sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+      }
+      sqlite3_bind_int64(pIns, 1, nCounter);
+      sqlite3_bind_blob(pIns, 2, aBlob[0], 36, SQLITE_STATIC);
+      sqlite3_bind_blob(pIns, 3, aBlob[1], 36, SQLITE_STATIC);
+      sqlite3_bind_blob(pIns, 4, aBlob[2], 32, SQLITE_STATIC);
+      sqlite3_bind_int64(pIns, 5, 1700000000000LL + nCounter);
+      for (int k = 0; k < 4; k++) {
+        sqlite3_bind_blob(pIns, 6 + k, aBlob[k], aSize[k], SQLITE_STATIC);
+      }
+      sqlite3_step(pIns);
+      sqlite3_reset(pIns);
+      sqlite3_bind_blob(pHead, 1, aBlob[0], 36, SQLITE_STATIC);
+      sqlite3_bind_int64(pHead, 2, nCounter);
+      sqlite3_step(pHead);
+      sqlite3_reset(pHead);
+      if (!bBatch) {
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+      }
+    }
+    if (bBatch) {
+      sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    }
+    n += 64;
+    t = now_s() - t0;
+  } while (t < RUN_SECONDS);
+  sqlite3_finalize(pIns);
+  sqlite3_finalize(pHead);
+  return (double)n / t;
+}
+
 int main(void) {
   sqlite3 *db = NULL;
   thr_store *pStore = NULL;
@@ -104,7 +177,7 @@ int main(void) {
   char *zErr = NULL;
   char zPath[] = "/tmp/bench-append-XXXXXX";
   char zDb[64];
-  double sign, auto_, batch;
+  double sign, auto_, batch, plainAuto, plainBatch;
   int fd = mkstemp(zPath);
 
   if (sodium_init() < 0 || fd < 0) {
@@ -129,12 +202,19 @@ int main(void) {
   sign = bench_sign();
   auto_ = bench_append(pStore, &tid, &body, 0);
   batch = bench_append(pStore, &tid, &body, 1);
-  printf("  raw crypto_sign_detached      %9.0f /s   (baseline)\n", sign);
-  printf("  append, autocommit (WAL/NORMAL) %7.0f /s   ratio %.2f of signing"
-         " (goal >= 0.50)\n",
-         auto_, auto_ / sign);
-  printf("  append, batched in one txn    %9.0f /s   ratio %.2f of signing\n",
-         batch, batch / sign);
+  plainAuto = bench_plain(db, 0);
+  plainBatch = bench_plain(db, 1);
+  printf("  raw crypto_sign_detached          %8.0f /s  (baseline)\n", sign);
+  printf("  plain SQLite row, autocommit      %8.0f /s  (storage alone)\n",
+         plainAuto);
+  printf("  plain SQLite row, batched         %8.0f /s  (storage alone)\n",
+         plainBatch);
+  printf("  append, autocommit (WAL/NORMAL)   %8.0f /s  %.2f x signing,"
+         " %.2f x plain SQLite\n",
+         auto_, auto_ / sign, auto_ / plainAuto);
+  printf("  append, batched in one txn        %8.0f /s  %.2f x signing,"
+         " %.2f x plain SQLite   (goal: >= 0.50 x signing)\n",
+         batch, batch / sign, batch / plainBatch);
   {
     sqlite3_int64 nRec = 0;
     double t0 = now_s();
