@@ -78,7 +78,7 @@ $(O)/bench/%: test/bench/%.c $(DIST)/libthreads.a
 # when missing, so a machine that has them is not touched.
 DEB_PKGS := build-essential pkg-config sqlite3 libsqlite3-dev libsodium-dev \
   libuv1-dev libnng-dev libjansson-dev libcbor-dev libpcre2-dev \
-  json-schema-test-suite python3
+  json-schema-test-suite python3 clang libclang-rt-14-dev
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \

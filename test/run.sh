@@ -109,5 +109,14 @@ for f in "$ROOT"/test/sql/*.sh; do
   count "sh/$name" "$out" $?
 done
 
+# A short libFuzzer pass over every decoder of peer or file bytes on the
+# plain build (the fuzz targets carry their own ASan+UBSan); `make fuzz`
+# runs longer.
+if [ "$VARIANT" = release ]; then
+  echo "== fuzz smoke (${FUZZ_SECONDS:=10} s per target)"
+  out=$(FUZZ_SECONDS=$FUZZ_SECONDS sh "$ROOT/test/fuzz/run.sh" 2>&1)
+  count fuzz "$out" $?
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
