@@ -69,6 +69,11 @@ $(O)/test/%: test/unit/%.c $(DIST)/libthreads.a test/unit/tt.h
 	$(CC) $(CFLAGS_ALL) -DSQLITE_CORE -Icore -Isql -Iext -Itest/unit $< \
 	  -o $@ $(LDFLAGS_ALL) $(DIST)/libthreads.a -lsqlite3 $(LIBS)
 
+$(O)/examples/%: examples/%.c $(DIST)/libthreads.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -DSQLITE_CORE -Iext $< \
+	  -o $@ $(LDFLAGS_ALL) $(DIST)/libthreads.a -lsqlite3 $(LIBS)
+
 $(O)/bench/%: test/bench/%.c $(DIST)/libthreads.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -DSQLITE_CORE -Icore -Isql -Iext $< \
@@ -100,7 +105,7 @@ test: deps
 	$(MAKE) check
 
 # The tests of one variant; the variant's objects are built first.
-check: all $(UNIT_BIN)
+check: all $(UNIT_BIN) $(O)/examples/app
 	sh test/run.sh $(VARIANT) $(DIST) $(O)
 
 bench: deps

@@ -39,7 +39,7 @@ else
   SQLITE3="sqlite3"
   PYTHON3="/usr/bin/python3"
 fi
-export EXT SQLITE3 PYTHON3 ROOT
+export EXT SQLITE3 PYTHON3 ROOT OBJ
 
 pass=0
 fail=0

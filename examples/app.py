@@ -1,0 +1,29 @@
+#!/usr/bin/python3
+"""app.py: sqlite-threads from Python's sqlite3 module (Debian's python3).
+
+    python3 examples/app.py notes.db [path/to/dist/threads]
+
+Loads the extension, makes sure a thread named "notes" exists, and prints
+the peer identity and each thread's audit records.
+"""
+import os
+import sqlite3
+import sys
+
+db_path = sys.argv[1] if len(sys.argv) > 1 else "notes.db"
+ext = sys.argv[2] if len(sys.argv) > 2 else os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "dist", "threads")
+
+con = sqlite3.connect(db_path)
+con.enable_load_extension(True)
+con.load_extension(ext)
+con.enable_load_extension(False)
+
+print("peer", con.execute("SELECT threads_identity()").fetchone()[0])
+if not con.execute("SELECT 1 FROM threads WHERE name = 'notes'").fetchone():
+    con.execute("SELECT threads_create('notes')")
+    con.commit()
+for name, records in con.execute("SELECT name, records FROM threads ORDER BY name"):
+    verified = con.execute("SELECT threads_verify(?)", (name,)).fetchone()[0]
+    print(f"thread {name}: {records} records, {verified} verified")
+con.close()
