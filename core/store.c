@@ -421,6 +421,24 @@ static int store_thread(thr_store *p, const thr_tid *pTid, sqlite3_int64 *pRow,
   return rc;
 }
 
+/* store_thread() for callers that report errors: an unknown thread is
+** SQLITE_ERROR "no such thread: <id>". */
+static int store_known_thread(thr_store *p, const thr_tid *pTid,
+                              sqlite3_int64 *pRow, thr_tkey *pKey,
+                              char **pzErr) {
+  int rc = store_thread(p, pTid, pRow, pKey);
+  if (rc == SQLITE_NOTFOUND) {
+    char *zId = thr_tid_text(pTid);
+    *pzErr = sqlite3_mprintf("no such thread: %s", zId);
+    sqlite3_free(zId);
+    return SQLITE_ERROR;
+  }
+  if (rc != SQLITE_OK) {
+    *pzErr = store_errmsg(p, rc);
+  }
+  return rc;
+}
+
 int thr_store_resolve(thr_store *p, const char *zThread, thr_tid *pTid,
                       char **pzErr) {
   int rc = SQLITE_OK;
@@ -866,11 +884,9 @@ int thr_store_verify(thr_store *p, const thr_tid *pTid, sqlite3_int64 *pnRec,
   thr_tkey key;
   int rc;
   *pnRec = 0;
-  rc = store_thread(p, pTid, &iThread, &key);
+  rc = store_known_thread(p, pTid, &iThread, &key, pzErr);
   if (rc != SQLITE_OK) {
-    *pzErr = rc == SQLITE_NOTFOUND ? sqlite3_mprintf("no such thread")
-                                   : store_errmsg(p, rc);
-    return rc == SQLITE_NOTFOUND ? SQLITE_ERROR : rc;
+    return rc;
   }
   rc = sqlite3_prepare_v2(p->db,
                           "SELECT lid, pk, head, counter FROM _threads_log "
@@ -918,11 +934,9 @@ int thr_store_export(thr_store *p, const thr_tid *pTid, const char *zPath,
   thr_car *pCar = NULL;
 
   *pnBlock = 0;
-  rc = store_thread(p, pTid, &iThread, NULL);
+  rc = store_known_thread(p, pTid, &iThread, NULL, pzErr);
   if (rc != SQLITE_OK) {
-    *pzErr = rc == SQLITE_NOTFOUND ? sqlite3_mprintf("no such thread")
-                                   : store_errmsg(p, rc);
-    return rc == SQLITE_NOTFOUND ? SQLITE_ERROR : rc;
+    return rc;
   }
 
   /* Roots: the heads of every log, in log ID order. */

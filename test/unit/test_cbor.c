@@ -23,20 +23,6 @@ static const char zEmptyMapCid[] =
 static const char zEmptyMapSha[] =
     "c19a797fa1fd590cd2e5b42d1cf5f246e29b91684e2f87404b81dc345c7a56a0";
 
-/* A fixed-seed xorshift64 generator, so that every run tests the same
-** inputs and a failure can be reproduced. */
-static uint64_t tt_rngState = 0x2545f4914f6cdd1dull;
-static uint64_t rng_next(void) {
-  uint64_t x = tt_rngState;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  tt_rngState = x;
-  return x;
-}
-static unsigned rng_below(unsigned n) {
-  return (unsigned)(rng_next() % n);
-}
 
 /* Convert hex text (spaces ignored) into a[], which has room for it.
 ** Returns the number of bytes written. */

@@ -55,4 +55,22 @@ static const char *tt_zCase = "";
 
 static int tt_done(void) { return tt_nFail ? 1 : 0; }
 
+/* A fixed-seed xorshift64 generator, so that every run tests the same
+** inputs and a failure can be reproduced.  A test file may reseed it with
+** tt_rng_seed(). */
+#include <stdint.h>
+static uint64_t tt_rngState = 0x2545f4914f6cdd1dull;
+static inline void tt_rng_seed(uint64_t v) { tt_rngState = v ? v : 1; }
+static inline uint64_t rng_next(void) {
+  uint64_t x = tt_rngState;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  tt_rngState = x;
+  return x;
+}
+static inline unsigned rng_below(unsigned n) {
+  return (unsigned)(rng_next() % n);
+}
+
 #endif /* TT_H */
