@@ -50,6 +50,9 @@ enum {
   STMT_SAVEPOINT,
   STMT_RELEASE,
   STMT_ROLLBACK_TO,
+  STMT_IDENTITY,
+  STMT_SET_IDENTITY,
+  STMT_SCHEMA_VERSION,
   STMT_COUNT
 };
 
@@ -68,6 +71,9 @@ static const char *const azStmt[STMT_COUNT] = {
     "SAVEPOINT _threads_w",
     "RELEASE _threads_w",
     "ROLLBACK TO _threads_w",
+    "SELECT value FROM _threads_meta WHERE key = 'identity'",
+    "INSERT INTO _threads_meta(key, value) VALUES ('identity', ?1)",
+    "PRAGMA main.schema_version",
 };
 
 static const char zSchema[] =
@@ -97,7 +103,8 @@ struct store_logkey {
 
 struct thr_store {
   sqlite3 *db;           /* Borrowed: the connection we live on */
-  int bReady;            /* internal tables exist */
+  int bReady;            /* internal tables exist... */
+  int iSchema;           /* ...as of this schema cookie (-1: unknown) */
   thr_keypair *pId;      /* Owned; NULL until first needed */
   store_logkey *aLogKey; /* Owned; cached log keys */
   int nLogKey;
@@ -116,12 +123,24 @@ int64_t thr_now_ms(void) {
 ** Opening, closing, statements.
 */
 
-/* Do the internal tables exist in the main database? */
+static sqlite3_stmt *store_stmt(thr_store *p, int iStmt, int *pRc);
+static void store_done(sqlite3_stmt *pStmt);
+
+/* Do the internal tables exist in the main database?  The answer is kept
+** with the schema cookie it was read under: a ROLLBACK of the transaction
+** that created the tables restores the old cookie, and so a new look. */
 static int store_check_ready(thr_store *p) {
   sqlite3_stmt *pStmt = NULL;
-  if (p->bReady) {
-    return 1;
+  int rc = SQLITE_OK, iSchema = -1;
+  pStmt = store_stmt(p, STMT_SCHEMA_VERSION, &rc);
+  if (pStmt && sqlite3_step(pStmt) == SQLITE_ROW) {
+    iSchema = sqlite3_column_int(pStmt, 0);
   }
+  store_done(pStmt);
+  if (iSchema >= 0 && iSchema == p->iSchema) {
+    return p->bReady;
+  }
+  p->bReady = 0;
   if (sqlite3_prepare_v2(p->db,
                          "SELECT 1 FROM main.sqlite_schema WHERE type='table' "
                          "AND name='_threads_record'",
@@ -130,6 +149,7 @@ static int store_check_ready(thr_store *p) {
     p->bReady = 1;
   }
   sqlite3_finalize(pStmt);
+  p->iSchema = iSchema;
   return p->bReady;
 }
 
@@ -142,6 +162,7 @@ int thr_store_open(sqlite3 *db, thr_store **ppStore, char **pzErr) {
   }
   memset(p, 0, sizeof(*p));
   p->db = db;
+  p->iSchema = -1;
   *ppStore = p;
   return SQLITE_OK;
 }
@@ -154,16 +175,23 @@ void thr_store_release(thr_store *p) {
   }
 }
 
-void thr_store_close(thr_store *p) {
+/* Forget the cached identity and the log keys derived from it. */
+static void store_forget_identity(thr_store *p) {
   int i;
+  thr_keypair_free(p->pId);
+  p->pId = NULL;
+  for (i = 0; i < p->nLogKey; i++) {
+    thr_keypair_free(p->aLogKey[i].pKey);
+  }
+  p->nLogKey = 0;
+}
+
+void thr_store_close(thr_store *p) {
   if (p == NULL) {
     return;
   }
   thr_store_release(p);
-  thr_keypair_free(p->pId);
-  for (i = 0; i < p->nLogKey; i++) {
-    thr_keypair_free(p->aLogKey[i].pKey);
-  }
+  store_forget_identity(p);
   sqlite3_free(p->aLogKey);
   sqlite3_free(p);
 }
@@ -278,79 +306,98 @@ static int store_setup(thr_store *p, char **pzErr) {
                              sqlite3_errmsg(p->db));
     return rc;
   }
-  p->bReady = 1;
+  p->iSchema = -1; /* the cookie moved; look again next time */
   return SQLITE_OK;
 }
 
 /**************************************************************************
 ** Identity.
+**
+** The identity is cached for signing, but the file is the truth: every
+** lookup reads the stored seed (one cached statement).  If a rollback took
+** away the row this connection created, the same identity is stored again
+** (the user may already have seen and shared its peer ID); if another
+** connection stored a different one first, that one is used from now on.
 */
-static int store_load_identity(thr_store *p, int bCreate, char **pzErr) {
-  sqlite3_stmt *pStmt = NULL;
-  unsigned char seed[32];
-  int rc;
-  if (p->pId) {
-    return SQLITE_OK;
+
+/* Read the stored seed into seed[]; *pbFound says whether there is one. */
+static int store_read_seed(thr_store *p, unsigned char seed[32], int *pbFound,
+                           char **pzErr) {
+  int rc = SQLITE_OK;
+  sqlite3_stmt *pStmt = store_stmt(p, STMT_IDENTITY, &rc);
+  *pbFound = 0;
+  if (pStmt == NULL) {
+    *pzErr = store_errmsg(p, rc);
+    return rc;
   }
-  rc = sqlite3_prepare_v2(
-      p->db, "SELECT value FROM _threads_meta WHERE key = 'identity'", -1,
-      &pStmt, NULL);
-  if (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
+  if (sqlite3_step(pStmt) == SQLITE_ROW) {
     if (sqlite3_column_type(pStmt, 0) != SQLITE_BLOB ||
         sqlite3_column_bytes(pStmt, 0) != 32) {
-      sqlite3_finalize(pStmt);
       *pzErr = sqlite3_mprintf("the stored identity is corrupt");
-      return SQLITE_CORRUPT;
+      rc = SQLITE_CORRUPT;
+    } else {
+      memcpy(seed, sqlite3_column_blob(pStmt, 0), 32);
+      *pbFound = 1;
     }
-    p->pId = thr_keypair_from_seed(sqlite3_column_blob(pStmt, 0));
-    rc = p->pId ? SQLITE_OK : SQLITE_NOMEM;
-  } else if (rc == SQLITE_OK && bCreate) {
-    sqlite3_finalize(pStmt);
-    pStmt = NULL;
-    randombytes_buf(seed, sizeof(seed));
-    rc = sqlite3_prepare_v2(
-        p->db, "INSERT INTO _threads_meta(key, value) VALUES ('identity', ?1)",
-        -1, &pStmt, NULL);
+  }
+  store_done(pStmt);
+  return rc;
+}
+
+/* Store seed as the identity, creating the tables first if needed. */
+static int store_write_seed(thr_store *p, const unsigned char seed[32],
+                            char **pzErr) {
+  sqlite3_stmt *pStmt;
+  int rc = store_begin(p);
+  if (rc == SQLITE_OK) {
+    rc = store_setup(p, pzErr);
     if (rc == SQLITE_OK) {
-      sqlite3_bind_blob(pStmt, 1, seed, 32, SQLITE_TRANSIENT);
-      rc = store_exec(pStmt);
+      pStmt = store_stmt(p, STMT_SET_IDENTITY, &rc);
+      if (pStmt) {
+        sqlite3_bind_blob(pStmt, 1, seed, 32, SQLITE_STATIC);
+        rc = store_exec(pStmt);
+      }
     }
-    if (rc == SQLITE_OK) {
-      p->pId = thr_keypair_from_seed(seed);
-      rc = p->pId ? SQLITE_OK : SQLITE_NOMEM;
-    }
-    sodium_memzero(seed, sizeof(seed));
+    rc = store_end(p, rc);
   }
   if (rc != SQLITE_OK && *pzErr == NULL) {
-    *pzErr = store_errmsg(p, rc);
+    *pzErr = sqlite3_mprintf("cannot store the identity: %s",
+                             sqlite3_errmsg(p->db));
   }
-  sqlite3_finalize(pStmt);
   return rc;
 }
 
 int thr_store_identity(thr_store *p, const thr_keypair **ppId, char **pzErr) {
-  int rc = SQLITE_OK;
+  unsigned char seed[32];
+  int bFound = 0, rc = SQLITE_OK;
   *ppId = NULL;
-  if (p->pId == NULL) {
-    /* Reading an existing identity needs no write; creating one does. */
-    if (store_check_ready(p)) {
-      rc = store_load_identity(p, 0, pzErr);
+  if (store_check_ready(p)) {
+    rc = store_read_seed(p, seed, &bFound, pzErr);
+  }
+  if (rc == SQLITE_OK && bFound) {
+    /* The seed is the first half of a libsodium Ed25519 secret key. */
+    if (p->pId == NULL || sodium_memcmp(p->pId->sk, seed, 32) != 0) {
+      store_forget_identity(p);
+      p->pId = thr_keypair_from_seed(seed);
+      rc = p->pId ? SQLITE_OK : SQLITE_NOMEM;
     }
+  } else if (rc == SQLITE_OK) {
+    if (p->pId) {
+      memcpy(seed, p->pId->sk, 32);
+    } else {
+      randombytes_buf(seed, sizeof(seed));
+    }
+    rc = store_write_seed(p, seed, pzErr);
     if (rc == SQLITE_OK && p->pId == NULL) {
-      rc = store_begin(p);
-      if (rc == SQLITE_OK) {
-        rc = store_setup(p, pzErr);
-        if (rc == SQLITE_OK) {
-          rc = store_load_identity(p, 1, pzErr);
-        }
-        rc = store_end(p, rc);
-      }
-      if (rc != SQLITE_OK && *pzErr == NULL) {
-        *pzErr = store_errmsg(p, rc);
-      }
+      p->pId = thr_keypair_from_seed(seed);
+      rc = p->pId ? SQLITE_OK : SQLITE_NOMEM;
     }
   }
-  *ppId = p->pId;
+  sodium_memzero(seed, sizeof(seed));
+  if (rc == SQLITE_NOMEM && *pzErr == NULL) {
+    *pzErr = sqlite3_mprintf("out of memory");
+  }
+  *ppId = rc == SQLITE_OK ? p->pId : NULL;
   return rc;
 }
 

@@ -2,17 +2,17 @@
 # The examples run: the C app linked with the static library, and the
 # Python app loading the extension, on the same file.
 set -u
+# check NAME 'CONDITION': CONDITION is one shell expression (it may use
+# && and ||), evaluated whole.
 check() {
-  name=$1
-  shift
-  if "$@"; then echo "PASS $name"; else echo "FAIL $name"; fi
+  if eval "$2"; then echo "PASS $1"; else echo "FAIL $1"; fi
 }
 APP="$OBJ/examples/app"
 c1=$("$APP" ex.db 2>&1)
 c2=$("$APP" ex.db 2>&1)
 peer=$(printf '%s\n' "$c1" | sed -n 's/^peer=//p')
-check c_app_creates_and_verifies [ "$(printf '%s\n' "$c1" | tail -1)" = "name=notes records=1 verified=1" ]
-check c_app_same_identity_on_reopen [ -n "$peer" ] && [ "$(printf '%s\n' "$c2" | head -1)" = "peer=$peer" ]
+check c_app_creates_and_verifies '[ "$(printf '\''%s\n'\'' "$c1" | tail -1)" = "name=notes records=1 verified=1" ]'
+check c_app_same_identity_on_reopen '[ -n "$peer" ] && [ "$(printf '\''%s\n'\'' "$c2" | head -1)" = "peer=$peer" ]'
 py=$($PYTHON3 "$ROOT/examples/app.py" ex.db "$EXT" 2>&1)
-check python_app_reads_same_file [ "$py" = "peer $peer
-thread notes: 1 records, 1 verified" ]
+want=$(printf 'peer %s\nthread notes: 1 records, 1 verified' "$peer")
+check python_app_reads_same_file '[ "$py" = "$want" ]'

@@ -1,0 +1,21 @@
+-- The functions inside the user's transactions: ROLLBACK undoes them.
+BEGIN;
+SELECT length(threads_create('gone'));
+SELECT count(*) FROM threads;
+ROLLBACK;
+SELECT count(*) FROM threads;
+SELECT count(*) FROM threads_records;
+SELECT threads_verify('gone');
+SELECT length(threads_create('kept'));
+BEGIN;
+SELECT length(threads_create('also'));
+COMMIT;
+SELECT name, records FROM threads ORDER BY name;
+SELECT threads_verify('kept') + threads_verify('also');
+SAVEPOINT s;
+SELECT length(threads_create('inner'));
+ROLLBACK TO s;
+RELEASE s;
+SELECT group_concat(name) FROM (SELECT name FROM threads ORDER BY name);
+SELECT count(*) FROM threads_records;
+PRAGMA integrity_check;
