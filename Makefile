@@ -16,7 +16,7 @@ O := build/$(VARIANT)
 DIST := $(if $(filter release,$(VARIANT)),dist,$(O)/dist)
 
 CC ?= gcc
-PKGS := libsodium libcbor
+PKGS := libsodium libcbor jansson libpcre2-8
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) -g
 OPT_release := -O2
@@ -25,7 +25,7 @@ OPT_ubsan := -O1 -fno-omit-frame-pointer -fsanitize=undefined -fno-sanitize-reco
 OPT_tsan := -O1 -fsanitize=thread
 SANFLAGS := $(OPT_$(VARIANT))
 CFLAGS_ALL = $(BASE_CFLAGS) $(SANFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
-LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcbor -lsodium
+LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcbor -lsodium -ljansson -lpcre2-8
 LDFLAGS_ALL = $(SANFLAGS) $(LDFLAGS)
 
 CORE_SRC := $(wildcard core/*.c)

@@ -506,14 +506,34 @@ thr_cbor *thr_cbor_array_at(thr_cbor *p, size_t i) {
 ** The streaming writer.
 */
 
+/* Make room for n more bytes: only writers in growing mode can. */
+static int cw_grow(thr_cw *p, size_t n) {
+  size_t nNew = p->nAlloc ? p->nAlloc : 256;
+  unsigned char *aNew;
+  if (!p->bGrow) {
+    p->rc = SQLITE_TOOBIG;
+    return 0;
+  }
+  while (nNew - p->n < n) {
+    nNew *= 2;
+  }
+  aNew = sqlite3_realloc64(p->a, nNew);
+  if (aNew == NULL) {
+    p->rc = SQLITE_NOMEM;
+    return 0;
+  }
+  p->a = aNew;
+  p->nAlloc = nNew;
+  return 1;
+}
+
 /* Reserve n bytes at the end of the output; NULL once the writer failed. */
 static unsigned char *cw_room(thr_cw *p, size_t n) {
   unsigned char *a;
   if (p->rc != SQLITE_OK) {
     return NULL;
   }
-  if (p->nAlloc - p->n < n) {
-    p->rc = SQLITE_TOOBIG;
+  if (p->nAlloc - p->n < n && !cw_grow(p, n)) {
     return NULL;
   }
   a = p->a + p->n;
@@ -528,6 +548,9 @@ static void cw_head(thr_cw *p,
   size_t n;
   if (p->rc != SQLITE_OK) {
     return;
+  }
+  if (p->nAlloc - p->n < 9 && !cw_grow(p, 9)) {
+    return; /* a CBOR header is at most 9 bytes */
   }
   n = xEnc(v, p->a + p->n, p->nAlloc - p->n);
   if (n == 0) {
@@ -552,6 +575,12 @@ static size_t cw_enc_tag(uint64_t v, unsigned char *a, size_t n) {
 void thr_cw_map(thr_cw *p, size_t nPair) {
   cw_head(p, cw_enc_map, nPair);
 }
+
+static size_t cw_enc_array(uint64_t v, unsigned char *a, size_t n) {
+  return cbor_encode_array_start((size_t)v, a, n);
+}
+
+void thr_cw_array(thr_cw *p, size_t n) { cw_head(p, cw_enc_array, n); }
 
 void thr_cw_text(thr_cw *p, const char *z) {
   size_t n = strlen(z);

@@ -161,7 +161,7 @@ int thr_rec_seal(const thr_tkey *pKey, const thr_keypair *pAuthor,
   thr_cid_of(&pOut->cidBody, THR_CODEC_DAGCBOR, pOut->body.a, pOut->body.n);
 
   /* 2. header: {"key": content key, "time": ms} */
-  w = (thr_cw){aBuf, 0, sizeof(aBuf), SQLITE_OK};
+  w = (thr_cw){aBuf, 0, sizeof(aBuf), SQLITE_OK, 0};
   thr_cw_map(&w, 2);
   thr_cw_text(&w, "key");
   thr_cw_bytes(&w, contentKey, sizeof(contentKey));
@@ -180,7 +180,7 @@ int thr_rec_seal(const thr_tkey *pKey, const thr_keypair *pAuthor,
              pOut->header.n);
 
   /* 3. event: {"body": link, "header": link}, stored as it is */
-  w = (thr_cw){aBuf, 0, sizeof(aBuf), SQLITE_OK};
+  w = (thr_cw){aBuf, 0, sizeof(aBuf), SQLITE_OK, 0};
   thr_cw_map(&w, 2);
   thr_cw_text(&w, "body");
   thr_cw_link(&w, &pOut->cidBody);
@@ -205,7 +205,7 @@ int thr_rec_seal(const thr_tkey *pKey, const thr_keypair *pAuthor,
   crypto_sign_detached(aSig, NULL, aMsg,
                        rec_sig_message(aMsg, &pOut->cidEvent, pPrev), pLog->sk);
   thr_pubkey_pb(aPb, pAuthor->pk);
-  w = (thr_cw){aBuf, 0, sizeof(aBuf), SQLITE_OK};
+  w = (thr_cw){aBuf, 0, sizeof(aBuf), SQLITE_OK, 0};
   thr_cw_map(&w, pPrev ? 4 : 3);
   thr_cw_text(&w, "sig");
   thr_cw_bytes(&w, aSig, sizeof(aSig));

@@ -91,6 +91,16 @@ static const char zSchema[] =
     "  counter INTEGER NOT NULL, cid BLOB NOT NULL, prev BLOB, author BLOB,"
     "  time INTEGER, record BLOB NOT NULL, event BLOB, header BLOB, body BLOB,"
     "  UNIQUE(lid, counter));"
+    "CREATE TABLE IF NOT EXISTS _threads_collection("
+    "  tid INTEGER NOT NULL, name TEXT NOT NULL, schema TEXT NOT NULL,"
+    "  PRIMARY KEY(tid, name)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS _threads_view("
+    "  view TEXT PRIMARY KEY, tid INTEGER NOT NULL, coll TEXT NOT NULL,"
+    "  props TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS _threads_view_coll ON _threads_view(tid, coll);"
+    "CREATE TABLE IF NOT EXISTS _threads_change("
+    "  seq INTEGER PRIMARY KEY, tid INTEGER NOT NULL, coll TEXT NOT NULL,"
+    "  id TEXT NOT NULL, action TEXT NOT NULL, author TEXT, time INTEGER);"
     "INSERT OR IGNORE INTO _threads_meta(key, value) VALUES ('format', 1);";
 
 /* The log key of one thread, cached so that appends sign without deriving
@@ -105,6 +115,8 @@ struct thr_store {
   sqlite3 *db;           /* Borrowed: the connection we live on */
   int bReady;            /* internal tables exist... */
   int iSchema;           /* ...as of this schema cookie (-1: unknown) */
+  int bSetup;            /* this connection ran the schema script */
+  thr_txn *pTxn;         /* Owned: collection writes of the open txn */
   thr_keypair *pId;      /* Owned; NULL until first needed */
   store_logkey *aLogKey; /* Owned; cached log keys */
   int nLogKey;
@@ -141,6 +153,7 @@ static int store_check_ready(thr_store *p) {
     return p->bReady;
   }
   p->bReady = 0;
+  p->bSetup = 0;
   if (sqlite3_prepare_v2(p->db,
                          "SELECT 1 FROM main.sqlite_schema WHERE type='table' "
                          "AND name='_threads_record'",
@@ -169,6 +182,7 @@ int thr_store_open(sqlite3 *db, thr_store **ppStore, char **pzErr) {
 
 void thr_store_release(thr_store *p) {
   int i;
+  thr_txn_release_stmts(p->pTxn);
   for (i = 0; i < STMT_COUNT; i++) {
     sqlite3_finalize(p->aStmt[i]);
     p->aStmt[i] = NULL;
@@ -192,6 +206,7 @@ void thr_store_close(thr_store *p) {
   }
   thr_store_release(p);
   store_forget_identity(p);
+  thr_txn_free(p->pTxn);
   sqlite3_free(p->aLogKey);
   sqlite3_free(p);
 }
@@ -218,6 +233,8 @@ void thr_store_detach(thr_store *p) {
 int thr_store_ready(thr_store *p) {
   return store_check_ready(p);
 }
+
+thr_txn **thr_store_txn(thr_store *p) { return &p->pTxn; }
 
 /* A cached statement, reset and unbound, or NULL with *pRc set. */
 static sqlite3_stmt *store_stmt(thr_store *p, int iStmt, int *pRc) {
@@ -297,7 +314,9 @@ static int store_end(thr_store *p, int rc) {
 ** savepoint. */
 static int store_setup(thr_store *p, char **pzErr) {
   int rc;
-  if (store_check_ready(p)) {
+  /* Once per connection (and again if a rollback took the tables away),
+  ** so that files written by an earlier version gain the newer tables. */
+  if (p->bSetup && store_check_ready(p)) {
     return SQLITE_OK;
   }
   rc = sqlite3_exec(p->db, zSchema, NULL, NULL, NULL);
@@ -306,6 +325,7 @@ static int store_setup(thr_store *p, char **pzErr) {
                              sqlite3_errmsg(p->db));
     return rc;
   }
+  p->bSetup = 1;
   p->iSchema = -1; /* the cookie moved; look again next time */
   return SQLITE_OK;
 }
@@ -1058,5 +1078,125 @@ int thr_store_export(thr_store *p, const thr_tid *pTid, const char *zPath,
     *pzErr = store_errmsg(p, rc);
   }
   sqlite3_free(aRoot);
+  return rc;
+}
+
+/**************************************************************************
+** Helpers for collections (collection.c).
+*/
+int thr_store_setup(thr_store *p, char **pzErr) {
+  int rc = store_begin(p);
+  if (rc == SQLITE_OK) {
+    rc = store_setup(p, pzErr);
+    rc = store_end(p, rc);
+  }
+  if (rc != SQLITE_OK && *pzErr == NULL) {
+    *pzErr = store_errmsg(p, rc);
+  }
+  return rc;
+}
+
+int thr_store_thread_row(thr_store *p, const thr_tid *pTid,
+                         sqlite3_int64 *piThread, int *pbCanWrite,
+                         char **pzErr) {
+  thr_tkey key;
+  int rc = store_known_thread(p, pTid, piThread, &key, pzErr);
+  if (rc == SQLITE_OK) {
+    *pbCanWrite = key.hasRead;
+  }
+  sodium_memzero(&key, sizeof(key));
+  return rc;
+}
+
+int thr_store_log_pk(thr_store *p, const thr_tid *pTid, unsigned char pk[32],
+                     char **pzErr) {
+  const thr_keypair *pId, *pLog;
+  int rc = thr_store_identity(p, &pId, pzErr);
+  if (rc != SQLITE_OK) {
+    return rc;
+  }
+  pLog = store_log_key(p, pTid);
+  if (pLog == NULL) {
+    return SQLITE_NOMEM;
+  }
+  memcpy(pk, pLog->pk, 32);
+  return SQLITE_OK;
+}
+
+int thr_store_cookie(thr_store *p) {
+  store_check_ready(p);
+  return p->iSchema;
+}
+
+void thr_store_pin(thr_store *p) {
+  if (p->nAttach == 0 && p->xPin) {
+    p->xPin(p->db);
+  }
+}
+
+int thr_store_foreach_body(thr_store *p, const thr_tid *pTid,
+                           int (*xBody)(void *, const unsigned char *logPk,
+                                        const unsigned char *author,
+                                        const unsigned char *aBody,
+                                        size_t nBody),
+                           void *pArg, char **pzErr) {
+  sqlite3_stmt *pStmt = NULL;
+  sqlite3_int64 iThread;
+  thr_tkey key;
+  int rc = store_known_thread(p, pTid, &iThread, &key, pzErr);
+  if (rc != SQLITE_OK) {
+    return rc;
+  }
+  if (!key.hasRead) {
+    *pzErr = sqlite3_mprintf("this peer cannot read the thread (no read key)");
+    return SQLITE_ERROR;
+  }
+  rc = sqlite3_prepare_v2(p->db,
+                          "SELECT l.pk, r.record, r.event, r.header, r.body"
+                          " FROM _threads_log l JOIN _threads_record r"
+                          " ON r.lid = l.lid WHERE l.tid = ?1"
+                          " ORDER BY l.pk, r.counter",
+                          -1, &pStmt, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_int64(pStmt, 1, iThread);
+  }
+  while (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
+    thr_opened op;
+    thr_cid cidBody, cidHeader;
+    unsigned char contentKey[32];
+    int64_t t;
+    thr_cbuf plain = {0, 0};
+    const unsigned char *logPk = sqlite3_column_blob(pStmt, 0);
+    if (sqlite3_column_bytes(pStmt, 0) != 32) {
+      rc = SQLITE_CORRUPT;
+      break;
+    }
+    rc = thr_rec_open(key.service, logPk, sqlite3_column_blob(pStmt, 1),
+                      (size_t)sqlite3_column_bytes(pStmt, 1), &op, pzErr);
+    if (rc == SQLITE_OK) {
+      rc = thr_event_open(sqlite3_column_blob(pStmt, 2),
+                          (size_t)sqlite3_column_bytes(pStmt, 2), &cidBody,
+                          &cidHeader, pzErr);
+    }
+    if (rc == SQLITE_OK) {
+      rc = thr_header_open(key.read, sqlite3_column_blob(pStmt, 3),
+                           (size_t)sqlite3_column_bytes(pStmt, 3), contentKey,
+                           &t, pzErr);
+    }
+    if (rc == SQLITE_OK) {
+      rc = thr_body_open(contentKey, sqlite3_column_blob(pStmt, 4),
+                         (size_t)sqlite3_column_bytes(pStmt, 4), &plain, pzErr);
+      sodium_memzero(contentKey, sizeof(contentKey));
+    }
+    if (rc == SQLITE_OK) {
+      rc = xBody(pArg, logPk, op.author, plain.a, plain.n);
+    }
+    sqlite3_free(plain.a);
+  }
+  sqlite3_finalize(pStmt);
+  sodium_memzero(&key, sizeof(key));
+  if (rc != SQLITE_OK && *pzErr == NULL) {
+    *pzErr = store_errmsg(p, rc);
+  }
   return rc;
 }

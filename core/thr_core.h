@@ -162,12 +162,14 @@ thr_cbor *thr_cbor_array_at(thr_cbor *p, size_t i);
 ** nothing more is written. */
 typedef struct thr_cw thr_cw;
 struct thr_cw {
-  unsigned char *a; /* Borrowed: the output buffer */
+  unsigned char *a; /* the output buffer: borrowed, or owned if bGrow */
   size_t n;         /* bytes written */
   size_t nAlloc;    /* size of a[] */
   int rc;
+  int bGrow;        /* a[] is sqlite3 memory the writer may enlarge */
 };
 void thr_cw_map(thr_cw *p, size_t nPair);
+void thr_cw_array(thr_cw *p, size_t n);
 void thr_cw_text(thr_cw *p, const char *z);
 void thr_cw_bytes(thr_cw *p, const unsigned char *a, size_t n);
 void thr_cw_uint(thr_cw *p, uint64_t v);
@@ -334,6 +336,39 @@ int thr_open_block(const unsigned char key[32], const unsigned char *a,
 int64_t thr_now_ms(void);
 
 /**************************************************************************
+** Interface to code in schema.c
+**
+** JSON Schema draft-07 validation over jansson documents; "pattern" and
+** "patternProperties" use pcre2.  Schemas are compiled once and checked
+** many times.
+*/
+#include <jansson.h>
+
+typedef struct thr_schema thr_schema;
+
+/* Compile schema text.  An invalid schema fails with SQLITE_ERROR and a
+** message naming the place and the problem, e.g.
+**   "invalid schema: not JSON: <jansson's text> (line 1, column 9)"
+**   "invalid schema: /properties/age/minimum: must be a number"
+**   "invalid schema: /properties/name/pattern: invalid regular expression:
+**    <pcre2's text> at offset 3"
+**   "invalid schema: /items/$ref: cannot resolve #/definitions/nope" */
+int thr_schema_compile(const char *zSchema, thr_schema **ppSchema,
+                       char **pzErr);
+void thr_schema_free(thr_schema *p);
+
+/* Check a document.  SQLITE_OK if valid; else SQLITE_CONSTRAINT and a
+** message naming the field (a JSON pointer into the document, "" for the
+** whole document) and the keyword that failed, e.g.
+**   "/age: minimum: -1 is less than 0"
+**   ": required: missing property \"name\""
+**   "/tags/2: type: expected string, got integer" */
+int thr_schema_check(const thr_schema *p, const json_t *pDoc, char **pzErr);
+
+/* The compiled schema's JSON (borrowed). */
+const json_t *thr_schema_json(const thr_schema *p);
+
+/**************************************************************************
 ** Interface to code in store.c
 **
 ** The event store: internal tables (prefix "_threads_") in the user's
@@ -349,6 +384,42 @@ sqlite3 *thr_store_db(thr_store *p);
 
 /* 1 if this file has the internal tables (nothing to read otherwise). */
 int thr_store_ready(thr_store *p);
+
+/* Make sure the internal tables exist (in a savepoint). */
+int thr_store_setup(thr_store *p, char **pzErr);
+
+/* The row of a known thread, and whether this peer holds its read key
+** (needed to write).  "no such thread: <id>" otherwise. */
+int thr_store_thread_row(thr_store *p, const thr_tid *pTid,
+                         sqlite3_int64 *piThread, int *pbCanWrite,
+                         char **pzErr);
+
+/* The public key of this identity's log in the thread (its log ID). */
+int thr_store_log_pk(thr_store *p, const thr_tid *pTid, unsigned char pk[32],
+                     char **pzErr);
+
+/* Open every record of the thread (all logs, each in log order) with the
+** read key and pass its plaintext body to xBody, which returns SQLITE_OK
+** to go on. */
+int thr_store_foreach_body(thr_store *p, const thr_tid *pTid,
+                           int (*xBody)(void *, const unsigned char *logPk,
+                                        const unsigned char *author,
+                                        const unsigned char *aBody,
+                                        size_t nBody),
+                           void *pArg, char **pzErr);
+
+/* The schema cookie the store last saw (changes with any schema change). */
+int thr_store_cookie(thr_store *p);
+
+/* Connect one of our eponymous tables if none is, before caching
+** statements outside store.c (see thr_store_set_pin). */
+void thr_store_pin(thr_store *p);
+
+/* The collection writes of the connection's open transaction (see
+** collection.c); owned by the store, freed with it. */
+typedef struct thr_txn thr_txn;
+thr_txn **thr_store_txn(thr_store *p);
+void thr_txn_free(thr_txn *p);
 
 /* Statement cache and sqlite3_close().  sqlite3_close() fails while any
 ** statement is unfinalized, and it runs module destructors only after that
@@ -416,5 +487,87 @@ int thr_car_read(const char *zPath, thr_cid *aRoot, int nRootMax, int *pnRoot,
                  int (*xBlock)(void *, const thr_cid *, const unsigned char *,
                                size_t),
                  void *pArg, char **pzErr);
+
+/**************************************************************************
+** Interface to code in collection.c
+**
+** Collections, their views (virtual tables over shadow tables), the
+** actions of the open transaction, the reducer and the change feed.  See
+** the format comment at the top of collection.c.
+*/
+#define THR_ACT_CREATE 1 /* a whole document (INSERT, INSERT OR REPLACE) */
+#define THR_ACT_SAVE 2   /* a merge patch of top-level fields (UPDATE) */
+#define THR_ACT_DELETE 3 /* a tombstone (DELETE) */
+#define THR_ACT_COLL 4   /* a collection definition (CREATE VIRTUAL TABLE) */
+
+typedef struct thr_action thr_action;
+struct thr_action {
+  int eType;         /* THR_ACT_* */
+  const char *zColl; /* collection name */
+  const char *zId;   /* document _id; NULL for THR_ACT_COLL */
+  const char *zJson; /* document, patch or schema as JSON text; or NULL */
+  uint64_t hlc;      /* hybrid logical clock of the action */
+};
+
+/* Hybrid logical clocks: unix ms << 16 | a 16-bit counter. */
+uint64_t thr_hlc_tick(uint64_t *pLast, int64_t nowMs);
+void thr_hlc_observe(uint64_t *pLast, uint64_t remote);
+
+/* A new ULID (26 characters of Crockford base32 + NUL), monotonic within a
+** millisecond per connection. */
+void thr_ulid_new(thr_store *pStore, char zOut[27]);
+
+/* Define collection zColl in a thread (or check an existing definition):
+** registers it and, when new, stages a THR_ACT_COLL action so that the
+** definition travels with the thread. */
+int thr_coll_define(thr_store *p, const thr_tid *pTid, const char *zColl,
+                    const char *zSchema, char **pzErr);
+
+/* The schema text of a collection (owned, sqlite3_free), or SQLITE_NOTFOUND
+** when the thread has no such collection. */
+int thr_coll_schema(thr_store *p, const thr_tid *pTid, const char *zColl,
+                    char **pzSchema, char **pzErr);
+
+/* Views: zView's shadow table "<zView>_data" materializes collection zColl
+** of the thread; zProps is a JSON array of the mirrored top-level property
+** names, in column order. */
+int thr_view_register(thr_store *p, const char *zView, const thr_tid *pTid,
+                      const char *zColl, const char *zProps, char **pzErr);
+int thr_view_unregister(thr_store *p, const char *zView, char **pzErr);
+
+/* A local write: tick the clock, apply the action to every view of the
+** collection through the reducer, and stage it for the transaction's
+** record.  For THR_ACT_CREATE of an _id that is live, eConflict decides
+** (SQLITE_REPLACE replaces, SQLITE_IGNORE does nothing, anything else is
+** SQLITE_CONSTRAINT "UNIQUE constraint failed: <view>._id"). */
+int thr_coll_write(thr_store *p, const thr_tid *pTid, thr_action *pAct,
+                   const char *zView, int eConflict, char **pzErr);
+
+/* Apply one action written by log logPk (author zAuthor, a peer ID) to the
+** views of its collection; only to zOnlyView if not NULL. */
+int thr_reduce(thr_store *p, sqlite3_int64 iThread, const thr_action *pAct,
+               const unsigned char logPk[32], const char *zAuthor,
+               const char *zOnlyView, char **pzErr);
+
+/* Replay the thread's log into view zView from scratch. */
+int thr_view_rebuild(thr_store *p, const char *zView, char **pzErr);
+
+/* The open transaction: seal its actions (one record per thread, at
+** commit), forget them (rollback), and savepoint marks. */
+int thr_txn_seal(thr_store *p, char **pzErr);
+void thr_txn_commit(thr_store *p);
+void thr_txn_rollback(thr_store *p);
+void thr_txn_savepoint(thr_store *p, int iSavepoint);
+void thr_txn_rollback_to(thr_store *p, int iSavepoint);
+void thr_txn_release(thr_store *p, int iSavepoint);
+/* Finalize the statements collection.c caches (see thr_store_release). */
+void thr_txn_release_stmts(thr_txn *p);
+
+/* Change subscribers (ext/threads.h): called after each commit, once per
+** applied action. */
+typedef void (*thr_change_fn)(void *pArg, const char *zThread,
+                              const char *zColl, const char *zId,
+                              const char *zAction, const char *zAuthor);
+int thr_txn_subscribe(thr_store *p, thr_change_fn xChange, void *pArg);
 
 #endif /* THR_CORE_H */

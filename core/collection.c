@@ -1,0 +1,1191 @@
+/*
+** collection.c: collections, the actions of a transaction, the reducer.
+**
+** ACTION FORMAT (inside a record body, dag-cbor)
+**
+**   body   = {"actions": [action, ...]}      one body per SQL transaction
+**   action = {"id":   text   document _id (absent for "collection"),
+**             "hlc":  uint   hybrid logical clock (ms << 16 | counter),
+**             "coll": text   collection name,
+**             "json": text   canonical JSON (sorted keys, compact):
+**                            create: the whole document, "_id" included;
+**                            save:   a merge patch of the changed top-level
+**                                    fields with their whole new values
+**                                    (null removes), "_id" included;
+**                            collection: the JSON Schema;
+**                            absent for delete,
+**             "type": text   "create" | "save" | "delete" | "collection"}
+**
+**   Keys in dag-cbor canonical order: id, hlc, coll, json, type.
+**
+** MERGE RULE (the reducer; order-independent, so peers converge)
+**
+**   A write's clock is (hlc, log ID), compared as 8 big-endian bytes of
+**   hlc followed by the 32-byte log public key.  Per document the view
+**   keeps a tombstone clock D and a clock per top-level field (the field is
+**   the unit of last-writer-wins; "_id" counts as a field):
+**     create c:  if c > D: D := c; fields older than c go; the document's
+**                fields are set at c except where a newer write exists.
+**     save c:    each patched field f is set (or removed, for null) if
+**                c >= D and c is newer than f's clock.
+**     delete d:  if d > D: D := d; fields older than d go.
+**   A document is visible while its "_id" field is (a save after a delete
+**   revives it with the fields written after the delete).
+**
+** SHADOW TABLE of view V: "V_data"(_id TEXT PRIMARY KEY, <one column per
+**   mirrored property>, _doc TEXT, _author TEXT, _mod INTEGER,
+**   _live INTEGER, _clock BLOB) WITHOUT ROWID, where
+**   _clock = D(40) || base(40) || { u8 n || field name (n bytes) || c(40) }*
+**   base is the clock of fields without an entry of their own.
+*/
+#include "thr_core.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLOCK_BYTES 40
+
+/**************************************************************************
+** Clocks and identifiers.
+*/
+uint64_t thr_hlc_tick(uint64_t *pLast, int64_t nowMs) {
+  uint64_t now = (uint64_t)nowMs << 16;
+  *pLast = now > *pLast ? now : *pLast + 1;
+  return *pLast;
+}
+
+void thr_hlc_observe(uint64_t *pLast, uint64_t remote) {
+  if (remote > *pLast) {
+    *pLast = remote;
+  }
+}
+
+static void clock_make(unsigned char c[CLOCK_BYTES], uint64_t hlc,
+                       const unsigned char logPk[32]) {
+  int i;
+  for (i = 0; i < 8; i++) {
+    c[i] = (unsigned char)(hlc >> (56 - 8 * i));
+  }
+  memcpy(c + 8, logPk, 32);
+}
+
+static int clock_cmp(const unsigned char *a, const unsigned char *b) {
+  return memcmp(a, b, CLOCK_BYTES);
+}
+
+/**************************************************************************
+** Per-connection state: staged actions, savepoint marks, view cache.
+*/
+typedef struct txn_thread txn_thread;
+struct txn_thread {
+  thr_tid tid;
+  thr_cw w;  /* encoded actions, growing; w.a owned */
+  int nAct;
+};
+
+typedef struct txn_mark txn_mark;
+struct txn_mark {
+  int iSavepoint;
+  int nThread;
+  size_t *anByte; /* per thread: bytes and actions at the mark */
+  int *anAct;
+};
+
+typedef struct txn_view txn_view;
+struct txn_view {
+  char *zView;
+  sqlite3_int64 iThread;
+  char *zColl;
+  int nProp;
+  char **azProp;
+  sqlite3_stmt *pSel, *pIns, *pUpd;
+  txn_view *pNext;
+};
+
+struct thr_txn {
+  uint64_t hlc;        /* last clock issued or seen */
+  txn_thread *aThread; /* staged actions per thread */
+  int nThread;
+  txn_mark *aMark;     /* open savepoints, innermost last */
+  int nMark;
+  txn_view *pViews;    /* cached view descriptors... */
+  int iCookie;         /* ...valid for this schema cookie */
+  uint64_t ulidMs;     /* last ULID time and randomness */
+  unsigned char ulidRand[10];
+  thr_change_fn xChange;
+  void *pChangeArg;
+};
+
+static void view_free(txn_view *pV) {
+  int i;
+  sqlite3_finalize(pV->pSel);
+  sqlite3_finalize(pV->pIns);
+  sqlite3_finalize(pV->pUpd);
+  for (i = 0; i < pV->nProp; i++) {
+    sqlite3_free(pV->azProp[i]);
+  }
+  sqlite3_free(pV->azProp);
+  sqlite3_free(pV->zView);
+  sqlite3_free(pV->zColl);
+  sqlite3_free(pV);
+}
+
+void thr_txn_release_stmts(thr_txn *p) {
+  if (p == NULL) {
+    return;
+  }
+  while (p->pViews) {
+    txn_view *pV = p->pViews;
+    p->pViews = pV->pNext;
+    view_free(pV);
+  }
+}
+
+static void txn_marks_clear(thr_txn *p, int nKeep) {
+  while (p->nMark > nKeep) {
+    txn_mark *pM = &p->aMark[--p->nMark];
+    sqlite3_free(pM->anByte);
+    sqlite3_free(pM->anAct);
+  }
+}
+
+void thr_txn_free(thr_txn *p) {
+  int i;
+  if (p == NULL) {
+    return;
+  }
+  thr_txn_release_stmts(p);
+  txn_marks_clear(p, 0);
+  sqlite3_free(p->aMark);
+  for (i = 0; i < p->nThread; i++) {
+    sqlite3_free(p->aThread[i].w.a);
+  }
+  sqlite3_free(p->aThread);
+  sqlite3_free(p);
+}
+
+static thr_txn *txn_get(thr_store *pStore) {
+  thr_txn **pp = thr_store_txn(pStore);
+  if (*pp == NULL) {
+    *pp = sqlite3_malloc64(sizeof(thr_txn));
+    if (*pp) {
+      memset(*pp, 0, sizeof(thr_txn));
+      (*pp)->iCookie = -1;
+    }
+  }
+  return *pp;
+}
+
+void thr_ulid_new(thr_store *pStore, char zOut[27]) {
+  static const char zAlpha[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+  thr_txn *p = txn_get(pStore);
+  unsigned char a[16];
+  uint64_t ms = (uint64_t)thr_now_ms();
+  int i, bit;
+  if (p && ms <= p->ulidMs) {
+    /* Same millisecond: the previous randomness plus one keeps order. */
+    ms = p->ulidMs;
+    for (i = 9; i >= 0 && ++p->ulidRand[i] == 0; i--) {
+    }
+  } else if (p) {
+    p->ulidMs = ms;
+    randombytes_buf(p->ulidRand, sizeof(p->ulidRand));
+  }
+  for (i = 0; i < 6; i++) {
+    a[i] = (unsigned char)(ms >> (40 - 8 * i));
+  }
+  if (p) {
+    memcpy(a + 6, p->ulidRand, 10);
+  } else {
+    randombytes_buf(a + 6, 10);
+  }
+  /* 128 bits as 26 base32 digits: the first digit carries 3 bits. */
+  for (i = 0, bit = -2; i < 26; i++, bit += 5) {
+    int v = 0, k;
+    for (k = 0; k < 5; k++) {
+      int b = bit + k;
+      v <<= 1;
+      if (b >= 0) {
+        v |= (a[b / 8] >> (7 - b % 8)) & 1;
+      }
+    }
+    zOut[i] = zAlpha[v];
+  }
+  zOut[26] = 0;
+}
+
+/**************************************************************************
+** Staging actions.
+*/
+
+/* Encode one action onto w. */
+static void action_encode(thr_cw *w, const thr_action *pAct) {
+  static const char *azType[] = {"", "create", "save", "delete", "collection"};
+  int nField = 3 + (pAct->zId != NULL) + (pAct->zJson != NULL);
+  thr_cw_map(w, (size_t)nField);
+  if (pAct->zId) {
+    thr_cw_text(w, "id");
+    thr_cw_text(w, pAct->zId);
+  }
+  thr_cw_text(w, "hlc");
+  thr_cw_uint(w, pAct->hlc);
+  thr_cw_text(w, "coll");
+  thr_cw_text(w, pAct->zColl);
+  if (pAct->zJson) {
+    thr_cw_text(w, "json");
+    thr_cw_text(w, pAct->zJson);
+  }
+  thr_cw_text(w, "type");
+  thr_cw_text(w, azType[pAct->eType]);
+}
+
+static int txn_stage(thr_store *pStore, const thr_tid *pTid,
+                     const thr_action *pAct) {
+  thr_txn *p = txn_get(pStore);
+  txn_thread *pT = NULL;
+  int i;
+  if (p == NULL) {
+    return SQLITE_NOMEM;
+  }
+  for (i = 0; i < p->nThread; i++) {
+    if (p->aThread[i].tid.n == pTid->n &&
+        memcmp(p->aThread[i].tid.a, pTid->a, (size_t)pTid->n) == 0) {
+      pT = &p->aThread[i];
+      break;
+    }
+  }
+  if (pT == NULL) {
+    txn_thread *aNew = sqlite3_realloc64(
+        p->aThread, sizeof(txn_thread) * (size_t)(p->nThread + 1));
+    if (aNew == NULL) {
+      return SQLITE_NOMEM;
+    }
+    p->aThread = aNew;
+    pT = &aNew[p->nThread++];
+    memset(pT, 0, sizeof(*pT));
+    pT->tid = *pTid;
+    pT->w.bGrow = 1;
+  }
+  pT->w.rc = SQLITE_OK;
+  action_encode(&pT->w, pAct);
+  if (pT->w.rc != SQLITE_OK) {
+    return pT->w.rc;
+  }
+  pT->nAct++;
+  return SQLITE_OK;
+}
+
+int thr_txn_seal(thr_store *pStore, char **pzErr) {
+  thr_txn *p = *thr_store_txn(pStore);
+  int i, rc = SQLITE_OK;
+  if (p == NULL) {
+    return SQLITE_OK;
+  }
+  for (i = 0; rc == SQLITE_OK && i < p->nThread; i++) {
+    txn_thread *pT = &p->aThread[i];
+    unsigned char aHdr[32];
+    thr_cw h = {aHdr, 0, sizeof(aHdr), SQLITE_OK, 0};
+    unsigned char *aBody;
+    if (pT->nAct == 0) {
+      continue;
+    }
+    /* {"actions": [...]}: the header, then the actions as staged. */
+    thr_cw_map(&h, 1);
+    thr_cw_text(&h, "actions");
+    thr_cw_array(&h, (size_t)pT->nAct);
+    aBody = sqlite3_malloc64(h.n + pT->w.n);
+    if (aBody == NULL) {
+      rc = SQLITE_NOMEM;
+      break;
+    }
+    memcpy(aBody, aHdr, h.n);
+    memcpy(aBody + h.n, pT->w.a, pT->w.n);
+    rc = thr_store_append(pStore, &pT->tid, aBody, h.n + pT->w.n, NULL, pzErr);
+    sqlite3_free(aBody);
+    if (rc == SQLITE_OK) {
+      pT->nAct = 0;
+      pT->w.n = 0;
+    }
+  }
+  return rc;
+}
+
+static void txn_clear(thr_txn *p) {
+  int i;
+  for (i = 0; i < p->nThread; i++) {
+    p->aThread[i].nAct = 0;
+    p->aThread[i].w.n = 0;
+  }
+  txn_marks_clear(p, 0);
+}
+
+void thr_txn_commit(thr_store *pStore) {
+  thr_txn *p = *thr_store_txn(pStore);
+  if (p) {
+    txn_clear(p);
+  }
+}
+
+void thr_txn_rollback(thr_store *pStore) {
+  thr_txn *p = *thr_store_txn(pStore);
+  if (p) {
+    txn_clear(p);
+  }
+}
+
+void thr_txn_savepoint(thr_store *pStore, int iSavepoint) {
+  thr_txn *p = txn_get(pStore);
+  txn_mark *pM, *aNew;
+  int i;
+  if (p == NULL) {
+    return;
+  }
+  aNew = sqlite3_realloc64(p->aMark, sizeof(txn_mark) * (size_t)(p->nMark + 1));
+  if (aNew == NULL) {
+    return;
+  }
+  p->aMark = aNew;
+  pM = &aNew[p->nMark];
+  memset(pM, 0, sizeof(*pM));
+  pM->iSavepoint = iSavepoint;
+  pM->nThread = p->nThread;
+  if (p->nThread) {
+    pM->anByte = sqlite3_malloc64(sizeof(size_t) * (size_t)p->nThread);
+    pM->anAct = sqlite3_malloc64(sizeof(int) * (size_t)p->nThread);
+    if (pM->anByte == NULL || pM->anAct == NULL) {
+      sqlite3_free(pM->anByte);
+      sqlite3_free(pM->anAct);
+      return;
+    }
+    for (i = 0; i < p->nThread; i++) {
+      pM->anByte[i] = p->aThread[i].w.n;
+      pM->anAct[i] = p->aThread[i].nAct;
+    }
+  }
+  p->nMark++;
+}
+
+/* The index of the outermost mark at or above iSavepoint, or -1. */
+static int txn_find_mark(thr_txn *p, int iSavepoint) {
+  int i;
+  for (i = 0; i < p->nMark; i++) {
+    if (p->aMark[i].iSavepoint >= iSavepoint) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+void thr_txn_rollback_to(thr_store *pStore, int iSavepoint) {
+  thr_txn *p = *thr_store_txn(pStore);
+  txn_mark *pM;
+  int i, k;
+  if (p == NULL || (k = txn_find_mark(p, iSavepoint)) < 0) {
+    return;
+  }
+  pM = &p->aMark[k];
+  for (i = 0; i < p->nThread; i++) {
+    p->aThread[i].w.n = i < pM->nThread ? pM->anByte[i] : 0;
+    p->aThread[i].nAct = i < pM->nThread ? pM->anAct[i] : 0;
+  }
+  /* The savepoint itself stays open; the ones inside it are gone. */
+  txn_marks_clear(p, k + 1);
+}
+
+void thr_txn_release(thr_store *pStore, int iSavepoint) {
+  thr_txn *p = *thr_store_txn(pStore);
+  int k;
+  if (p && (k = txn_find_mark(p, iSavepoint)) >= 0) {
+    txn_marks_clear(p, k);
+  }
+}
+
+int thr_txn_subscribe(thr_store *pStore, thr_change_fn xChange, void *pArg) {
+  thr_txn *p = txn_get(pStore);
+  if (p == NULL) {
+    return SQLITE_NOMEM;
+  }
+  p->xChange = xChange;
+  p->pChangeArg = pArg;
+  return SQLITE_OK;
+}
+
+/**************************************************************************
+** Collections and views.
+*/
+int thr_coll_schema(thr_store *pStore, const thr_tid *pTid, const char *zColl,
+                    char **pzSchema, char **pzErr) {
+  sqlite3 *db = thr_store_db(pStore);
+  sqlite3_stmt *pStmt = NULL;
+  sqlite3_int64 iThread;
+  int bWrite, rc;
+  *pzSchema = NULL;
+  rc = thr_store_thread_row(pStore, pTid, &iThread, &bWrite, pzErr);
+  if (rc != SQLITE_OK) {
+    return rc;
+  }
+  rc = sqlite3_prepare_v2(db,
+                          "SELECT schema FROM _threads_collection"
+                          " WHERE tid = ?1 AND name = ?2",
+                          -1, &pStmt, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_int64(pStmt, 1, iThread);
+    sqlite3_bind_text(pStmt, 2, zColl, -1, SQLITE_STATIC);
+    if (sqlite3_step(pStmt) == SQLITE_ROW) {
+      *pzSchema = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 0));
+      rc = *pzSchema ? SQLITE_OK : SQLITE_NOMEM;
+    } else {
+      rc = SQLITE_NOTFOUND;
+    }
+  } else {
+    *pzErr = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+  }
+  sqlite3_finalize(pStmt);
+  return rc;
+}
+
+int thr_coll_define(thr_store *pStore, const thr_tid *pTid, const char *zColl,
+                    const char *zSchema, char **pzErr) {
+  sqlite3 *db = thr_store_db(pStore);
+  sqlite3_stmt *pStmt = NULL;
+  char *zOld = NULL;
+  sqlite3_int64 iThread;
+  int bWrite, rc;
+  thr_action act;
+
+  rc = thr_store_setup(pStore, pzErr);
+  if (rc == SQLITE_OK) {
+    rc = thr_store_thread_row(pStore, pTid, &iThread, &bWrite, pzErr);
+  }
+  if (rc != SQLITE_OK) {
+    return rc;
+  }
+  rc = thr_coll_schema(pStore, pTid, zColl, &zOld, pzErr);
+  if (rc == SQLITE_OK) {
+    if (strcmp(zOld, zSchema) != 0) {
+      *pzErr = sqlite3_mprintf("collection %s already exists in this thread "
+                               "with another schema; connect to it without "
+                               "a schema",
+                               zColl);
+      rc = SQLITE_ERROR;
+    }
+    sqlite3_free(zOld);
+    return rc;
+  }
+  if (rc != SQLITE_NOTFOUND) {
+    return rc;
+  }
+  if (!bWrite) {
+    *pzErr = sqlite3_mprintf("cannot write to this thread: this peer holds "
+                             "only its service key");
+    return SQLITE_READONLY;
+  }
+  rc = sqlite3_prepare_v2(db,
+                          "INSERT INTO _threads_collection(tid, name, schema)"
+                          " VALUES (?1, ?2, ?3)",
+                          -1, &pStmt, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_int64(pStmt, 1, iThread);
+    sqlite3_bind_text(pStmt, 2, zColl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 3, zSchema, -1, SQLITE_STATIC);
+    rc = sqlite3_step(pStmt) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+  }
+  if (rc != SQLITE_OK) {
+    *pzErr = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+  }
+  sqlite3_finalize(pStmt);
+  if (rc == SQLITE_OK) {
+    thr_txn *p = txn_get(pStore);
+    if (p == NULL) {
+      return SQLITE_NOMEM;
+    }
+    memset(&act, 0, sizeof(act));
+    act.eType = THR_ACT_COLL;
+    act.zColl = zColl;
+    act.zJson = zSchema;
+    act.hlc = thr_hlc_tick(&p->hlc, thr_now_ms());
+    rc = txn_stage(pStore, pTid, &act);
+  }
+  return rc;
+}
+
+int thr_view_register(thr_store *pStore, const char *zView,
+                      const thr_tid *pTid, const char *zColl,
+                      const char *zProps, char **pzErr) {
+  sqlite3 *db = thr_store_db(pStore);
+  sqlite3_stmt *pStmt = NULL;
+  sqlite3_int64 iThread;
+  int bWrite;
+  int rc = thr_store_thread_row(pStore, pTid, &iThread, &bWrite, pzErr);
+  if (rc != SQLITE_OK) {
+    return rc;
+  }
+  rc = sqlite3_prepare_v2(db,
+                          "INSERT OR REPLACE INTO _threads_view(view, tid, "
+                          "coll, props) VALUES (?1, ?2, ?3, ?4)",
+                          -1, &pStmt, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zView, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(pStmt, 2, iThread);
+    sqlite3_bind_text(pStmt, 3, zColl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 4, zProps, -1, SQLITE_STATIC);
+    rc = sqlite3_step(pStmt) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+  }
+  if (rc != SQLITE_OK) {
+    *pzErr = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+  }
+  sqlite3_finalize(pStmt);
+  thr_txn_release_stmts(*thr_store_txn(pStore));
+  return rc;
+}
+
+int thr_view_unregister(thr_store *pStore, const char *zView, char **pzErr) {
+  char *zSql = sqlite3_mprintf("DELETE FROM _threads_view WHERE view = %Q",
+                               zView);
+  int rc;
+  if (zSql == NULL) {
+    return SQLITE_NOMEM;
+  }
+  thr_txn_release_stmts(*thr_store_txn(pStore));
+  rc = sqlite3_exec(thr_store_db(pStore), zSql, NULL, NULL, pzErr);
+  sqlite3_free(zSql);
+  return rc;
+}
+
+/* Load the views of collection zColl of thread iThread (all of them, or
+** just zOnly) into the cache, preparing their statements. */
+static int view_load(thr_store *pStore, thr_txn *p, sqlite3_int64 iThread,
+                     const char *zColl, char **pzErr) {
+  sqlite3 *db = thr_store_db(pStore);
+  sqlite3_stmt *pStmt = NULL;
+  int rc = sqlite3_prepare_v2(db,
+                              "SELECT view, props FROM _threads_view"
+                              " WHERE tid = ?1 AND coll = ?2",
+                              -1, &pStmt, NULL);
+  if (rc != SQLITE_OK) {
+    *pzErr = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+    return rc;
+  }
+  sqlite3_bind_int64(pStmt, 1, iThread);
+  sqlite3_bind_text(pStmt, 2, zColl, -1, SQLITE_STATIC);
+  while (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
+    const char *zView = (const char *)sqlite3_column_text(pStmt, 0);
+    json_t *pProps = json_loads((const char *)sqlite3_column_text(pStmt, 1), 0,
+                                NULL);
+    txn_view *pV = sqlite3_malloc64(sizeof(*pV));
+    sqlite3_str *pCols = sqlite3_str_new(db), *pVals = sqlite3_str_new(db);
+    sqlite3_str *pSet = sqlite3_str_new(db);
+    char *zCols, *zVals, *zSet, *zSql;
+    size_t i;
+    if (pV == NULL || !json_is_array(pProps)) {
+      rc = pV ? SQLITE_CORRUPT : SQLITE_NOMEM;
+      sqlite3_free(pV);
+      json_decref(pProps);
+      sqlite3_free(sqlite3_str_finish(pCols));
+      sqlite3_free(sqlite3_str_finish(pVals));
+      sqlite3_free(sqlite3_str_finish(pSet));
+      break;
+    }
+    memset(pV, 0, sizeof(*pV));
+    pV->zView = sqlite3_mprintf("%s", zView);
+    pV->zColl = sqlite3_mprintf("%s", zColl);
+    pV->iThread = iThread;
+    pV->nProp = (int)json_array_size(pProps);
+    pV->azProp = sqlite3_malloc64(sizeof(char *) * (size_t)(pV->nProp + 1));
+    pV->pNext = p->pViews;
+    p->pViews = pV;
+    if (pV->azProp == NULL) {
+      rc = SQLITE_NOMEM;
+      json_decref(pProps);
+      break;
+    }
+    /* Columns: _id, properties..., _doc, _author, _mod, _live, _clock. */
+    sqlite3_str_appendall(pCols, "_id");
+    sqlite3_str_appendall(pVals, "?1");
+    for (i = 0; i < (size_t)pV->nProp; i++) {
+      const char *zProp = json_string_value(json_array_get(pProps, i));
+      pV->azProp[i] = sqlite3_mprintf("%s", zProp ? zProp : "");
+      sqlite3_str_appendf(pCols, ",\"%w\"", pV->azProp[i]);
+      sqlite3_str_appendf(pVals, ",?%d", (int)i + 2);
+      sqlite3_str_appendf(pSet, "\"%w\"=?%d,", pV->azProp[i], (int)i + 2);
+    }
+    json_decref(pProps);
+    sqlite3_str_appendall(pCols, ",_doc,_author,_mod,_live,_clock");
+    sqlite3_str_appendf(pVals, ",?%d,?%d,?%d,?%d,?%d", pV->nProp + 2,
+                        pV->nProp + 3, pV->nProp + 4, pV->nProp + 5,
+                        pV->nProp + 6);
+    sqlite3_str_appendf(pSet, "_doc=?%d,_author=?%d,_mod=?%d,_live=?%d,"
+                              "_clock=?%d",
+                        pV->nProp + 2, pV->nProp + 3, pV->nProp + 4,
+                        pV->nProp + 5, pV->nProp + 6);
+    zCols = sqlite3_str_finish(pCols);
+    zVals = sqlite3_str_finish(pVals);
+    zSet = sqlite3_str_finish(pSet);
+    zSql = sqlite3_mprintf(
+        "SELECT _doc, _clock, _live FROM \"%w_data\" WHERE _id = ?1", zView);
+    rc = zSql ? sqlite3_prepare_v3(db, zSql, -1, SQLITE_PREPARE_PERSISTENT,
+                                   &pV->pSel, NULL)
+              : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+    if (rc == SQLITE_OK) {
+      zSql = sqlite3_mprintf("INSERT INTO \"%w_data\"(%s) VALUES (%s)", zView,
+                             zCols, zVals);
+      rc = zSql ? sqlite3_prepare_v3(db, zSql, -1, SQLITE_PREPARE_PERSISTENT,
+                                     &pV->pIns, NULL)
+                : SQLITE_NOMEM;
+      sqlite3_free(zSql);
+    }
+    if (rc == SQLITE_OK) {
+      zSql = sqlite3_mprintf("UPDATE \"%w_data\" SET %s WHERE _id = ?1", zView,
+                             zSet);
+      rc = zSql ? sqlite3_prepare_v3(db, zSql, -1, SQLITE_PREPARE_PERSISTENT,
+                                     &pV->pUpd, NULL)
+                : SQLITE_NOMEM;
+      sqlite3_free(zSql);
+    }
+    if (rc != SQLITE_OK) {
+      *pzErr = sqlite3_mprintf("view %s: %s", zView, sqlite3_errmsg(db));
+    }
+    sqlite3_free(zCols);
+    sqlite3_free(zVals);
+    sqlite3_free(zSet);
+  }
+  sqlite3_finalize(pStmt);
+  return rc;
+}
+
+/**************************************************************************
+** The reducer.
+*/
+
+/* The clock state of one document, parsed from and written to _clock. */
+typedef struct doc_clock doc_clock;
+struct doc_clock {
+  unsigned char D[CLOCK_BYTES];
+  unsigned char base[CLOCK_BYTES];
+  json_t *pEntry; /* field -> index into aEntry (as json integer) */
+  unsigned char (*aEntry)[CLOCK_BYTES];
+  char **azName;
+  int nEntry;
+};
+
+static void clock_free(doc_clock *c) {
+  int i;
+  json_decref(c->pEntry);
+  for (i = 0; i < c->nEntry; i++) {
+    sqlite3_free(c->azName[i]);
+  }
+  sqlite3_free(c->azName);
+  sqlite3_free(c->aEntry);
+  memset(c, 0, sizeof(*c));
+}
+
+static int clock_set(doc_clock *c, const char *zName,
+                     const unsigned char v[CLOCK_BYTES]) {
+  json_t *pIdx = json_object_get(c->pEntry, zName);
+  void *aNew, *azNew;
+  if (pIdx) {
+    memcpy(c->aEntry[json_integer_value(pIdx)], v, CLOCK_BYTES);
+    return SQLITE_OK;
+  }
+  aNew = sqlite3_realloc64(c->aEntry, (size_t)(c->nEntry + 1) * CLOCK_BYTES);
+  azNew = sqlite3_realloc64(c->azName, sizeof(char *) * (size_t)(c->nEntry + 1));
+  if (aNew) {
+    c->aEntry = aNew;
+  }
+  if (azNew) {
+    c->azName = azNew;
+  }
+  if (aNew == NULL || azNew == NULL) {
+    return SQLITE_NOMEM;
+  }
+  memcpy(c->aEntry[c->nEntry], v, CLOCK_BYTES);
+  c->azName[c->nEntry] = sqlite3_mprintf("%s", zName);
+  json_object_set_new(c->pEntry, zName, json_integer(c->nEntry));
+  c->nEntry++;
+  return SQLITE_OK;
+}
+
+/* The clock of field zName, or NULL if it has none (never written). */
+static const unsigned char *clock_of(const doc_clock *c, json_t *pDoc,
+                                     const char *zName) {
+  json_t *pIdx = json_object_get(c->pEntry, zName);
+  if (pIdx) {
+    return c->aEntry[json_integer_value(pIdx)];
+  }
+  return json_object_get(pDoc, zName) ? c->base : NULL;
+}
+
+static int clock_parse(doc_clock *c, const unsigned char *a, int n) {
+  int i = 2 * CLOCK_BYTES;
+  memset(c, 0, sizeof(*c));
+  c->pEntry = json_object();
+  if (c->pEntry == NULL) {
+    return SQLITE_NOMEM;
+  }
+  if (a == NULL || n == 0) {
+    return SQLITE_OK;
+  }
+  if (n < 2 * CLOCK_BYTES) {
+    return SQLITE_CORRUPT_VTAB;
+  }
+  memcpy(c->D, a, CLOCK_BYTES);
+  memcpy(c->base, a + CLOCK_BYTES, CLOCK_BYTES);
+  while (i < n) {
+    int nName = a[i];
+    char zName[256];
+    if (i + 1 + nName + CLOCK_BYTES > n) {
+      return SQLITE_CORRUPT_VTAB;
+    }
+    memcpy(zName, a + i + 1, (size_t)nName);
+    zName[nName] = 0;
+    if (clock_set(c, zName, a + i + 1 + nName) != SQLITE_OK) {
+      return SQLITE_NOMEM;
+    }
+    i += 1 + nName + CLOCK_BYTES;
+  }
+  return SQLITE_OK;
+}
+
+/* Serialize, dropping entries equal to base or older than D (they no
+** longer decide anything). */
+static unsigned char *clock_write(const doc_clock *c, int *pn) {
+  size_t n = 2 * CLOCK_BYTES;
+  int i;
+  unsigned char *a;
+  for (i = 0; i < c->nEntry; i++) {
+    n += 1 + strlen(c->azName[i]) + CLOCK_BYTES;
+  }
+  a = sqlite3_malloc64(n);
+  if (a == NULL) {
+    return NULL;
+  }
+  memcpy(a, c->D, CLOCK_BYTES);
+  memcpy(a + CLOCK_BYTES, c->base, CLOCK_BYTES);
+  n = 2 * CLOCK_BYTES;
+  for (i = 0; i < c->nEntry; i++) {
+    size_t nName = strlen(c->azName[i]);
+    if (nName > 255 || clock_cmp(c->aEntry[i], c->base) == 0 ||
+        clock_cmp(c->aEntry[i], c->D) < 0) {
+      continue;
+    }
+    a[n] = (unsigned char)nName;
+    memcpy(a + n + 1, c->azName[i], nName);
+    memcpy(a + n + 1 + nName, c->aEntry[i], CLOCK_BYTES);
+    n += 1 + nName + CLOCK_BYTES;
+  }
+  *pn = (int)n;
+  return a;
+}
+
+/* Drop the fields of pDoc older than clock d. */
+static void doc_drop_older(json_t *pDoc, const doc_clock *c,
+                           const unsigned char *d) {
+  const char *zKey;
+  json_t *pVal;
+  void *pTmp;
+  json_object_foreach_safe(pDoc, pTmp, zKey, pVal) {
+    const unsigned char *cf = clock_of(c, pDoc, zKey);
+    if (cf && clock_cmp(cf, d) < 0) {
+      json_object_del(pDoc, zKey);
+    }
+  }
+}
+
+/* Bind a JSON value as the SQL value of a mirrored column. */
+static void bind_json(sqlite3_stmt *pStmt, int i, json_t *pVal) {
+  char *z;
+  switch (json_typeof(pVal)) {
+  case JSON_STRING:
+    sqlite3_bind_text(pStmt, i, json_string_value(pVal),
+                      (int)json_string_length(pVal), SQLITE_TRANSIENT);
+    break;
+  case JSON_INTEGER:
+    sqlite3_bind_int64(pStmt, i, json_integer_value(pVal));
+    break;
+  case JSON_REAL:
+    sqlite3_bind_double(pStmt, i, json_real_value(pVal));
+    break;
+  case JSON_TRUE:
+    sqlite3_bind_int(pStmt, i, 1);
+    break;
+  case JSON_FALSE:
+    sqlite3_bind_int(pStmt, i, 0);
+    break;
+  case JSON_OBJECT:
+  case JSON_ARRAY:
+    z = json_dumps(pVal, JSON_COMPACT | JSON_SORT_KEYS);
+    sqlite3_bind_text(pStmt, i, z, -1, SQLITE_TRANSIENT);
+    free(z);
+    break;
+  default:
+    sqlite3_bind_null(pStmt, i);
+  }
+}
+
+/* Apply pAct (clock cAct) to one view.  *pbLive reports whether the
+** document was live before; eConflict applies to local creates only. */
+static int reduce_view(txn_view *pV, sqlite3 *db, const thr_action *pAct,
+                       json_t *pIn, const unsigned char *cAct,
+                       const char *zAuthor, int eConflict, int *pbSkip,
+                       char **pzErr) {
+  json_t *pDoc = NULL;
+  doc_clock c;
+  int bExists = 0, bLive = 0, rc, bChanged = 0;
+  const char *zKey;
+  json_t *pVal;
+
+  memset(&c, 0, sizeof(c));
+  sqlite3_bind_text(pV->pSel, 1, pAct->zId, -1, SQLITE_STATIC);
+  if (sqlite3_step(pV->pSel) == SQLITE_ROW) {
+    bExists = 1;
+    bLive = sqlite3_column_int(pV->pSel, 2);
+    pDoc = json_loads((const char *)sqlite3_column_text(pV->pSel, 0), 0, NULL);
+    rc = clock_parse(&c, sqlite3_column_blob(pV->pSel, 1),
+                     sqlite3_column_bytes(pV->pSel, 1));
+    if (pDoc == NULL || !json_is_object(pDoc)) {
+      rc = SQLITE_CORRUPT_VTAB;
+    }
+  } else {
+    pDoc = json_object();
+    rc = clock_parse(&c, NULL, 0);
+  }
+  sqlite3_reset(pV->pSel);
+  if (rc != SQLITE_OK) {
+    if (rc == SQLITE_CORRUPT_VTAB) {
+      *pzErr = sqlite3_mprintf("%s: the stored row of %s is corrupt",
+                               pV->zView, pAct->zId);
+    }
+    goto done;
+  }
+
+  if (pAct->eType == THR_ACT_CREATE && bLive && eConflict >= 0) {
+    if (eConflict == SQLITE_IGNORE) {
+      *pbSkip = 1;
+      goto done;
+    }
+    if (eConflict != SQLITE_REPLACE) {
+      *pzErr = sqlite3_mprintf("UNIQUE constraint failed: %s._id", pV->zView);
+      rc = SQLITE_CONSTRAINT_PRIMARYKEY;
+      goto done;
+    }
+  }
+
+  switch (pAct->eType) {
+  case THR_ACT_CREATE:
+    if (clock_cmp(cAct, c.D) <= 0) {
+      break; /* older than a tombstone, or already applied */
+    }
+    doc_drop_older(pDoc, &c, cAct);
+    memcpy(c.D, cAct, CLOCK_BYTES);
+    json_object_foreach(pIn, zKey, pVal) {
+      const unsigned char *cf = clock_of(&c, pDoc, zKey);
+      if (cf == NULL || clock_cmp(cf, cAct) < 0) {
+        json_object_set(pDoc, zKey, pVal);
+        rc = clock_set(&c, zKey, cAct);
+      }
+    }
+    memcpy(c.base, cAct, CLOCK_BYTES);
+    bChanged = 1;
+    break;
+  case THR_ACT_SAVE:
+    json_object_foreach(pIn, zKey, pVal) {
+      const unsigned char *cf = clock_of(&c, pDoc, zKey);
+      if (clock_cmp(cAct, c.D) < 0 || (cf && clock_cmp(cf, cAct) >= 0)) {
+        continue;
+      }
+      if (json_is_null(pVal)) {
+        json_object_del(pDoc, zKey);
+      } else {
+        json_object_set(pDoc, zKey, pVal);
+      }
+      rc = clock_set(&c, zKey, cAct);
+      bChanged = 1;
+    }
+    if (!bExists) {
+      memcpy(c.base, cAct, CLOCK_BYTES);
+    }
+    break;
+  case THR_ACT_DELETE:
+    if (clock_cmp(cAct, c.D) <= 0) {
+      break;
+    }
+    doc_drop_older(pDoc, &c, cAct);
+    memcpy(c.D, cAct, CLOCK_BYTES);
+    bChanged = 1;
+    break;
+  }
+  if (rc != SQLITE_OK || !bChanged) {
+    goto done;
+  }
+
+  /* Write the row back. */
+  {
+    sqlite3_stmt *pW = bExists ? pV->pUpd : pV->pIns;
+    int nClock = 0, i, nP = pV->nProp;
+    unsigned char *aClock = clock_write(&c, &nClock);
+    char *zDoc = json_dumps(pDoc, JSON_COMPACT | JSON_SORT_KEYS);
+    uint64_t hlc = 0;
+    for (i = 0; i < 8; i++) {
+      hlc = (hlc << 8) | cAct[i];
+    }
+    if (aClock == NULL || zDoc == NULL) {
+      sqlite3_free(aClock);
+      free(zDoc);
+      rc = SQLITE_NOMEM;
+      goto done;
+    }
+    sqlite3_bind_text(pW, 1, pAct->zId, -1, SQLITE_STATIC);
+    for (i = 0; i < nP; i++) {
+      bind_json(pW, i + 2, json_object_get(pDoc, pV->azProp[i]));
+    }
+    sqlite3_bind_text(pW, nP + 2, zDoc, -1, free);
+    sqlite3_bind_text(pW, nP + 3, zAuthor, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(pW, nP + 4, (sqlite3_int64)(hlc >> 16));
+    sqlite3_bind_int(pW, nP + 5, json_object_get(pDoc, "_id") != NULL);
+    sqlite3_bind_blob(pW, nP + 6, aClock, nClock, sqlite3_free);
+    rc = sqlite3_step(pW) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+    if (rc != SQLITE_OK) {
+      /* SQLite names the shadow table; the user knows the view. */
+      const char *zMsg = sqlite3_errmsg(db);
+      char *zShadow = sqlite3_mprintf("%s_data.", pV->zView);
+      const char *zAt = zShadow ? strstr(zMsg, zShadow) : NULL;
+      if (zAt) {
+        *pzErr = sqlite3_mprintf("%.*s%s.%s", (int)(zAt - zMsg), zMsg,
+                                 pV->zView, zAt + strlen(zShadow));
+      } else {
+        *pzErr = sqlite3_mprintf("%s", zMsg);
+      }
+      sqlite3_free(zShadow);
+      rc = sqlite3_extended_errcode(db);
+    }
+    sqlite3_reset(pW);
+    sqlite3_clear_bindings(pW);
+  }
+
+done:
+  json_decref(pDoc);
+  clock_free(&c);
+  return rc;
+}
+
+static int reduce_in(thr_store *pStore, sqlite3_int64 iThread,
+                     const thr_action *pAct, json_t *pIn,
+                     const unsigned char logPk[32], const char *zAuthor,
+                     const char *zOnlyView, int eConflict, int *pbSkip,
+                     char **pzErr) {
+  thr_txn *p = txn_get(pStore);
+  unsigned char cAct[CLOCK_BYTES];
+  txn_view *pV;
+  int rc = SQLITE_OK, bLoaded = 0;
+  if (p == NULL) {
+    return SQLITE_NOMEM;
+  }
+  thr_hlc_observe(&p->hlc, pAct->hlc);
+  clock_make(cAct, pAct->hlc, logPk);
+  /* Views come and go with CREATE/DROP TABLE, on any connection: the
+  ** cache holds for one schema cookie. */
+  if (p->iCookie != thr_store_cookie(pStore)) {
+    thr_txn_release_stmts(p);
+    p->iCookie = thr_store_cookie(pStore);
+  }
+  for (;;) {
+    int nSeen = 0;
+    for (pV = p->pViews; rc == SQLITE_OK && pV; pV = pV->pNext) {
+      if (pV->iThread != iThread || strcmp(pV->zColl, pAct->zColl) != 0 ||
+          (zOnlyView && strcmp(pV->zView, zOnlyView) != 0)) {
+        continue;
+      }
+      nSeen++;
+      rc = reduce_view(pV, thr_store_db(pStore), pAct, pIn, cAct, zAuthor,
+                       eConflict, pbSkip, pzErr);
+      if (*pbSkip) {
+        return SQLITE_OK;
+      }
+    }
+    if (nSeen > 0 || bLoaded || rc != SQLITE_OK) {
+      break;
+    }
+    /* Not cached yet: load this collection's views once. */
+    thr_store_pin(pStore);
+    rc = view_load(pStore, p, iThread, pAct->zColl, pzErr);
+    bLoaded = 1;
+  }
+  return rc;
+}
+
+int thr_reduce(thr_store *pStore, sqlite3_int64 iThread,
+               const thr_action *pAct, const unsigned char logPk[32],
+               const char *zAuthor, const char *zOnlyView, char **pzErr) {
+  json_t *pIn = NULL;
+  int bSkip = 0, rc;
+  if (pAct->eType == THR_ACT_COLL) {
+    return SQLITE_OK; /* definitions are handled by the sync path */
+  }
+  if (pAct->zJson) {
+    pIn = json_loads(pAct->zJson, 0, NULL);
+    if (!json_is_object(pIn)) {
+      json_decref(pIn);
+      *pzErr = sqlite3_mprintf("action on %s/%s: not a JSON object",
+                               pAct->zColl, pAct->zId);
+      return SQLITE_ERROR;
+    }
+  }
+  rc = reduce_in(pStore, iThread, pAct, pIn, logPk, zAuthor, zOnlyView, -1,
+                 &bSkip, pzErr);
+  json_decref(pIn);
+  return rc;
+}
+
+int thr_coll_write(thr_store *pStore, const thr_tid *pTid, thr_action *pAct,
+                   const char *zView, int eConflict, char **pzErr) {
+  thr_txn *p = txn_get(pStore);
+  const thr_keypair *pId;
+  unsigned char logPk[32];
+  sqlite3_int64 iThread;
+  char *zAuthor = NULL;
+  json_t *pIn = NULL;
+  int bWrite, bSkip = 0, rc;
+  if (p == NULL) {
+    return SQLITE_NOMEM;
+  }
+  rc = thr_store_thread_row(pStore, pTid, &iThread, &bWrite, pzErr);
+  if (rc == SQLITE_OK && !bWrite) {
+    *pzErr = sqlite3_mprintf("cannot write to this thread: this peer holds "
+                             "only its service key");
+    rc = SQLITE_READONLY;
+  }
+  if (rc == SQLITE_OK) {
+    rc = thr_store_identity(pStore, &pId, pzErr);
+  }
+  if (rc == SQLITE_OK) {
+    rc = thr_store_log_pk(pStore, pTid, logPk, pzErr);
+  }
+  if (rc != SQLITE_OK) {
+    return rc;
+  }
+  zAuthor = thr_peer_text(pId->pk);
+  if (pAct->zJson) {
+    pIn = json_loads(pAct->zJson, 0, NULL);
+  }
+  pAct->hlc = thr_hlc_tick(&p->hlc, thr_now_ms());
+  rc = reduce_in(pStore, iThread, pAct, pIn, logPk, zAuthor, NULL, eConflict,
+                 &bSkip, pzErr);
+  if (rc == SQLITE_OK && !bSkip) {
+    rc = txn_stage(pStore, pTid, pAct);
+  }
+  (void)zView;
+  json_decref(pIn);
+  sqlite3_free(zAuthor);
+  return rc;
+}
+
+/**************************************************************************
+** Rebuild: replay the log into one view.
+*/
+typedef struct rebuild_ctx rebuild_ctx;
+struct rebuild_ctx {
+  thr_store *pStore;
+  sqlite3_int64 iThread;
+  const char *zView;
+  const char *zColl;
+  char **pzErr;
+};
+
+static int rebuild_body(void *pArg, const unsigned char *logPk,
+                        const unsigned char *author, const unsigned char *aBody,
+                        size_t nBody) {
+  rebuild_ctx *r = pArg;
+  thr_cbor *pTop = thr_cbor_decode(aBody, nBody, r->pzErr);
+  thr_cbor *pActs = thr_cbor_get(pTop, "actions");
+  char *zAuthor = thr_peer_text(author);
+  size_t i, nAct = thr_cbor_array_size(pActs);
+  int rc = SQLITE_OK;
+  for (i = 0; rc == SQLITE_OK && i < nAct; i++) {
+    thr_cbor *pA = thr_cbor_array_at(pActs, i);
+    static const char *azType[] = {"create", "save", "delete", "collection"};
+    size_t n;
+    const char *zType = thr_cbor_as_text(thr_cbor_get(pA, "type"), &n);
+    const char *zColl, *zId, *zJson;
+    size_t nColl = 0, nId = 0, nJson = 0;
+    char *zC, *zI, *zJ;
+    thr_action act;
+    int k;
+    memset(&act, 0, sizeof(act));
+    for (k = 0; zType && k < 4; k++) {
+      if (strlen(azType[k]) == n && memcmp(zType, azType[k], n) == 0) {
+        act.eType = k + 1;
+      }
+    }
+    zColl = thr_cbor_as_text(thr_cbor_get(pA, "coll"), &nColl);
+    zId = thr_cbor_as_text(thr_cbor_get(pA, "id"), &nId);
+    zJson = thr_cbor_as_text(thr_cbor_get(pA, "json"), &nJson);
+    if (act.eType == 0 || zColl == NULL ||
+        !thr_cbor_as_uint(thr_cbor_get(pA, "hlc"), &act.hlc)) {
+      continue; /* not an action this version knows: skip, like a peer */
+    }
+    if (act.eType == THR_ACT_COLL || nColl != strlen(r->zColl) ||
+        memcmp(zColl, r->zColl, nColl) != 0 || zId == NULL) {
+      continue;
+    }
+    zC = sqlite3_mprintf("%.*s", (int)nColl, zColl);
+    zI = sqlite3_mprintf("%.*s", (int)nId, zId);
+    zJ = zJson ? sqlite3_mprintf("%.*s", (int)nJson, zJson) : NULL;
+    act.zColl = zC;
+    act.zId = zI;
+    act.zJson = zJ;
+    rc = thr_reduce(r->pStore, r->iThread, &act, logPk, zAuthor, r->zView,
+                    r->pzErr);
+    sqlite3_free(zC);
+    sqlite3_free(zI);
+    sqlite3_free(zJ);
+  }
+  sqlite3_free(zAuthor);
+  thr_cbor_free(pTop);
+  return rc;
+}
+
+int thr_view_rebuild(thr_store *pStore, const char *zView, char **pzErr) {
+  sqlite3 *db = thr_store_db(pStore);
+  sqlite3_stmt *pStmt = NULL;
+  rebuild_ctx r;
+  thr_tid tid;
+  char *zColl = NULL, *zSql;
+  int rc;
+  memset(&r, 0, sizeof(r));
+  rc = sqlite3_prepare_v2(db,
+                          "SELECT t.id, v.tid, v.coll FROM _threads_view v"
+                          " JOIN _threads_thread t ON t.tid = v.tid"
+                          " WHERE v.view = ?1",
+                          -1, &pStmt, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zView, -1, SQLITE_STATIC);
+    if (sqlite3_step(pStmt) == SQLITE_ROW) {
+      rc = thr_tid_from_bytes(&tid, sqlite3_column_blob(pStmt, 0),
+                              (size_t)sqlite3_column_bytes(pStmt, 0), pzErr);
+      r.iThread = sqlite3_column_int64(pStmt, 1);
+      zColl = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 2));
+    } else {
+      *pzErr = sqlite3_mprintf("no such collection table: %s", zView);
+      rc = SQLITE_ERROR;
+    }
+  }
+  sqlite3_finalize(pStmt);
+  if (rc != SQLITE_OK) {
+    sqlite3_free(zColl);
+    return rc;
+  }
+  zSql = sqlite3_mprintf("DELETE FROM \"%w_data\"", zView);
+  rc = sqlite3_exec(db, zSql, NULL, NULL, pzErr);
+  sqlite3_free(zSql);
+  if (rc == SQLITE_OK) {
+    r.pStore = pStore;
+    r.zView = zView;
+    r.zColl = zColl;
+    r.pzErr = pzErr;
+    rc = thr_store_foreach_body(pStore, &tid, rebuild_body, &r, pzErr);
+  }
+  sqlite3_free(zColl);
+  return rc;
+}
