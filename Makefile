@@ -25,7 +25,7 @@ OPT_ubsan := -O1 -fno-omit-frame-pointer -fsanitize=undefined -fno-sanitize-reco
 OPT_tsan := -O1 -fsanitize=thread
 SANFLAGS := $(OPT_$(VARIANT))
 CFLAGS_ALL = $(BASE_CFLAGS) $(SANFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
-LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcbor -lsodium -ljansson -lpcre2-8
+LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcbor -lsodium -ljansson -lpcre2-8 -lm
 LDFLAGS_ALL = $(SANFLAGS) $(LDFLAGS)
 
 CORE_SRC := $(wildcard core/*.c)

@@ -282,6 +282,7 @@ int thr_txn_seal(thr_store *pStore, char **pzErr) {
   if (p == NULL) {
     return SQLITE_OK;
   }
+  thr_store_set_inline(pStore, 1);
   for (i = 0; rc == SQLITE_OK && i < p->nThread; i++) {
     txn_thread *pT = &p->aThread[i];
     unsigned char aHdr[32];
@@ -308,6 +309,7 @@ int thr_txn_seal(thr_store *pStore, char **pzErr) {
       pT->w.n = 0;
     }
   }
+  thr_store_set_inline(pStore, 0);
   return rc;
 }
 
@@ -796,6 +798,10 @@ static void doc_drop_older(json_t *pDoc, const doc_clock *c,
 /* Bind a JSON value as the SQL value of a mirrored column. */
 static void bind_json(sqlite3_stmt *pStmt, int i, json_t *pVal) {
   char *z;
+  if (pVal == NULL) {
+    sqlite3_bind_null(pStmt, i); /* the document has no such field */
+    return;
+  }
   switch (json_typeof(pVal)) {
   case JSON_STRING:
     sqlite3_bind_text(pStmt, i, json_string_value(pVal),

@@ -117,6 +117,9 @@ struct thr_store {
   int iSchema;           /* ...as of this schema cookie (-1: unknown) */
   int bSetup;            /* this connection ran the schema script */
   thr_txn *pTxn;         /* Owned: collection writes of the open txn */
+  unsigned char aSp[8];  /* open store_begin() levels: 1 = a savepoint */
+  int nSp;
+  int bInline;           /* inside COMMIT: no savepoints at all */
   thr_keypair *pId;      /* Owned; NULL until first needed */
   store_logkey *aLogKey; /* Owned; cached log keys */
   int nLogKey;
@@ -281,15 +284,42 @@ static char *store_errmsg(thr_store *p, int rc) {
 
 /* Savepoints make the multi-statement writes of this file atomic, inside
 ** or outside the user's transaction. */
+/* Savepoints make the multi-statement writes of this file atomic, inside
+** or outside the user's transaction.  SQLite refuses a SAVEPOINT while a
+** write statement runs, which is where collection writes happen (in
+** CREATE VIRTUAL TABLE, in xUpdate, and in xSync during COMMIT); there the
+** running statement or transaction already makes our writes atomic (it is
+** rolled back as a whole if we fail), so we run inline.  aSp[] remembers
+** which kind each open level is. */
 static int store_begin(thr_store *p) {
   int rc = SQLITE_OK;
-  sqlite3_stmt *pStmt = store_stmt(p, STMT_SAVEPOINT, &rc);
-  return pStmt ? store_exec(pStmt) : rc;
+  sqlite3_stmt *pStmt;
+  if (p->nSp >= (int)sizeof(p->aSp)) {
+    return SQLITE_INTERNAL; /* nesting is never this deep */
+  }
+  /* During COMMIT (xSync) SQLite is itself inside savepoint and commit
+  ** processing: a nested SAVEPOINT there would corrupt it, so never try. */
+  if (p->bInline) {
+    p->aSp[p->nSp++] = 0;
+    return SQLITE_OK;
+  }
+  pStmt = store_stmt(p, STMT_SAVEPOINT, &rc);
+  if (pStmt == NULL) {
+    return rc;
+  }
+  rc = store_exec(pStmt);
+  p->aSp[p->nSp++] = rc == SQLITE_OK;
+  return SQLITE_OK;
 }
+
+void thr_store_set_inline(thr_store *p, int bInline) { p->bInline = bInline; }
 
 static int store_end(thr_store *p, int rc) {
   int rc2 = SQLITE_OK;
   sqlite3_stmt *pStmt;
+  if (p->nSp == 0 || !p->aSp[--p->nSp]) {
+    return rc; /* inline: the enclosing statement owns atomicity */
+  }
   if (rc == SQLITE_OK) {
     pStmt = store_stmt(p, STMT_RELEASE, &rc2);
     rc = pStmt ? store_exec(pStmt) : rc2;

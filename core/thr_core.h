@@ -385,6 +385,10 @@ sqlite3 *thr_store_db(thr_store *p);
 /* 1 if this file has the internal tables (nothing to read otherwise). */
 int thr_store_ready(thr_store *p);
 
+/* While set, the store opens no savepoints: for writes made during COMMIT
+** (xSync), where the commit itself is atomic and SQLite forbids nesting. */
+void thr_store_set_inline(thr_store *p, int bInline);
+
 /* Make sure the internal tables exist (in a savepoint). */
 int thr_store_setup(thr_store *p, char **pzErr);
 

@@ -32,6 +32,9 @@ static const struct {
     {"threads_create", 1, FN_DIRECT, thr_fn_create},
     {"threads_verify", 1, FN_DIRECT, thr_fn_verify},
     {"threads_export", 2, FN_DIRECT, thr_fn_export},
+    {"threads_rebuild", 1, FN_DIRECT, thr_fn_rebuild},
+    {"threads_index", 2, FN_DIRECT, thr_fn_index},
+    {"threads_index", 3, FN_DIRECT, thr_fn_index},
 };
 
 static const struct {
@@ -39,7 +42,7 @@ static const struct {
   const sqlite3_module *pModule;
 } aMod[] = {
     {"threads_records", &thr_records_module},
-    {"threads", &thr_threads_module},
+    {"threads", &thr_collection_module},
 };
 
 /* Connect an eponymous table of ours so that sqlite3_close() disconnects

@@ -64,10 +64,28 @@ void thr_result_tid(sqlite3_context *ctx, sqlite3_value *pVal);
 void thr_result_peer(sqlite3_context *ctx, sqlite3_value *pVal);
 void thr_result_cid(sqlite3_context *ctx, sqlite3_value *pVal);
 
+/* Every virtual table of ours starts with this, so that the "threads"
+** module (collections, and the eponymous listing) can tell them apart. */
+#define THR_VTAB_LISTING 1
+#define THR_VTAB_COLLECTION 2
+typedef struct thr_vtab_head thr_vtab_head;
+struct thr_vtab_head {
+  sqlite3_vtab base;
+  int eKind;
+};
+
 /**************************************************************************
-** Interface to code in vt_threads.c and vt_records.c.
+** Interface to code in vt_threads.c, vt_records.c, vt_collection.c.
 */
-extern const sqlite3_module thr_threads_module; /* "threads" */
+extern const sqlite3_module thr_threads_module; /* the listing's methods */
 extern const sqlite3_module thr_records_module; /* "threads_records" */
+extern const sqlite3_module thr_collection_module; /* "threads" */
+
+/**************************************************************************
+** Interface to code in fn_schema.c and fn_collection.c.
+*/
+void thr_fn_schema_valid(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+void thr_fn_rebuild(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+void thr_fn_index(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 
 #endif /* THR_SQL_H */

@@ -15,6 +15,7 @@
 typedef struct listing_vtab listing_vtab;
 struct listing_vtab {
   sqlite3_vtab base; /* Base class - must be first */
+  int eKind;         /* THR_VTAB_LISTING */
   thr_store *pStore; /* Borrowed from the connection */
   const thr_listing *pDesc;
 };
@@ -40,6 +41,7 @@ int thr_listing_connect(sqlite3 *db, void *pAux, const thr_listing *pDesc,
     return SQLITE_NOMEM;
   }
   memset(p, 0, sizeof(*p));
+  p->eKind = THR_VTAB_LISTING;
   p->pStore = pAux;
   p->pDesc = pDesc;
   thr_store_attach(p->pStore);

@@ -1,0 +1,1140 @@
+/*
+** vt_collection.c: collections as virtual tables.
+**
+**   CREATE VIRTUAL TABLE person USING threads(thread='notes',
+**     schema='{"type":"object","properties":{...}}' [, collection='person'])
+**
+** Columns: _id TEXT PRIMARY KEY, one column per top-level schema property
+** (SQL type from the JSON type), and hidden _doc (the whole document as
+** JSON), _author (peer ID of the last writer) and _mod (unix ms of the last
+** write).  The table is WITHOUT ROWID: _id is the key.
+**
+** Reads are pushed down as SQL over the shadow table "<name>_data" (see
+** collection.c), so real SQLite indexes answer them.  Writes become
+** actions: validated against the schema, applied to the view through the
+** reducer, staged, and sealed into one record per thread at COMMIT
+** (xSync).  ROLLBACK and ROLLBACK TO drop them with the shadow rows.
+**
+** Without arguments the module is the eponymous "threads" listing
+** (vt_threads.c); every method below dispatches on that first.
+*/
+#include "thr_sql.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Column kinds of a property, from its JSON Schema "type". */
+enum { PT_ANY, PT_TEXT, PT_INT, PT_REAL, PT_BOOL, PT_JSON };
+
+typedef struct coll_stmt coll_stmt;
+struct coll_stmt {
+  char *zSql;
+  sqlite3_stmt *pStmt;
+  int bBusy;
+  coll_stmt *pNext;
+};
+
+typedef struct coll_vtab coll_vtab;
+struct coll_vtab {
+  sqlite3_vtab base; /* Base class - must be first */
+  int eKind;         /* THR_VTAB_COLLECTION (see thr_sql.h) */
+  sqlite3 *db;
+  thr_store *pStore; /* Borrowed from the connection */
+  char *zName;       /* this table's name (the view) */
+  char *zColl;       /* the collection's name in the thread */
+  thr_tid tid;
+  thr_schema *pSchema;
+  int nProp;
+  char **azProp;
+  int *aeType;
+  unsigned char *aIndexed; /* per column: 0 no index, 1 index, 2 unique */
+  sqlite3_int64 nRowEst;
+  coll_stmt *pStmts; /* read statements by SQL text */
+};
+
+typedef struct coll_cursor coll_cursor;
+struct coll_cursor {
+  sqlite3_vtab_cursor base; /* Base class - must be first */
+  coll_stmt *pS;
+  int bEof;
+};
+
+#define COL_ID 0
+#define COL_DOC(p) ((p)->nProp + 1)
+#define COL_AUTHOR(p) ((p)->nProp + 2)
+#define COL_MOD(p) ((p)->nProp + 3)
+
+static void coll_error(coll_vtab *p, const char *zFmt, const char *zArg) {
+  sqlite3_free(p->base.zErrMsg);
+  p->base.zErrMsg = sqlite3_mprintf(zFmt, zArg);
+}
+
+/* Take ownership of message zErr as the table's error. */
+static int coll_fail(coll_vtab *p, int rc, char *zErr) {
+  sqlite3_free(p->base.zErrMsg);
+  p->base.zErrMsg = zErr;
+  return rc;
+}
+
+/**************************************************************************
+** Arguments and schema.
+*/
+
+/* Parse "key=value" with value optionally quoted ('' or ""); returns the
+** value unquoted (owned) if the key matches, else NULL. */
+static char *coll_arg(const char *zArg, const char *zKey) {
+  size_t nKey = strlen(zKey), n;
+  const char *z = zArg;
+  char *zOut, q;
+  size_t i, j;
+  while (*z == ' ') {
+    z++;
+  }
+  if (strncmp(z, zKey, nKey) != 0) {
+    return NULL;
+  }
+  z += nKey;
+  while (*z == ' ') {
+    z++;
+  }
+  if (*z != '=') {
+    return NULL;
+  }
+  z++;
+  while (*z == ' ') {
+    z++;
+  }
+  n = strlen(z);
+  while (n > 0 && z[n - 1] == ' ') {
+    n--;
+  }
+  zOut = sqlite3_malloc64(n + 1);
+  if (zOut == NULL) {
+    return NULL;
+  }
+  q = z[0];
+  if ((q == '\'' || q == '"') && n >= 2 && z[n - 1] == q) {
+    for (i = 1, j = 0; i < n - 1; i++) {
+      zOut[j++] = z[i];
+      if (z[i] == q && i + 1 < n - 1 && z[i + 1] == q) {
+        i++; /* a doubled quote stands for one */
+      }
+    }
+    zOut[j] = 0;
+  } else {
+    memcpy(zOut, z, n);
+    zOut[n] = 0;
+  }
+  return zOut;
+}
+
+/* Collection and property names: letters, digits and '_', not starting
+** with a digit; at most 64. */
+static int coll_name_ok(const char *z) {
+  size_t i, n = strlen(z);
+  if (n == 0 || n > 64 || (z[0] >= '0' && z[0] <= '9')) {
+    return 0;
+  }
+  for (i = 0; i < n; i++) {
+    char c = z[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '_')) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+static int coll_prop_type(json_t *pProp) {
+  json_t *pType = json_object_get(pProp, "type");
+  const char *z = json_string_value(pType);
+  if (z == NULL) {
+    return PT_ANY;
+  }
+  if (strcmp(z, "string") == 0) {
+    return PT_TEXT;
+  }
+  if (strcmp(z, "integer") == 0) {
+    return PT_INT;
+  }
+  if (strcmp(z, "number") == 0) {
+    return PT_REAL;
+  }
+  if (strcmp(z, "boolean") == 0) {
+    return PT_BOOL;
+  }
+  if (strcmp(z, "object") == 0 || strcmp(z, "array") == 0) {
+    return PT_JSON;
+  }
+  return PT_ANY;
+}
+
+static const char *const azSqlType[] = {"", "TEXT", "INTEGER", "REAL",
+                                        "INTEGER", "TEXT"};
+
+/* Read the properties of the schema into the table. */
+static int coll_props(coll_vtab *p, char **pzErr) {
+  const json_t *pSchema = thr_schema_json(p->pSchema);
+  json_t *pProps = json_object_get(pSchema, "properties");
+  const char *zKey;
+  json_t *pVal;
+  size_t n = json_object_size(pProps);
+  if (pProps && !json_is_object(pProps)) {
+    *pzErr = sqlite3_mprintf("invalid schema: properties must be an object");
+    return SQLITE_ERROR;
+  }
+  p->azProp = sqlite3_malloc64(sizeof(char *) * (n + 1));
+  p->aeType = sqlite3_malloc64(sizeof(int) * (n + 1));
+  p->aIndexed = sqlite3_malloc64(n + 5);
+  if (p->azProp == NULL || p->aeType == NULL || p->aIndexed == NULL) {
+    return SQLITE_NOMEM;
+  }
+  memset(p->aIndexed, 0, n + 5);
+  p->aIndexed[COL_ID] = 2;
+  json_object_foreach(pProps, zKey, pVal) {
+    if (strcmp(zKey, "_id") == 0) {
+      continue;
+    }
+    if (zKey[0] == '_' || !coll_name_ok(zKey)) {
+      *pzErr = sqlite3_mprintf(
+          "property name %s is not allowed: use letters, digits and '_', "
+          "not starting with '_' or a digit",
+          zKey);
+      return SQLITE_ERROR;
+    }
+    p->azProp[p->nProp] = sqlite3_mprintf("%s", zKey);
+    p->aeType[p->nProp] = coll_prop_type(pVal);
+    p->nProp++;
+  }
+  return SQLITE_OK;
+}
+
+/* Which columns have an index on the shadow table (1) or a unique one (2). */
+static void coll_scan_indexes(coll_vtab *p) {
+  sqlite3_stmt *pStmt = NULL;
+  char *zTab = sqlite3_mprintf("%s_data", p->zName);
+  char *zSql = zTab ? sqlite3_mprintf("SELECT il.\"unique\", ii.name FROM"
+                                      " pragma_index_list(%Q) il,"
+                                      " pragma_index_info(il.name) ii"
+                                      " WHERE il.origin = 'c'",
+                                      zTab)
+                    : NULL;
+  int i;
+  for (i = 1; i <= p->nProp; i++) {
+    p->aIndexed[i] = 0;
+  }
+  if (zSql && sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, NULL) == SQLITE_OK) {
+    while (sqlite3_step(pStmt) == SQLITE_ROW) {
+      const char *zCol = (const char *)sqlite3_column_text(pStmt, 1);
+      for (i = 0; zCol && i < p->nProp; i++) {
+        if (strcmp(zCol, p->azProp[i]) == 0) {
+          p->aIndexed[i + 1] = sqlite3_column_int(pStmt, 0) ? 2 : 1;
+        }
+      }
+    }
+  }
+  sqlite3_finalize(pStmt);
+  sqlite3_free(zSql);
+  sqlite3_free(zTab);
+}
+
+static void coll_free(coll_vtab *p) {
+  int i;
+  while (p->pStmts) {
+    coll_stmt *pS = p->pStmts;
+    p->pStmts = pS->pNext;
+    sqlite3_finalize(pS->pStmt);
+    sqlite3_free(pS->zSql);
+    sqlite3_free(pS);
+  }
+  for (i = 0; i < p->nProp; i++) {
+    sqlite3_free(p->azProp[i]);
+  }
+  sqlite3_free(p->azProp);
+  sqlite3_free(p->aeType);
+  sqlite3_free(p->aIndexed);
+  thr_schema_free(p->pSchema);
+  sqlite3_free(p->zName);
+  sqlite3_free(p->zColl);
+  sqlite3_free(p);
+}
+
+/* The shadow table and the indexes the schema asks for ("index": true or
+** "unique": true on a property). */
+static int coll_create_shadow(coll_vtab *p, char **pzErr) {
+  sqlite3_str *pSql = sqlite3_str_new(p->db);
+  const json_t *pProps =
+      json_object_get(thr_schema_json(p->pSchema), "properties");
+  char *zSql;
+  int i, rc;
+  sqlite3_str_appendf(pSql, "CREATE TABLE \"%w_data\"(_id TEXT PRIMARY KEY",
+                      p->zName);
+  for (i = 0; i < p->nProp; i++) {
+    sqlite3_str_appendf(pSql, ", \"%w\" %s", p->azProp[i],
+                        azSqlType[p->aeType[i]]);
+  }
+  sqlite3_str_appendall(pSql, ", _doc TEXT NOT NULL, _author TEXT, _mod "
+                              "INTEGER, _live INTEGER NOT NULL, _clock BLOB)"
+                              " WITHOUT ROWID;");
+  for (i = 0; i < p->nProp; i++) {
+    json_t *pProp = json_object_get(pProps, p->azProp[i]);
+    int bUnique = json_is_true(json_object_get(pProp, "unique"));
+    if (bUnique || json_is_true(json_object_get(pProp, "index"))) {
+      sqlite3_str_appendf(pSql,
+                          "CREATE %sINDEX \"%w_idx_%w\" ON \"%w_data\"(\"%w\")"
+                          " WHERE _live = 1;",
+                          bUnique ? "UNIQUE " : "", p->zName, p->azProp[i],
+                          p->zName, p->azProp[i]);
+    }
+  }
+  zSql = sqlite3_str_finish(pSql);
+  if (zSql == NULL) {
+    return SQLITE_NOMEM;
+  }
+  rc = sqlite3_exec(p->db, zSql, NULL, NULL, NULL);
+  if (rc != SQLITE_OK) {
+    *pzErr = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
+  }
+  sqlite3_free(zSql);
+  return rc;
+}
+
+/* The mirrored property names as a JSON array, for the view registry. */
+static char *coll_props_json(coll_vtab *p) {
+  json_t *pArr = json_array();
+  char *z, *zOut;
+  int i;
+  for (i = 0; i < p->nProp; i++) {
+    json_array_append_new(pArr, json_string(p->azProp[i]));
+  }
+  z = json_dumps(pArr, JSON_COMPACT);
+  json_decref(pArr);
+  zOut = z ? sqlite3_mprintf("%s", z) : NULL;
+  free(z);
+  return zOut;
+}
+
+static int coll_declare(coll_vtab *p, char **pzErr) {
+  sqlite3_str *pSql = sqlite3_str_new(p->db);
+  char *zSql;
+  int i, rc;
+  sqlite3_str_appendall(pSql, "CREATE TABLE x(_id TEXT PRIMARY KEY");
+  for (i = 0; i < p->nProp; i++) {
+    sqlite3_str_appendf(pSql, ", \"%w\" %s", p->azProp[i],
+                        azSqlType[p->aeType[i]]);
+  }
+  sqlite3_str_appendall(pSql, ", _doc HIDDEN, _author HIDDEN, _mod HIDDEN)"
+                              " WITHOUT ROWID");
+  zSql = sqlite3_str_finish(pSql);
+  if (zSql == NULL) {
+    return SQLITE_NOMEM;
+  }
+  rc = sqlite3_declare_vtab(p->db, zSql);
+  if (rc != SQLITE_OK) {
+    *pzErr = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
+  }
+  sqlite3_free(zSql);
+  return rc;
+}
+
+static int coll_init(sqlite3 *db, void *pAux, int argc,
+                     const char *const *argv, sqlite3_vtab **ppVtab,
+                     char **pzErr, int bCreate) {
+  thr_store *pStore = pAux;
+  coll_vtab *p;
+  char *zThread = NULL, *zSchema = NULL, *zColl = NULL, *zStored = NULL;
+  char *zProps = NULL;
+  int i, rc = SQLITE_OK, bNewColl = 0;
+
+  for (i = 3; i < argc; i++) {
+    char *z;
+    if ((z = coll_arg(argv[i], "thread")) != NULL) {
+      sqlite3_free(zThread);
+      zThread = z;
+    } else if ((z = coll_arg(argv[i], "schema")) != NULL) {
+      sqlite3_free(zSchema);
+      zSchema = z;
+    } else if ((z = coll_arg(argv[i], "collection")) != NULL) {
+      sqlite3_free(zColl);
+      zColl = z;
+    } else {
+      *pzErr = sqlite3_mprintf("unknown argument: %s (expected thread=, "
+                               "schema= or collection=)",
+                               argv[i]);
+      rc = SQLITE_ERROR;
+    }
+  }
+  p = sqlite3_malloc64(sizeof(*p));
+  if (p == NULL) {
+    rc = SQLITE_NOMEM;
+    goto done;
+  }
+  memset(p, 0, sizeof(*p));
+  p->eKind = THR_VTAB_COLLECTION;
+  p->db = db;
+  p->pStore = pStore;
+  p->zName = sqlite3_mprintf("%s", argv[2]);
+  p->zColl = sqlite3_mprintf("%s", zColl ? zColl : argv[2]);
+  if (rc != SQLITE_OK) {
+    goto done;
+  }
+  if (zThread == NULL) {
+    *pzErr = sqlite3_mprintf("missing thread='<name or thread ID>'");
+    rc = SQLITE_ERROR;
+    goto done;
+  }
+  if (!coll_name_ok(p->zColl)) {
+    *pzErr = sqlite3_mprintf("invalid collection name %s: use letters, digits "
+                             "and '_', not starting with a digit (at most 64)",
+                             p->zColl);
+    rc = SQLITE_ERROR;
+    goto done;
+  }
+  rc = thr_store_resolve(pStore, zThread, &p->tid, pzErr);
+  if (rc != SQLITE_OK) {
+    goto done;
+  }
+
+  /* The collection's schema: the registry's if it exists, else the one
+  ** given, which then defines it. */
+  rc = thr_coll_schema(pStore, &p->tid, p->zColl, &zStored, pzErr);
+  if (rc == SQLITE_NOTFOUND) {
+    if (zSchema == NULL || !bCreate) {
+      *pzErr = sqlite3_mprintf("no collection %s in thread %s: give "
+                               "schema='<JSON Schema>' to create it",
+                               p->zColl, zThread);
+      rc = SQLITE_ERROR;
+      goto done;
+    }
+    bNewColl = 1;
+    rc = SQLITE_OK;
+  } else if (rc != SQLITE_OK) {
+    goto done;
+  }
+  rc = thr_schema_compile(bNewColl ? zSchema : zStored, &p->pSchema, pzErr);
+  if (rc == SQLITE_OK) {
+    rc = coll_props(p, pzErr);
+  }
+  if (rc == SQLITE_OK && bCreate) {
+    if (bNewColl) {
+      rc = thr_coll_define(pStore, &p->tid, p->zColl, zSchema, pzErr);
+    } else if (zSchema && strcmp(zSchema, zStored) != 0) {
+      *pzErr = sqlite3_mprintf("collection %s already exists in this thread "
+                               "with another schema; connect to it without "
+                               "a schema",
+                               p->zColl);
+      rc = SQLITE_ERROR;
+    }
+    if (rc == SQLITE_OK) {
+      rc = coll_create_shadow(p, pzErr);
+    }
+    if (rc == SQLITE_OK) {
+      zProps = coll_props_json(p);
+      rc = zProps ? thr_view_register(pStore, p->zName, &p->tid, p->zColl,
+                                      zProps, pzErr)
+                  : SQLITE_NOMEM;
+    }
+    /* A second table over an existing collection starts from the log. */
+    if (rc == SQLITE_OK && !bNewColl) {
+      rc = thr_view_rebuild(pStore, p->zName, pzErr);
+    }
+  }
+  if (rc == SQLITE_OK) {
+    rc = coll_declare(p, pzErr);
+  }
+  if (rc == SQLITE_OK) {
+    sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
+    sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
+    coll_scan_indexes(p);
+    p->nRowEst = 1000;
+    thr_store_attach(pStore);
+  }
+
+done:
+  if (rc != SQLITE_OK) {
+    if (p) {
+      coll_free(p);
+    }
+    p = NULL;
+  }
+  *ppVtab = p ? &p->base : NULL;
+  sqlite3_free(zThread);
+  sqlite3_free(zSchema);
+  sqlite3_free(zColl);
+  sqlite3_free(zStored);
+  sqlite3_free(zProps);
+  return rc;
+}
+
+/**************************************************************************
+** Module methods.  argc == 3 means the eponymous "threads" listing.
+*/
+/* One function for xCreate and xConnect, as SQLite requires of a module
+** that also has an eponymous table: no arguments means the "threads"
+** listing; otherwise a missing shadow table means CREATE (a lost shadow
+** table is thus rebuilt from the log on the next connect). */
+static int collConnect(sqlite3 *db, void *pAux, int argc,
+                       const char *const *argv, sqlite3_vtab **ppVtab,
+                       char **pzErr) {
+  sqlite3_stmt *pStmt = NULL;
+  int bCreate = 1;
+  if (argc <= 3) {
+    return thr_threads_module.xConnect(db, pAux, argc, argv, ppVtab, pzErr);
+  }
+  if (sqlite3_prepare_v2(db,
+                         "SELECT 1 FROM sqlite_schema WHERE type = 'table'"
+                         " AND name = ?1 || '_data'",
+                         -1, &pStmt, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, argv[2], -1, SQLITE_STATIC);
+    bCreate = sqlite3_step(pStmt) != SQLITE_ROW;
+  }
+  sqlite3_finalize(pStmt);
+  return coll_init(db, pAux, argc, argv, ppVtab, pzErr, bCreate);
+}
+
+/* Is this vtab the listing?  Listing vtabs are not coll_vtab. */
+static int is_listing(sqlite3_vtab *pVtab);
+
+static int collDisconnect(sqlite3_vtab *pVtab) {
+  coll_vtab *p = (coll_vtab *)pVtab;
+  if (is_listing(pVtab)) {
+    return thr_listingDisconnect(pVtab);
+  }
+  thr_store_detach(p->pStore);
+  coll_free(p);
+  return SQLITE_OK;
+}
+
+static int collDestroy(sqlite3_vtab *pVtab) {
+  coll_vtab *p = (coll_vtab *)pVtab;
+  char *zErr = NULL, *zSql;
+  int rc;
+  if (is_listing(pVtab)) {
+    return thr_listingDisconnect(pVtab);
+  }
+  /* The local table goes; the thread's history and the collection stay. */
+  zSql = sqlite3_mprintf("DROP TABLE IF EXISTS \"%w_data\"", p->zName);
+  rc = zSql ? sqlite3_exec(p->db, zSql, NULL, NULL, NULL) : SQLITE_NOMEM;
+  sqlite3_free(zSql);
+  if (rc == SQLITE_OK) {
+    rc = thr_view_unregister(p->pStore, p->zName, &zErr);
+    sqlite3_free(zErr);
+  }
+  if (rc != SQLITE_OK) {
+    coll_error(p, "%s", sqlite3_errmsg(p->db));
+    return rc;
+  }
+  return collDisconnect(pVtab);
+}
+
+/* SQL for one constraint operator, or NULL if we do not push it down. */
+static const char *coll_op(unsigned char op) {
+  switch (op) {
+  case SQLITE_INDEX_CONSTRAINT_EQ:
+    return "=";
+  case SQLITE_INDEX_CONSTRAINT_GT:
+    return ">";
+  case SQLITE_INDEX_CONSTRAINT_GE:
+    return ">=";
+  case SQLITE_INDEX_CONSTRAINT_LT:
+    return "<";
+  case SQLITE_INDEX_CONSTRAINT_LE:
+    return "<=";
+  case SQLITE_INDEX_CONSTRAINT_NE:
+    return "<>";
+  case SQLITE_INDEX_CONSTRAINT_IS:
+    return "IS";
+  case SQLITE_INDEX_CONSTRAINT_ISNOT:
+    return "IS NOT";
+  case SQLITE_INDEX_CONSTRAINT_GLOB:
+    return "GLOB";
+  case SQLITE_INDEX_CONSTRAINT_LIKE:
+    return "LIKE";
+  default:
+    return NULL;
+  }
+}
+
+/* The SQL name of vtab column iCol in the shadow table. */
+static const char *coll_col(coll_vtab *p, int iCol) {
+  if (iCol == COL_ID) {
+    return "_id";
+  }
+  if (iCol == COL_DOC(p)) {
+    return "_doc";
+  }
+  if (iCol == COL_AUTHOR(p)) {
+    return "_author";
+  }
+  if (iCol == COL_MOD(p)) {
+    return "_mod";
+  }
+  return p->azProp[iCol - 1];
+}
+
+static int collBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
+  coll_vtab *p = (coll_vtab *)pVtab;
+  sqlite3_str *pSql;
+  int i, nArg = 0, bAll = 1, iLimit = -1, iOffset = -1;
+  double rows = (double)p->nRowEst, cost;
+  int bIdEq = 0, bUniqueEq = 0, bIndexEq = 0, bRange = 0;
+  if (is_listing(pVtab)) {
+    return thr_listingBestIndex(pVtab, pInfo);
+  }
+  pSql = sqlite3_str_new(p->db);
+  sqlite3_str_appendall(pSql, "SELECT _id");
+  for (i = 0; i < p->nProp; i++) {
+    sqlite3_str_appendf(pSql, ", \"%w\"", p->azProp[i]);
+  }
+  sqlite3_str_appendf(pSql, ", _doc, _author, _mod FROM \"%w_data\""
+                            " WHERE _live = 1",
+                      p->zName);
+  for (i = 0; i < pInfo->nConstraint; i++) {
+    const struct sqlite3_index_constraint *pC = &pInfo->aConstraint[i];
+    const char *zOp = coll_op(pC->op);
+    if (!pC->usable) {
+      continue;
+    }
+    if (pC->op == SQLITE_INDEX_CONSTRAINT_LIMIT) {
+      iLimit = i;
+      continue;
+    }
+    if (pC->op == SQLITE_INDEX_CONSTRAINT_OFFSET) {
+      iOffset = i;
+      continue;
+    }
+    if (zOp == NULL || pC->iColumn < 0) {
+      bAll = 0;
+      continue;
+    }
+    sqlite3_str_appendf(pSql, " AND \"%w\" %s ?%d", coll_col(p, pC->iColumn),
+                        zOp, nArg + 1);
+    pInfo->aConstraintUsage[i].argvIndex = ++nArg;
+    pInfo->aConstraintUsage[i].omit = 1;
+    if (pC->op == SQLITE_INDEX_CONSTRAINT_EQ ||
+        pC->op == SQLITE_INDEX_CONSTRAINT_IS) {
+      if (pC->iColumn == COL_ID) {
+        bIdEq = 1;
+      } else if (pC->iColumn <= p->nProp && p->aIndexed[pC->iColumn] == 2) {
+        bUniqueEq = 1;
+      } else if (pC->iColumn <= p->nProp && p->aIndexed[pC->iColumn] == 1) {
+        bIndexEq = 1;
+      }
+    } else if (zOp[0] == '<' || zOp[0] == '>') {
+      if (pC->iColumn == COL_ID ||
+          (pC->iColumn <= p->nProp && p->aIndexed[pC->iColumn])) {
+        bRange = 1;
+      }
+    }
+  }
+  if (pInfo->nOrderBy > 0) {
+    int bOk = 1;
+    for (i = 0; i < pInfo->nOrderBy; i++) {
+      if (pInfo->aOrderBy[i].iColumn < 0) {
+        bOk = 0;
+      }
+    }
+    if (bOk) {
+      for (i = 0; i < pInfo->nOrderBy; i++) {
+        sqlite3_str_appendf(pSql, "%s \"%w\"%s", i ? "," : " ORDER BY",
+                            coll_col(p, pInfo->aOrderBy[i].iColumn),
+                            pInfo->aOrderBy[i].desc ? " DESC" : "");
+      }
+      pInfo->orderByConsumed = 1;
+    }
+  }
+  /* LIMIT/OFFSET are offered only when every other term is ours. */
+  if (bAll && iLimit >= 0) {
+    sqlite3_str_appendf(pSql, " LIMIT ?%d", nArg + 1);
+    pInfo->aConstraintUsage[iLimit].argvIndex = ++nArg;
+    pInfo->aConstraintUsage[iLimit].omit = 1;
+    if (iOffset >= 0) {
+      sqlite3_str_appendf(pSql, " OFFSET ?%d", nArg + 1);
+      pInfo->aConstraintUsage[iOffset].argvIndex = ++nArg;
+      pInfo->aConstraintUsage[iOffset].omit = 1;
+    }
+  }
+  /* Costs in "rows touched", as SQLite's own planner counts them. */
+  if (bIdEq || bUniqueEq) {
+    rows = 1;
+    cost = 10;
+    pInfo->idxFlags |= SQLITE_INDEX_SCAN_UNIQUE;
+  } else if (bIndexEq) {
+    rows = rows / 10 + 1;
+    cost = 20 + rows;
+  } else if (bRange) {
+    rows = rows / 4 + 1;
+    cost = 20 + rows;
+  } else {
+    cost = rows * 2 + 10;
+  }
+  pInfo->estimatedRows = (sqlite3_int64)rows;
+  pInfo->estimatedCost = cost;
+  pInfo->idxStr = sqlite3_str_finish(pSql);
+  pInfo->needToFreeIdxStr = 1;
+  return pInfo->idxStr ? SQLITE_OK : SQLITE_NOMEM;
+}
+
+static int collOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCur) {
+  coll_cursor *pCur;
+  if (is_listing(pVtab)) {
+    return thr_listingOpen(pVtab, ppCur);
+  }
+  pCur = sqlite3_malloc64(sizeof(*pCur));
+  if (pCur == NULL) {
+    return SQLITE_NOMEM;
+  }
+  memset(pCur, 0, sizeof(*pCur));
+  *ppCur = &pCur->base;
+  return SQLITE_OK;
+}
+
+static void cursor_release(coll_cursor *pCur) {
+  if (pCur->pS) {
+    sqlite3_reset(pCur->pS->pStmt);
+    pCur->pS->bBusy = 0;
+    pCur->pS = NULL;
+  }
+}
+
+static int collClose(sqlite3_vtab_cursor *pCursor) {
+  if (is_listing(pCursor->pVtab)) {
+    return thr_listingClose(pCursor);
+  }
+  cursor_release((coll_cursor *)pCursor);
+  sqlite3_free(pCursor);
+  return SQLITE_OK;
+}
+
+static int collNext(sqlite3_vtab_cursor *pCursor) {
+  coll_cursor *pCur = (coll_cursor *)pCursor;
+  int rc;
+  if (is_listing(pCursor->pVtab)) {
+    return thr_listingNext(pCursor);
+  }
+  rc = sqlite3_step(pCur->pS->pStmt);
+  if (rc == SQLITE_ROW) {
+    return SQLITE_OK;
+  }
+  pCur->bEof = 1;
+  if (rc != SQLITE_DONE) {
+    coll_vtab *p = (coll_vtab *)pCursor->pVtab;
+    coll_error(p, "%s", sqlite3_errmsg(p->db));
+    return rc == SQLITE_ERROR ? SQLITE_CORRUPT_VTAB : rc;
+  }
+  return SQLITE_OK;
+}
+
+/* A read statement for zSql: a cached one not in use, or a new one. */
+static coll_stmt *coll_stmt_get(coll_vtab *p, const char *zSql, int *pRc) {
+  coll_stmt *pS;
+  for (pS = p->pStmts; pS; pS = pS->pNext) {
+    if (!pS->bBusy && strcmp(pS->zSql, zSql) == 0) {
+      pS->bBusy = 1;
+      return pS;
+    }
+  }
+  pS = sqlite3_malloc64(sizeof(*pS));
+  if (pS == NULL) {
+    *pRc = SQLITE_NOMEM;
+    return NULL;
+  }
+  memset(pS, 0, sizeof(*pS));
+  pS->zSql = sqlite3_mprintf("%s", zSql);
+  *pRc = sqlite3_prepare_v3(p->db, zSql, -1, SQLITE_PREPARE_PERSISTENT,
+                            &pS->pStmt, NULL);
+  if (*pRc != SQLITE_OK || pS->zSql == NULL) {
+    coll_error(p, "%s", sqlite3_errmsg(p->db));
+    sqlite3_finalize(pS->pStmt);
+    sqlite3_free(pS->zSql);
+    sqlite3_free(pS);
+    /* The shadow table is missing or damaged. */
+    if (*pRc == SQLITE_ERROR) {
+      *pRc = SQLITE_CORRUPT_VTAB;
+    }
+    return NULL;
+  }
+  pS->bBusy = 1;
+  pS->pNext = p->pStmts;
+  p->pStmts = pS;
+  return pS;
+}
+
+static int collFilter(sqlite3_vtab_cursor *pCursor, int idxNum,
+                      const char *idxStr, int argc, sqlite3_value **argv) {
+  coll_cursor *pCur = (coll_cursor *)pCursor;
+  coll_vtab *p = (coll_vtab *)pCursor->pVtab;
+  int i, rc = SQLITE_OK;
+  if (is_listing(pCursor->pVtab)) {
+    return thr_listingFilter(pCursor, idxNum, idxStr, argc, argv);
+  }
+  cursor_release(pCur);
+  pCur->bEof = 0;
+  pCur->pS = coll_stmt_get(p, idxStr, &rc);
+  if (pCur->pS == NULL) {
+    return rc;
+  }
+  for (i = 0; i < argc; i++) {
+    sqlite3_bind_value(pCur->pS->pStmt, i + 1, argv[i]);
+  }
+  return collNext(pCursor);
+}
+
+static int collEof(sqlite3_vtab_cursor *pCursor) {
+  if (is_listing(pCursor->pVtab)) {
+    return thr_listingEof(pCursor);
+  }
+  return ((coll_cursor *)pCursor)->bEof;
+}
+
+static int collColumn(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx,
+                      int iCol) {
+  coll_cursor *pCur = (coll_cursor *)pCursor;
+  if (is_listing(pCursor->pVtab)) {
+    return thr_listingColumn(pCursor, ctx, iCol);
+  }
+  /* For UPDATE, unchanged columns need no value: xUpdate sees "nochange"
+  ** and leaves them alone. */
+  if (sqlite3_vtab_nochange(ctx)) {
+    return SQLITE_OK;
+  }
+  sqlite3_result_value(ctx, sqlite3_column_value(pCur->pS->pStmt, iCol));
+  return SQLITE_OK;
+}
+
+static int collRowid(sqlite3_vtab_cursor *pCursor, sqlite_int64 *pRowid) {
+  if (is_listing(pCursor->pVtab)) {
+    return thr_listingRowid(pCursor, pRowid);
+  }
+  return SQLITE_ERROR; /* WITHOUT ROWID */
+}
+
+/**************************************************************************
+** Writes.
+*/
+
+/* The JSON value of a column value for property type eType. */
+static json_t *coll_json_of(sqlite3_value *pVal, int eType) {
+  switch (sqlite3_value_type(pVal)) {
+  case SQLITE_INTEGER:
+    if (eType == PT_BOOL) {
+      return json_boolean(sqlite3_value_int64(pVal) != 0);
+    }
+    if (eType == PT_REAL) {
+      return json_real((double)sqlite3_value_int64(pVal));
+    }
+    return json_integer(sqlite3_value_int64(pVal));
+  case SQLITE_FLOAT: {
+    double r = sqlite3_value_double(pVal);
+    if (eType == PT_INT && r == (double)(json_int_t)r) {
+      return json_integer((json_int_t)r);
+    }
+    return json_real(r);
+  }
+  case SQLITE_TEXT: {
+    const char *z = (const char *)sqlite3_value_text(pVal);
+    if (eType == PT_JSON) {
+      json_t *pJ = json_loads(z, JSON_DECODE_ANY, NULL);
+      if (pJ) {
+        return pJ;
+      }
+    }
+    return json_stringn(z, (size_t)sqlite3_value_bytes(pVal));
+  }
+  case SQLITE_BLOB:
+    return json_stringn((const char *)sqlite3_value_blob(pVal),
+                        (size_t)sqlite3_value_bytes(pVal));
+  default:
+    return NULL;
+  }
+}
+
+/* Load the live document with _id zId from the shadow table. */
+static int coll_load_doc(coll_vtab *p, const char *zId, json_t **ppDoc) {
+  sqlite3_stmt *pStmt = NULL;
+  char *zSql = sqlite3_mprintf(
+      "SELECT _doc FROM \"%w_data\" WHERE _id = ?1 AND _live = 1", p->zName);
+  int rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, NULL)
+                : SQLITE_NOMEM;
+  *ppDoc = NULL;
+  sqlite3_free(zSql);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zId, -1, SQLITE_STATIC);
+    if (sqlite3_step(pStmt) == SQLITE_ROW) {
+      *ppDoc = json_loads((const char *)sqlite3_column_text(pStmt, 0), 0, NULL);
+      if (!json_is_object(*ppDoc)) {
+        json_decref(*ppDoc);
+        *ppDoc = NULL;
+        rc = SQLITE_CORRUPT_VTAB;
+      }
+    }
+  }
+  sqlite3_finalize(pStmt);
+  return rc;
+}
+
+/* Validate pDoc; on failure set the table error naming the document. */
+static int coll_validate(coll_vtab *p, const char *zId, json_t *pDoc) {
+  char *zWhy = NULL;
+  int rc = thr_schema_check(p->pSchema, pDoc, &zWhy);
+  if (rc != SQLITE_OK) {
+    char *zMsg = sqlite3_mprintf("%s: document %s violates the schema: %s",
+                                 p->zName, zId, zWhy ? zWhy : "invalid");
+    sqlite3_free(zWhy);
+    return coll_fail(p, SQLITE_CONSTRAINT_CHECK, zMsg);
+  }
+  return SQLITE_OK;
+}
+
+static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
+                      sqlite_int64 *pRowid) {
+  coll_vtab *p = (coll_vtab *)pVtab;
+  json_t *pDoc = NULL, *pOld = NULL, *pPatch = NULL;
+  char zUlid[27];
+  char *zId = NULL, *zJson = NULL, *zErr = NULL;
+  thr_action act;
+  int i, rc = SQLITE_OK;
+  (void)pRowid;
+
+  if (is_listing(pVtab)) {
+    coll_error(p, "%s", "table threads is read-only");
+    return SQLITE_READONLY;
+  }
+  memset(&act, 0, sizeof(act));
+  act.zColl = p->zColl;
+
+  if (argc == 1) {
+    /* DELETE */
+    zId = sqlite3_mprintf("%s", sqlite3_value_text(argv[0]));
+    act.eType = THR_ACT_DELETE;
+    act.zId = zId;
+    rc = thr_coll_write(p->pStore, &p->tid, &act, p->zName, -1, &zErr);
+    goto done;
+  }
+
+  if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+    /* INSERT: _doc (if any) is the base, columns override it. */
+    sqlite3_value *pBase = argv[2 + COL_DOC(p)];
+    if (sqlite3_value_type(pBase) != SQLITE_NULL) {
+      pDoc = json_loads((const char *)sqlite3_value_text(pBase), 0, NULL);
+      if (!json_is_object(pDoc)) {
+        rc = coll_fail(p, SQLITE_CONSTRAINT_CHECK,
+                       sqlite3_mprintf("%s: _doc must be a JSON object",
+                                       p->zName));
+        goto done;
+      }
+    } else {
+      pDoc = json_object();
+    }
+    if (sqlite3_value_type(argv[2]) != SQLITE_NULL) {
+      zId = sqlite3_mprintf("%s", sqlite3_value_text(argv[2]));
+    } else if (json_is_string(json_object_get(pDoc, "_id"))) {
+      zId = sqlite3_mprintf("%s",
+                            json_string_value(json_object_get(pDoc, "_id")));
+    } else {
+      thr_ulid_new(p->pStore, zUlid);
+      zId = sqlite3_mprintf("%s", zUlid);
+    }
+    for (i = 0; i < p->nProp; i++) {
+      json_t *pVal = coll_json_of(argv[3 + i], p->aeType[i]);
+      if (pVal) {
+        json_object_set_new(pDoc, p->azProp[i], pVal);
+      }
+    }
+    json_object_set_new(pDoc, "_id", json_string(zId));
+    rc = coll_validate(p, zId, pDoc);
+    if (rc != SQLITE_OK) {
+      goto done;
+    }
+    zJson = json_dumps(pDoc, JSON_COMPACT | JSON_SORT_KEYS);
+    act.eType = THR_ACT_CREATE;
+    act.zId = zId;
+    act.zJson = zJson;
+    rc = thr_coll_write(p->pStore, &p->tid, &act, p->zName,
+                        sqlite3_vtab_on_conflict(p->db), &zErr);
+    goto done;
+  }
+
+  /* UPDATE: start from the stored document, apply changed columns. */
+  zId = sqlite3_mprintf("%s", sqlite3_value_text(argv[0]));
+  if (!sqlite3_value_nochange(argv[2]) &&
+      (sqlite3_value_type(argv[2]) == SQLITE_NULL ||
+       strcmp((const char *)sqlite3_value_text(argv[2]), zId) != 0)) {
+    rc = coll_fail(p, SQLITE_CONSTRAINT,
+                   sqlite3_mprintf("%s: _id cannot be changed", p->zName));
+    goto done;
+  }
+  rc = coll_load_doc(p, zId, &pOld);
+  if (rc != SQLITE_OK || pOld == NULL) {
+    rc = rc != SQLITE_OK ? rc : SQLITE_CORRUPT_VTAB;
+    coll_error(p, "%s: stored document is missing or corrupt", p->zName);
+    goto done;
+  }
+  if (!sqlite3_value_nochange(argv[2 + COL_DOC(p)]) &&
+      sqlite3_value_type(argv[2 + COL_DOC(p)]) != SQLITE_NULL) {
+    pDoc = json_loads((const char *)sqlite3_value_text(argv[2 + COL_DOC(p)]),
+                      0, NULL);
+    if (!json_is_object(pDoc)) {
+      rc = coll_fail(p, SQLITE_CONSTRAINT_CHECK,
+                     sqlite3_mprintf("%s: _doc must be a JSON object",
+                                     p->zName));
+      goto done;
+    }
+  } else {
+    pDoc = json_deep_copy(pOld);
+  }
+  for (i = 0; i < p->nProp; i++) {
+    sqlite3_value *pV = argv[3 + i];
+    if (sqlite3_value_nochange(pV)) {
+      continue;
+    }
+    if (sqlite3_value_type(pV) == SQLITE_NULL) {
+      json_object_del(pDoc, p->azProp[i]);
+    } else {
+      json_object_set_new(pDoc, p->azProp[i],
+                          coll_json_of(pV, p->aeType[i]));
+    }
+  }
+  json_object_set_new(pDoc, "_id", json_string(zId));
+  rc = coll_validate(p, zId, pDoc);
+  if (rc != SQLITE_OK) {
+    goto done;
+  }
+  /* The patch: changed top-level fields with their whole new values. */
+  {
+    const char *zKey;
+    json_t *pVal;
+    pPatch = json_object();
+    json_object_foreach(pDoc, zKey, pVal) {
+      if (!json_equal(pVal, json_object_get(pOld, zKey))) {
+        json_object_set(pPatch, zKey, pVal);
+      }
+    }
+    json_object_foreach(pOld, zKey, pVal) {
+      if (json_object_get(pDoc, zKey) == NULL) {
+        json_object_set_new(pPatch, zKey, json_null());
+      }
+    }
+  }
+  if (json_object_size(pPatch) == 0) {
+    goto done; /* nothing changed: no action, no record */
+  }
+  json_object_set_new(pPatch, "_id", json_string(zId));
+  zJson = json_dumps(pPatch, JSON_COMPACT | JSON_SORT_KEYS);
+  act.eType = THR_ACT_SAVE;
+  act.zId = zId;
+  act.zJson = zJson;
+  rc = thr_coll_write(p->pStore, &p->tid, &act, p->zName, -1, &zErr);
+
+done:
+  if (zErr) {
+    rc = coll_fail(p, rc, zErr);
+  }
+  json_decref(pDoc);
+  json_decref(pOld);
+  json_decref(pPatch);
+  free(zJson);
+  sqlite3_free(zId);
+  return rc;
+}
+
+/**************************************************************************
+** Transactions: one record per thread at commit.
+*/
+static int collBegin(sqlite3_vtab *pVtab) {
+  (void)pVtab;
+  return SQLITE_OK;
+}
+
+static int collSync(sqlite3_vtab *pVtab) {
+  coll_vtab *p = (coll_vtab *)pVtab;
+  char *zErr = NULL;
+  int rc;
+  if (is_listing(pVtab)) {
+    return SQLITE_OK;
+  }
+  rc = thr_txn_seal(p->pStore, &zErr);
+  if (rc != SQLITE_OK) {
+    return coll_fail(p, rc, zErr);
+  }
+  return SQLITE_OK;
+}
+
+static int collCommit(sqlite3_vtab *pVtab) {
+  if (!is_listing(pVtab)) {
+    thr_txn_commit(((coll_vtab *)pVtab)->pStore);
+  }
+  return SQLITE_OK;
+}
+
+static int collRollback(sqlite3_vtab *pVtab) {
+  if (!is_listing(pVtab)) {
+    thr_txn_rollback(((coll_vtab *)pVtab)->pStore);
+  }
+  return SQLITE_OK;
+}
+
+static int collSavepoint(sqlite3_vtab *pVtab, int iSavepoint) {
+  if (!is_listing(pVtab)) {
+    thr_txn_savepoint(((coll_vtab *)pVtab)->pStore, iSavepoint);
+  }
+  return SQLITE_OK;
+}
+
+static int collRelease(sqlite3_vtab *pVtab, int iSavepoint) {
+  if (!is_listing(pVtab)) {
+    thr_txn_release(((coll_vtab *)pVtab)->pStore, iSavepoint);
+  }
+  return SQLITE_OK;
+}
+
+static int collRollbackTo(sqlite3_vtab *pVtab, int iSavepoint) {
+  if (!is_listing(pVtab)) {
+    thr_txn_rollback_to(((coll_vtab *)pVtab)->pStore, iSavepoint);
+  }
+  return SQLITE_OK;
+}
+
+static int collRename(sqlite3_vtab *pVtab, const char *zNew) {
+  (void)zNew;
+  if (!is_listing(pVtab)) {
+    coll_error((coll_vtab *)pVtab, "%s",
+               "collection tables cannot be renamed; create another table "
+               "with collection='<name>'");
+  }
+  return SQLITE_ERROR;
+}
+
+static int collShadowName(const char *zSuffix) {
+  return strcmp(zSuffix, "data") == 0;
+}
+
+const sqlite3_module thr_collection_module = {
+    .iVersion = 3,
+    .xCreate = collConnect,
+    .xConnect = collConnect,
+    .xBestIndex = collBestIndex,
+    .xDisconnect = collDisconnect,
+    .xDestroy = collDestroy,
+    .xOpen = collOpen,
+    .xClose = collClose,
+    .xFilter = collFilter,
+    .xNext = collNext,
+    .xEof = collEof,
+    .xColumn = collColumn,
+    .xRowid = collRowid,
+    .xUpdate = collUpdate,
+    .xBegin = collBegin,
+    .xSync = collSync,
+    .xCommit = collCommit,
+    .xRollback = collRollback,
+    .xRename = collRename,
+    .xSavepoint = collSavepoint,
+    .xRelease = collRelease,
+    .xRollbackTo = collRollbackTo,
+    .xShadowName = collShadowName,
+};
+
+static int is_listing(sqlite3_vtab *pVtab) {
+  return ((thr_vtab_head *)pVtab)->eKind == THR_VTAB_LISTING;
+}
