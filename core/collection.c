@@ -85,8 +85,15 @@ struct txn_thread {
 };
 
 typedef struct txn_mark txn_mark;
+typedef struct txn_change txn_change;
+struct txn_change {
+  char *zThread, *zColl, *zId, *zAuthor; /* Owned */
+  int eType;
+};
+
 struct txn_mark {
   int iSavepoint;
+  int nChange;
   int nThread;
   size_t *anByte; /* per thread: bytes and actions at the mark */
   int *anAct;
@@ -115,7 +122,41 @@ struct thr_txn {
   unsigned char ulidRand[10];
   thr_change_fn xChange;
   void *pChangeArg;
+  txn_change *aChange; /* changes to report at commit */
+  int nChange;
 };
+
+static void txn_changes_clear(thr_txn *p, int nKeep) {
+  while (p->nChange > nKeep) {
+    txn_change *pC = &p->aChange[--p->nChange];
+    sqlite3_free(pC->zThread);
+    sqlite3_free(pC->zColl);
+    sqlite3_free(pC->zId);
+    sqlite3_free(pC->zAuthor);
+  }
+}
+
+/* Remember a change for the subscriber; only when there is one. */
+static int txn_note_change(thr_txn *p, const thr_tid *pTid,
+                           const thr_action *pAct, const char *zAuthor) {
+  txn_change *aNew, *pC;
+  if (p->xChange == NULL) {
+    return SQLITE_OK;
+  }
+  aNew = sqlite3_realloc64(p->aChange,
+                           sizeof(txn_change) * (size_t)(p->nChange + 1));
+  if (aNew == NULL) {
+    return SQLITE_NOMEM;
+  }
+  p->aChange = aNew;
+  pC = &aNew[p->nChange++];
+  pC->zThread = thr_tid_text(pTid);
+  pC->zColl = sqlite3_mprintf("%s", pAct->zColl);
+  pC->zId = sqlite3_mprintf("%s", pAct->zId);
+  pC->zAuthor = sqlite3_mprintf("%s", zAuthor);
+  pC->eType = pAct->eType;
+  return SQLITE_OK;
+}
 
 static void view_free(txn_view *pV) {
   int i;
@@ -158,6 +199,8 @@ void thr_txn_free(thr_txn *p) {
   thr_txn_release_stmts(p);
   txn_marks_clear(p, 0);
   sqlite3_free(p->aMark);
+  txn_changes_clear(p, 0);
+  sqlite3_free(p->aChange);
   for (i = 0; i < p->nThread; i++) {
     sqlite3_free(p->aThread[i].w.a);
   }
@@ -323,16 +366,26 @@ static void txn_clear(thr_txn *p) {
 }
 
 void thr_txn_commit(thr_store *pStore) {
+  static const char *azType[] = {"", "create", "save", "delete", ""};
   thr_txn *p = *thr_store_txn(pStore);
-  if (p) {
-    txn_clear(p);
+  int i;
+  if (p == NULL) {
+    return;
   }
+  txn_clear(p);
+  for (i = 0; p->xChange && i < p->nChange; i++) {
+    txn_change *pC = &p->aChange[i];
+    p->xChange(p->pChangeArg, pC->zThread, pC->zColl, pC->zId,
+               azType[pC->eType], pC->zAuthor);
+  }
+  txn_changes_clear(p, 0);
 }
 
 void thr_txn_rollback(thr_store *pStore) {
   thr_txn *p = *thr_store_txn(pStore);
   if (p) {
     txn_clear(p);
+    txn_changes_clear(p, 0);
   }
 }
 
@@ -343,6 +396,10 @@ void thr_txn_savepoint(thr_store *pStore, int iSavepoint) {
   if (p == NULL) {
     return;
   }
+  /* Every table in the transaction reports the same savepoint. */
+  if (p->nMark > 0 && p->aMark[p->nMark - 1].iSavepoint == iSavepoint) {
+    return;
+  }
   aNew = sqlite3_realloc64(p->aMark, sizeof(txn_mark) * (size_t)(p->nMark + 1));
   if (aNew == NULL) {
     return;
@@ -351,6 +408,7 @@ void thr_txn_savepoint(thr_store *pStore, int iSavepoint) {
   pM = &aNew[p->nMark];
   memset(pM, 0, sizeof(*pM));
   pM->iSavepoint = iSavepoint;
+  pM->nChange = p->nChange;
   pM->nThread = p->nThread;
   if (p->nThread) {
     pM->anByte = sqlite3_malloc64(sizeof(size_t) * (size_t)p->nThread);
@@ -391,6 +449,7 @@ void thr_txn_rollback_to(thr_store *pStore, int iSavepoint) {
     p->aThread[i].w.n = i < pM->nThread ? pM->anByte[i] : 0;
     p->aThread[i].nAct = i < pM->nThread ? pM->anAct[i] : 0;
   }
+  txn_changes_clear(p, pM->nChange);
   /* The savepoint itself stays open; the ones inside it are gone. */
   txn_marks_clear(p, k + 1);
 }
@@ -750,9 +809,11 @@ static int clock_parse(doc_clock *c, const unsigned char *a, int n) {
   return SQLITE_OK;
 }
 
-/* Serialize, dropping entries equal to base or older than D (they no
-** longer decide anything). */
-static unsigned char *clock_write(const doc_clock *c, int *pn) {
+/* Serialize, dropping entries that no longer decide anything: those older
+** than D, and those of present fields equal to base.  (A removed field's
+** entry must stay even when it equals base: it is the only trace that the
+** field was removed then, which keeps older writes from reviving it.) */
+static unsigned char *clock_write(const doc_clock *c, json_t *pDoc, int *pn) {
   size_t n = 2 * CLOCK_BYTES;
   int i;
   unsigned char *a;
@@ -768,8 +829,9 @@ static unsigned char *clock_write(const doc_clock *c, int *pn) {
   n = 2 * CLOCK_BYTES;
   for (i = 0; i < c->nEntry; i++) {
     size_t nName = strlen(c->azName[i]);
-    if (nName > 255 || clock_cmp(c->aEntry[i], c->base) == 0 ||
-        clock_cmp(c->aEntry[i], c->D) < 0) {
+    if (nName > 255 || clock_cmp(c->aEntry[i], c->D) < 0 ||
+        (clock_cmp(c->aEntry[i], c->base) == 0 &&
+         json_object_get(pDoc, c->azName[i]) != NULL)) {
       continue;
     }
     a[n] = (unsigned char)nName;
@@ -885,6 +947,13 @@ static int reduce_view(txn_view *pV, sqlite3 *db, const thr_action *pAct,
     }
     doc_drop_older(pDoc, &c, cAct);
     memcpy(c.D, cAct, CLOCK_BYTES);
+    /* Fields that survive (newer than this create) keep their own clock
+    ** when base moves to this create's clock. */
+    json_object_foreach(pDoc, zKey, pVal) {
+      if (json_object_get(c.pEntry, zKey) == NULL) {
+        rc = clock_set(&c, zKey, c.base);
+      }
+    }
     json_object_foreach(pIn, zKey, pVal) {
       const unsigned char *cf = clock_of(&c, pDoc, zKey);
       if (cf == NULL || clock_cmp(cf, cAct) < 0) {
@@ -930,7 +999,7 @@ static int reduce_view(txn_view *pV, sqlite3 *db, const thr_action *pAct,
   {
     sqlite3_stmt *pW = bExists ? pV->pUpd : pV->pIns;
     int nClock = 0, i, nP = pV->nProp;
-    unsigned char *aClock = clock_write(&c, &nClock);
+    unsigned char *aClock = clock_write(&c, pDoc, &nClock);
     char *zDoc = json_dumps(pDoc, JSON_COMPACT | JSON_SORT_KEYS);
     uint64_t hlc = 0;
     for (i = 0; i < 8; i++) {
@@ -1080,6 +1149,9 @@ int thr_coll_write(thr_store *pStore, const thr_tid *pTid, thr_action *pAct,
                  &bSkip, pzErr);
   if (rc == SQLITE_OK && !bSkip) {
     rc = txn_stage(pStore, pTid, pAct);
+  }
+  if (rc == SQLITE_OK && !bSkip) {
+    rc = txn_note_change(p, pTid, pAct, zAuthor);
   }
   (void)zView;
   json_decref(pIn);

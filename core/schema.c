@@ -90,10 +90,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SCHEMA_MAX_DEPTH 1024  /* nested subschema applications */
-#define SCHEMA_MAX_REFS 256    /* of those, "$ref" hops */
-#define SCHEMA_MAX_EQUAL 4096  /* nesting compared by deep equality */
-#define SCHEMA_RENDER_MAX 80   /* bytes of a value quoted in a message */
+#define SCHEMA_MAX_DEPTH 1024      /* nested subschema applications */
+#define SCHEMA_MAX_REFS 256        /* of those, "$ref" hops */
+#define SCHEMA_MAX_EQUAL 4096      /* nesting compared by deep equality */
+#define SCHEMA_RENDER_MAX 80       /* bytes of a value quoted in a message */
 #define SCHEMA_MATCH_LIMIT 1000000 /* pcre2 backtracking budget per match */
 
 /* The draft-07 meta-schema, the one remote document we can resolve. */
@@ -298,8 +298,8 @@ struct schema_node {
   const char *zPattern;
   int eFormat;
   const char *zFormat;
-  schema_node *pItems;    /* "items" as one schema */
-  schema_node **apItems;  /* "items" as an array */
+  schema_node *pItems;   /* "items" as one schema */
+  schema_node **apItems; /* "items" as an array */
   int nItems;
   int bItemsArray;
   schema_node *pAddItems;
@@ -991,7 +991,7 @@ static void schema_rx_puts(schema_rx *p, size_t iIn, const char *z) {
 }
 
 static void schema_rx_emit_cp(schema_rx *p, size_t iIn, unsigned long cp) {
-  char zBuf[16];
+  char zBuf[32]; /* room for any unsigned long, though cp <= 0x10ffff */
   snprintf(zBuf, sizeof(zBuf), "\\x{%lx}", cp);
   schema_rx_emit(p, iIn, zBuf, strlen(zBuf));
 }
@@ -1032,6 +1032,87 @@ static int schema_rx_fail(schema_rx *p, size_t i, const char *zErr) {
     p->iErr = i;
   }
   return 0;
+}
+
+/* ECMA-262 spells General_Category values long or short; pcre2 10.42
+** knows only the short ones. */
+static const struct {
+  const char *zLong;
+  const char *zShort;
+} aGcName[] = {
+    {"Cased_Letter", "L&"},
+    {"Close_Punctuation", "Pe"},
+    {"Connector_Punctuation", "Pc"},
+    {"Control", "Cc"},
+    {"cntrl", "Cc"},
+    {"Currency_Symbol", "Sc"},
+    {"Dash_Punctuation", "Pd"},
+    {"Decimal_Number", "Nd"},
+    {"digit", "Nd"},
+    {"Enclosing_Mark", "Me"},
+    {"Final_Punctuation", "Pf"},
+    {"Format", "Cf"},
+    {"Initial_Punctuation", "Pi"},
+    {"Letter", "L"},
+    {"Letter_Number", "Nl"},
+    {"Line_Separator", "Zl"},
+    {"Lowercase_Letter", "Ll"},
+    {"Mark", "M"},
+    {"Combining_Mark", "M"},
+    {"Math_Symbol", "Sm"},
+    {"Modifier_Letter", "Lm"},
+    {"Modifier_Symbol", "Sk"},
+    {"Nonspacing_Mark", "Mn"},
+    {"Number", "N"},
+    {"Open_Punctuation", "Ps"},
+    {"Other", "C"},
+    {"Other_Letter", "Lo"},
+    {"Other_Number", "No"},
+    {"Other_Punctuation", "Po"},
+    {"Other_Symbol", "So"},
+    {"Paragraph_Separator", "Zp"},
+    {"Private_Use", "Co"},
+    {"Punctuation", "P"},
+    {"punct", "P"},
+    {"Separator", "Z"},
+    {"Space_Separator", "Zs"},
+    {"Spacing_Mark", "Mc"},
+    {"Surrogate", "Cs"},
+    {"Symbol", "S"},
+    {"Titlecase_Letter", "Lt"},
+    {"Unassigned", "Cn"},
+    {"Uppercase_Letter", "Lu"},
+    {"LC", "L&"},
+};
+
+/* Emit \p{..} or \P{..} (c) for the property text (z, n): a General_Category
+** value, with or without "General_Category=" or "gc=", becomes its short
+** name; anything else (scripts, binary properties) goes to pcre2 as it
+** is, and pcre2 rejects what it does not know. */
+static void schema_rx_property(schema_rx *p, size_t iIn, char c, const char *z,
+                               size_t n) {
+  const char *zVal = z;
+  size_t nVal = n, k;
+  char zHead[4] = {'\\', c, '{', 0};
+  if (n > 17 && memcmp(z, "General_Category=", 17) == 0) {
+    zVal = z + 17;
+    nVal = n - 17;
+  } else if (n > 3 && memcmp(z, "gc=", 3) == 0) {
+    zVal = z + 3;
+    nVal = n - 3;
+  }
+  schema_rx_puts(p, iIn, zHead);
+  for (k = 0; k < sizeof(aGcName) / sizeof(aGcName[0]); k++) {
+    if (strlen(aGcName[k].zLong) == nVal &&
+        memcmp(aGcName[k].zLong, zVal, nVal) == 0) {
+      schema_rx_puts(p, iIn, aGcName[k].zShort);
+      break;
+    }
+  }
+  if (k == sizeof(aGcName) / sizeof(aGcName[0])) {
+    schema_rx_emit(p, iIn, zVal, nVal);
+  }
+  schema_rx_puts(p, iIn, "}");
 }
 
 /* Translate the escape at z[*pi] (a backslash).  Advances *pi past it.
@@ -1194,7 +1275,7 @@ static int schema_rx_escape(schema_rx *p, const char *z, size_t n, size_t *pi,
     if (j >= n) {
       return schema_rx_fail(p, i, "invalid escape \\p");
     }
-    schema_rx_emit(p, i, z + i, j + 1 - i); /* pcre2 knows the names */
+    schema_rx_property(p, i, c, z + i + 3, j - i - 3);
     *pi = j + 1;
     return 1;
   }
@@ -1265,9 +1346,9 @@ static int schema_rx_translate(schema_rx *p, const char *z, size_t n) {
         char d = i + 2 < n ? z[i + 2] : 0;
         char e = i + 3 < n ? z[i + 3] : 0;
         if (!(d == ':' || d == '=' || d == '!' ||
-              (d == '<' && (e == '=' || e == '!' || e == '_' ||
-                            (e >= 'a' && e <= 'z') ||
-                            (e >= 'A' && e <= 'Z'))))) {
+              (d == '<' &&
+               (e == '=' || e == '!' || e == '_' || (e >= 'a' && e <= 'z') ||
+                (e >= 'A' && e <= 'Z'))))) {
           return schema_rx_fail(p, i, "invalid group");
         }
       }
@@ -1344,14 +1425,15 @@ static pcre2_code *schema_regex_compile(const char *z, size_t n, char **pzErr,
   } else if (rx.out.rc == SQLITE_OK) {
     int errCode;
     PCRE2_SIZE iOff;
-    pCode = pcre2_compile(
-        (PCRE2_SPTR)(rx.out.z ? rx.out.z : ""), rx.out.n,
-        PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_NEVER_BACKSLASH_C, &errCode,
-        &iOff, NULL);
+    pCode = pcre2_compile((PCRE2_SPTR)(rx.out.z ? rx.out.z : ""), rx.out.n,
+                          PCRE2_UTF | PCRE2_DOLLAR_ENDONLY |
+                              PCRE2_NEVER_BACKSLASH_C,
+                          &errCode, &iOff, NULL);
     if (pCode == NULL) {
       PCRE2_UCHAR aMsg[256];
       size_t iIn = n, k;
-      if (errCode == PCRE2_ERROR_NOMEMORY || errCode == PCRE2_ERROR_HEAP_FAILED) {
+      if (errCode == PCRE2_ERROR_NOMEMORY ||
+          errCode == PCRE2_ERROR_HEAP_FAILED) {
         *pbNoMem = 1;
       } else {
         pcre2_get_error_message(errCode, aMsg, sizeof(aMsg));
@@ -1365,9 +1447,9 @@ static pcre2_code *schema_regex_compile(const char *z, size_t n, char **pzErr,
         if (iOff >= rx.out.n) {
           iIn = n;
         }
-        *pzErr = sqlite3_mprintf(
-            "invalid regular expression: %s at offset %llu", (char *)aMsg,
-            (unsigned long long)iIn);
+        *pzErr =
+            sqlite3_mprintf("invalid regular expression: %s at offset %llu",
+                            (char *)aMsg, (unsigned long long)iIn);
       }
     }
   }
@@ -1589,7 +1671,8 @@ static char *schema_uri_join(const char *zBase, const char *zRef) {
 ** "." ). */
 static int schema_scheme_ok(const char *z, size_t n) {
   size_t i;
-  if (n == 0 || !((z[0] >= 'a' && z[0] <= 'z') || (z[0] >= 'A' && z[0] <= 'Z'))) {
+  if (n == 0 ||
+      !((z[0] >= 'a' && z[0] <= 'z') || (z[0] >= 'A' && z[0] <= 'Z'))) {
     return 0;
   }
   for (i = 1; i < n; i++) {
@@ -1649,8 +1732,8 @@ static int schema_cc_error(schema_cc *cc, const char *zLoc, const char *zFmt,
     return SQLITE_NOMEM;
   }
   if (cc->zErr == NULL) {
-    cc->zErr = sqlite3_mprintf("invalid schema: %s: %s", zLoc ? zLoc : "",
-                               zWhy);
+    cc->zErr =
+        sqlite3_mprintf("invalid schema: %s: %s", zLoc ? zLoc : "", zWhy);
   }
   sqlite3_free(zWhy);
   return cc->zErr ? SQLITE_ERROR : SQLITE_NOMEM;
@@ -1855,8 +1938,7 @@ static int schema_count_value(schema_cc *cc, const json_t *pVal,
     *pN = json_integer_value(pVal);
   } else {
     double d = json_real_value(pVal);
-    *pN = d >= 9.2e18 ? (sqlite3_int64)9200000000000000000LL
-                      : (sqlite3_int64)d;
+    *pN = d >= 9.2e18 ? (sqlite3_int64)9200000000000000000LL : (sqlite3_int64)d;
   }
   return SQLITE_OK;
 }
@@ -1876,9 +1958,9 @@ static int schema_names_value(schema_cc *cc, const json_t *pVal,
     }
     for (j = 0; j < i; j++) {
       if (schema_equal(pName, json_array_get(pVal, j), 0)) {
-        char *zName = schema_keep(cc->p,
-                                  schema_render_name(json_string_value(pName),
-                                                     json_string_length(pName)));
+        char *zName =
+            schema_keep(cc->p, schema_render_name(json_string_value(pName),
+                                                  json_string_length(pName)));
         return schema_cc_error(cc, schema_loc_index(cc->p, zLoc, i),
                                "duplicate name %s", zName ? zName : "");
       }
@@ -1910,7 +1992,8 @@ static int schema_pattern(schema_cc *cc, const char *z, size_t n,
   }
   if (p->nRe >= p->nReAlloc) {
     int nNew = p->nReAlloc ? p->nReAlloc * 2 : 8;
-    pcre2_code **apNew = sqlite3_realloc64(p->apRe, nNew * sizeof(pcre2_code *));
+    pcre2_code **apNew =
+        sqlite3_realloc64(p->apRe, nNew * sizeof(pcre2_code *));
     if (apNew == NULL) {
       pcre2_code_free(pRe);
       return SQLITE_NOMEM;
@@ -2002,7 +2085,8 @@ static int schema_compile_kw(schema_cc *cc, schema_node *pNode, int eKw,
         return schema_cc_error(cc, zLoc, "must not be an empty array");
       }
       for (i = 0; i < n; i++) {
-        const json_t *pName = json_is_string(pVal) ? pVal : json_array_get(pVal, i);
+        const json_t *pName =
+            json_is_string(pVal) ? pVal : json_array_get(pVal, i);
         const char *zItemLoc =
             json_is_string(pVal) ? zLoc : schema_loc_index(p, zLoc, i);
         int iType;
@@ -2015,9 +2099,9 @@ static int schema_compile_kw(schema_cc *cc, schema_node *pNode, int eKw,
           }
         }
         if (iType == SCHEMA_NTYPE) {
-          char *zName = schema_keep(
-              p, schema_render_name(json_string_value(pName),
-                                    json_string_length(pName)));
+          char *zName =
+              schema_keep(p, schema_render_name(json_string_value(pName),
+                                                json_string_length(pName)));
           return schema_cc_error(cc, zItemLoc, "unknown type %s",
                                  zName ? zName : "");
         }
@@ -2257,7 +2341,8 @@ static int schema_compile_kw(schema_cc *cc, schema_node *pNode, int eKw,
       /* The media type without parameters ("; charset=utf-8"). */
       const char *z = json_string_value(pVal);
       size_t n = strcspn(z, "; \t");
-      pNode->bJsonContent = n == 16 && sqlite3_strnicmp(z, "application/json", 16) == 0;
+      pNode->bJsonContent =
+          n == 16 && sqlite3_strnicmp(z, "application/json", 16) == 0;
       bCheck = pNode->bJsonContent;
     }
     break;
@@ -2441,7 +2526,8 @@ static int schema_resolve(schema_cc *cc, schema_node *pNode) {
   if (zRefLoc == NULL) {
     return SQLITE_NOMEM;
   }
-  zDoc = schema_mprintf(p, "%.*s", (int)(zHash ? zHash - zUri : (long)strlen(zUri)), zUri);
+  zDoc = schema_mprintf(p, "%.*s",
+                        (int)(zHash ? zHash - zUri : (long)strlen(zUri)), zUri);
   if (zDoc == NULL) {
     return SQLITE_NOMEM;
   }
@@ -2515,12 +2601,17 @@ static int schema_resolve(schema_cc *cc, schema_node *pNode) {
         return SQLITE_NOMEM;
       }
       pTarget = pNext;
-      rc = schema_apply_id(cc, pTarget, zBase, zLoc, &zBase);
-      if (rc != SQLITE_OK) {
-        return rc;
-      }
       if (z[n] == 0) {
-        break;
+        break; /* the target applies its own "$id" when compiled */
+      }
+      /* A container on the way ("definitions", "properties") may have a
+      ** member named "$id" that is a schema, not an identifier: only a
+      ** string counts. */
+      if (json_is_string(json_object_get(pTarget, "$id"))) {
+        rc = schema_apply_id(cc, pTarget, zBase, zLoc, &zBase);
+        if (rc != SQLITE_OK) {
+          return rc;
+        }
       }
       z += n + 1;
     }
@@ -2575,19 +2666,22 @@ int thr_schema_compile(const char *zSchema, thr_schema **ppSchema,
   cc.p = p;
 
   /* Integers beyond 64 bits are still JSON: read them as reals then. */
-  p->pRoot = json_loads(zSchema ? zSchema : "", JSON_DECODE_ANY | JSON_ALLOW_NUL,
-                        &err);
-  if (p->pRoot == NULL && json_error_code(&err) == json_error_numeric_overflow) {
-    p->pRoot = json_loads(zSchema, JSON_DECODE_ANY | JSON_ALLOW_NUL |
-                                       JSON_DECODE_INT_AS_REAL, &err);
+  p->pRoot = json_loads(zSchema ? zSchema : "",
+                        JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+  if (p->pRoot == NULL &&
+      json_error_code(&err) == json_error_numeric_overflow) {
+    p->pRoot = json_loads(
+        zSchema, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL,
+        &err);
   }
   if (p->pRoot == NULL) {
     thr_schema_free(p);
     if (json_error_code(&err) == json_error_out_of_memory) {
       return SQLITE_NOMEM;
     }
-    *pzErr = sqlite3_mprintf("invalid schema: not JSON: %s (line %d, column %d)",
-                             err.text, err.line, err.column);
+    *pzErr =
+        sqlite3_mprintf("invalid schema: not JSON: %s (line %d, column %d)",
+                        err.text, err.line, err.column);
     return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
   }
   p->pMatchCtx = pcre2_match_context_create(NULL);
@@ -2903,7 +2997,8 @@ static int schema_fmt_email(const char *z, size_t n, int bIntl) {
         return 0;
       }
     }
-    return zDom[0] != '.' && zDom[nDom - 1] != '.' && strstr(zDom, "..") == NULL;
+    return zDom[0] != '.' && zDom[nDom - 1] != '.' &&
+           strstr(zDom, "..") == NULL;
   }
   return schema_fmt_hostname(zDom, nDom);
 }
@@ -3226,11 +3321,11 @@ static int schema_base64(const char *z, size_t n, schema_buf *b) {
 typedef struct schema_ctx schema_ctx;
 struct schema_ctx {
   const thr_schema *p;
-  schema_buf ptr;   /* JSON pointer of the current instance location */
-  int nQuiet;       /* > 0 inside trial evaluations: no messages */
-  int nDepth;       /* nested applications */
-  int nRefDepth;    /* of those, "$ref" hops */
-  char *zErr;       /* the message of the failure being reported */
+  schema_buf ptr; /* JSON pointer of the current instance location */
+  int nQuiet;     /* > 0 inside trial evaluations: no messages */
+  int nDepth;     /* nested applications */
+  int nRefDepth;  /* of those, "$ref" hops */
+  char *zErr;     /* the message of the failure being reported */
   pcre2_match_data *pMatch;
 };
 
@@ -3246,9 +3341,9 @@ static int schema_vfail(schema_ctx *c, int rc, const char *zKw,
   }
   zWhy = sqlite3_vmprintf(zFmt, ap);
   sqlite3_free(c->zErr);
-  c->zErr = zWhy ? sqlite3_mprintf("%s: %s: %s", c->ptr.z ? c->ptr.z : "",
-                                   zKw, zWhy)
-                 : NULL;
+  c->zErr =
+      zWhy ? sqlite3_mprintf("%s: %s: %s", c->ptr.z ? c->ptr.z : "", zKw, zWhy)
+           : NULL;
   sqlite3_free(zWhy);
   return c->zErr ? rc : SQLITE_NOMEM;
 }
@@ -3284,8 +3379,8 @@ static int schema_fail_vals(schema_ctx *c, const char *zKw, const json_t *pA,
   }
   zA = schema_render(pA);
   zB = schema_render(pB);
-  rc = (zA && zB) ? schema_fail(c, zKw, "%s %s %s", zA, zMid, zB)
-                  : SQLITE_NOMEM;
+  rc =
+      (zA && zB) ? schema_fail(c, zKw, "%s %s %s", zA, zMid, zB) : SQLITE_NOMEM;
   sqlite3_free(zA);
   sqlite3_free(zB);
   return rc;
@@ -3326,8 +3421,8 @@ static int schema_apply(schema_ctx *c, const schema_node *pNode,
 
 /* 1 if pattern pRe matches (z, n), 0 if not; SQLITE_ABORT or SQLITE_NOMEM
 ** as a negative number when matching itself fails. */
-static int schema_match(schema_ctx *c, pcre2_code *pRe, const char *z,
-                        size_t n, const char *zKw) {
+static int schema_match(schema_ctx *c, pcre2_code *pRe, const char *z, size_t n,
+                        const char *zKw) {
   int rc;
   if (c->pMatch == NULL) {
     c->pMatch = pcre2_match_data_create(1, NULL);
@@ -3348,8 +3443,7 @@ static int schema_match(schema_ctx *c, pcre2_code *pRe, const char *z,
   {
     PCRE2_UCHAR aMsg[256];
     pcre2_get_error_message(rc, aMsg, sizeof(aMsg));
-    return -schema_abort(c, zKw, "regular expression failed: %s",
-                         (char *)aMsg);
+    return -schema_abort(c, zKw, "regular expression failed: %s", (char *)aMsg);
   }
 }
 
@@ -3427,8 +3521,8 @@ static int schema_check_type(schema_ctx *c, const schema_node *pNode,
   return rc;
 }
 
-static int schema_check_string(schema_ctx *c, const schema_node *pNode,
-                               int eKw, const json_t *pInst) {
+static int schema_check_string(schema_ctx *c, const schema_node *pNode, int eKw,
+                               const json_t *pInst) {
   const char *z = json_string_value(pInst);
   size_t n = json_string_length(pInst);
   switch (eKw) {
@@ -3436,15 +3530,14 @@ static int schema_check_string(schema_ctx *c, const schema_node *pNode,
   case KW_MINLENGTH: {
     sqlite3_int64 nChar = schema_utf8_len(z, n);
     if (eKw == KW_MAXLENGTH && nChar > pNode->nMaxLength) {
-      return schema_fail(c, "maxLength", "string has %lld %s, at most %lld allowed",
-                         nChar, schema_plural(nChar, "character", "characters"),
-                         pNode->nMaxLength);
+      return schema_fail(
+          c, "maxLength", "string has %lld %s, at most %lld allowed", nChar,
+          schema_plural(nChar, "character", "characters"), pNode->nMaxLength);
     }
     if (eKw == KW_MINLENGTH && nChar < pNode->nMinLength) {
-      return schema_fail(c, "minLength",
-                         "string has %lld %s, at least %lld required", nChar,
-                         schema_plural(nChar, "character", "characters"),
-                         pNode->nMinLength);
+      return schema_fail(
+          c, "minLength", "string has %lld %s, at least %lld required", nChar,
+          schema_plural(nChar, "character", "characters"), pNode->nMinLength);
     }
     return SQLITE_OK;
   }
@@ -3461,9 +3554,9 @@ static int schema_check_string(schema_ctx *c, const schema_node *pNode,
       }
       zVal = schema_render(pInst);
       zPat = schema_render_name(pNode->zPattern, strlen(pNode->zPattern));
-      rc = (zVal && zPat) ? schema_fail(c, "pattern", "%s does not match %s",
-                                        zVal, zPat)
-                          : SQLITE_NOMEM;
+      rc = (zVal && zPat)
+               ? schema_fail(c, "pattern", "%s does not match %s", zVal, zPat)
+               : SQLITE_NOMEM;
       sqlite3_free(zVal);
       sqlite3_free(zPat);
       return rc;
@@ -3510,8 +3603,9 @@ static int schema_check_string(schema_ctx *c, const schema_node *pNode,
     }
     if (eKw == KW_CONTENTTYPE && pNode->bJsonContent) {
       json_error_t err;
-      json_t *pDoc = json_loadb(zDoc, nDoc, JSON_DECODE_ANY | JSON_ALLOW_NUL |
-                                                JSON_DECODE_INT_AS_REAL, &err);
+      json_t *pDoc = json_loadb(
+          zDoc, nDoc,
+          JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &err);
       if (pDoc == NULL) {
         rc = schema_fail(c, "contentMediaType",
                          "content is not valid application/json");
@@ -3526,8 +3620,8 @@ static int schema_check_string(schema_ctx *c, const schema_node *pNode,
   }
 }
 
-static int schema_check_number(schema_ctx *c, const schema_node *pNode,
-                               int eKw, const json_t *pInst) {
+static int schema_check_number(schema_ctx *c, const schema_node *pNode, int eKw,
+                               const json_t *pInst) {
   switch (eKw) {
   case KW_MULTIPLEOF:
     if (!schema_multiple_of(pInst, pNode->pMultipleOf)) {
@@ -3624,18 +3718,17 @@ static int schema_check_unique(schema_ctx *c, const json_t *pInst) {
   return SQLITE_OK;
 }
 
-static int schema_check_array(schema_ctx *c, const schema_node *pNode,
-                              int eKw, const json_t *pInst) {
+static int schema_check_array(schema_ctx *c, const schema_node *pNode, int eKw,
+                              const json_t *pInst) {
   size_t i, j, n = json_array_size(pInst);
   int rc;
   switch (eKw) {
   case KW_ITEMS:
     for (i = 0; i < n; i++) {
-      const schema_node *pChild = pNode->bItemsArray
-                                      ? (i < (size_t)pNode->nItems
-                                             ? pNode->apItems[i]
-                                             : NULL)
-                                      : pNode->pItems;
+      const schema_node *pChild =
+          pNode->bItemsArray
+              ? (i < (size_t)pNode->nItems ? pNode->apItems[i] : NULL)
+              : pNode->pItems;
       if (pChild == NULL) {
         break;
       }
@@ -3659,17 +3752,18 @@ static int schema_check_array(schema_ctx *c, const schema_node *pNode,
     break;
   case KW_MAXITEMS:
     if ((sqlite3_int64)n > pNode->nMaxItems) {
-      return schema_fail(c, "maxItems", "array has %lld %s, at most %lld allowed",
-                         (sqlite3_int64)n, schema_plural((sqlite3_int64)n, "item", "items"),
-                         pNode->nMaxItems);
+      return schema_fail(
+          c, "maxItems", "array has %lld %s, at most %lld allowed",
+          (sqlite3_int64)n, schema_plural((sqlite3_int64)n, "item", "items"),
+          pNode->nMaxItems);
     }
     break;
   case KW_MINITEMS:
     if ((sqlite3_int64)n < pNode->nMinItems) {
-      return schema_fail(c, "minItems",
-                         "array has %lld %s, at least %lld required",
-                         (sqlite3_int64)n, schema_plural((sqlite3_int64)n, "item", "items"),
-                         pNode->nMinItems);
+      return schema_fail(
+          c, "minItems", "array has %lld %s, at least %lld required",
+          (sqlite3_int64)n, schema_plural((sqlite3_int64)n, "item", "items"),
+          pNode->nMinItems);
     }
     break;
   case KW_UNIQUE:
@@ -3678,7 +3772,8 @@ static int schema_check_array(schema_ctx *c, const schema_node *pNode,
         for (i = 0; i < j; i++) {
           if (schema_equal(json_array_get(pInst, i), json_array_get(pInst, j),
                            0)) {
-            return schema_fail(c, "uniqueItems", "items %llu and %llu are equal",
+            return schema_fail(c, "uniqueItems",
+                               "items %llu and %llu are equal",
                                (unsigned long long)i, (unsigned long long)j);
           }
         }
@@ -3689,7 +3784,8 @@ static int schema_check_array(schema_ctx *c, const schema_node *pNode,
     break;
   case KW_CONTAINS:
     for (i = 0; i < n; i++) {
-      rc = schema_try(c, pNode->pContains, json_array_get(pInst, i), "contains");
+      rc =
+          schema_try(c, pNode->pContains, json_array_get(pInst, i), "contains");
       if (rc == SQLITE_OK) {
         return SQLITE_OK;
       }
@@ -3718,8 +3814,8 @@ static const schema_prop *schema_find_prop(const schema_node *pNode,
                  schema_prop_cmp);
 }
 
-static int schema_check_object(schema_ctx *c, const schema_node *pNode,
-                               int eKw, const json_t *pInst) {
+static int schema_check_object(schema_ctx *c, const schema_node *pNode, int eKw,
+                               const json_t *pInst) {
   size_t nMember = json_object_size(pInst), i;
   const char *zKey;
   size_t nKey;
@@ -3728,20 +3824,20 @@ static int schema_check_object(schema_ctx *c, const schema_node *pNode,
   switch (eKw) {
   case KW_MAXPROPS:
     if ((sqlite3_int64)nMember > pNode->nMaxProps) {
-      return schema_fail(c, "maxProperties",
-                         "object has %lld %s, at most %lld allowed",
-                         (sqlite3_int64)nMember,
-                         schema_plural((sqlite3_int64)nMember, "property", "properties"),
-                         pNode->nMaxProps);
+      return schema_fail(
+          c, "maxProperties", "object has %lld %s, at most %lld allowed",
+          (sqlite3_int64)nMember,
+          schema_plural((sqlite3_int64)nMember, "property", "properties"),
+          pNode->nMaxProps);
     }
     break;
   case KW_MINPROPS:
     if ((sqlite3_int64)nMember < pNode->nMinProps) {
-      return schema_fail(c, "minProperties",
-                         "object has %lld %s, at least %lld required",
-                         (sqlite3_int64)nMember,
-                         schema_plural((sqlite3_int64)nMember, "property", "properties"),
-                         pNode->nMinProps);
+      return schema_fail(
+          c, "minProperties", "object has %lld %s, at least %lld required",
+          (sqlite3_int64)nMember,
+          schema_plural((sqlite3_int64)nMember, "property", "properties"),
+          pNode->nMinProps);
     }
     break;
   case KW_REQUIRED:
@@ -3759,7 +3855,8 @@ static int schema_check_object(schema_ctx *c, const schema_node *pNode,
     json_object_keylen_foreach((json_t *)pInst, zKey, nKey, pVal) {
       const schema_prop *pProp = schema_find_prop(pNode, zKey, nKey);
       if (pProp) {
-        rc = schema_apply_member(c, pProp->pNode, pVal, "properties", zKey, nKey);
+        rc = schema_apply_member(c, pProp->pNode, pVal, "properties", zKey,
+                                 nKey);
         if (rc != SQLITE_OK) {
           return rc;
         }
@@ -3821,10 +3918,10 @@ static int schema_check_object(schema_ctx *c, const schema_node *pNode,
             }
             zA = schema_render_name(pDep->zName, pDep->nName);
             zB = schema_render(pName);
-            rc = (zA && zB) ? schema_fail(c, "dependencies",
-                                          "property %s requires property %s",
-                                          zA, zB)
-                            : SQLITE_NOMEM;
+            rc = (zA && zB)
+                     ? schema_fail(c, "dependencies",
+                                   "property %s requires property %s", zA, zB)
+                     : SQLITE_NOMEM;
             sqlite3_free(zA);
             sqlite3_free(zB);
             return rc;
@@ -3918,7 +4015,8 @@ static int schema_check_combinator(schema_ctx *c, const schema_node *pNode,
       }
     }
     return schema_fail(c, "anyOf", "the value matches none of the %d %s",
-                       pNode->nAny, schema_plural(pNode->nAny, "subschema", "subschemas"));
+                       pNode->nAny,
+                       schema_plural(pNode->nAny, "subschema", "subschemas"));
   case KW_ONEOF: {
     int iFirst = -1;
     for (i = 0; i < pNode->nOne; i++) {
@@ -3937,7 +4035,8 @@ static int schema_check_combinator(schema_ctx *c, const schema_node *pNode,
     }
     if (iFirst < 0) {
       return schema_fail(c, "oneOf", "the value matches none of the %d %s",
-                         pNode->nOne, schema_plural(pNode->nOne, "subschema", "subschemas"));
+                         pNode->nOne,
+                         schema_plural(pNode->nOne, "subschema", "subschemas"));
     }
     return SQLITE_OK;
   }
@@ -3973,14 +4072,13 @@ static int schema_apply(schema_ctx *c, const schema_node *pNode,
   }
   if (pNode->zRefUri) {
     if (pNode->zRemote) {
-      return schema_abort(c, "$ref",
-                          "remote references are not supported (%s)",
+      return schema_abort(c, "$ref", "remote references are not supported (%s)",
                           pNode->zRemote);
     }
     if (c->nRefDepth >= SCHEMA_MAX_REFS) {
-      return schema_abort(c, "$ref",
-                          "recursion deeper than %d levels (a reference cycle?)",
-                          SCHEMA_MAX_REFS);
+      return schema_abort(
+          c, "$ref", "recursion deeper than %d levels (a reference cycle?)",
+          SCHEMA_MAX_REFS);
     }
     c->nDepth++;
     c->nRefDepth++;
@@ -4015,8 +4113,9 @@ static int schema_apply(schema_ctx *c, const schema_node *pNode,
           rc = SQLITE_CONSTRAINT;
         } else {
           char *zA = schema_render(pNode->pConst), *zB = schema_render(pInst);
-          rc = (zA && zB) ? schema_fail(c, "const", "expected %s, got %s", zA, zB)
-                          : SQLITE_NOMEM;
+          rc = (zA && zB)
+                   ? schema_fail(c, "const", "expected %s, got %s", zA, zB)
+                   : SQLITE_NOMEM;
           sqlite3_free(zA);
           sqlite3_free(zB);
         }

@@ -1230,3 +1230,56 @@ int thr_store_foreach_body(thr_store *p, const thr_tid *pTid,
   }
   return rc;
 }
+
+int thr_store_body_at(thr_store *p, sqlite3_int64 iRid, thr_cbuf *pBody,
+                      unsigned char author[32], int64_t *pTime, char **pzErr) {
+  sqlite3_stmt *pStmt = NULL;
+  int rc;
+  pBody->a = NULL;
+  pBody->n = 0;
+  rc = sqlite3_prepare_v2(p->db,
+                          "SELECT l.pk, t.service, t.read, r.record, r.event,"
+                          " r.header, r.body FROM _threads_record r"
+                          " JOIN _threads_log l ON l.lid = r.lid"
+                          " JOIN _threads_thread t ON t.tid = l.tid"
+                          " WHERE r.rid = ?1",
+                          -1, &pStmt, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_int64(pStmt, 1, iRid);
+    rc = sqlite3_step(pStmt) == SQLITE_ROW ? SQLITE_OK : SQLITE_NOTFOUND;
+  }
+  if (rc == SQLITE_OK && (sqlite3_column_type(pStmt, 2) != SQLITE_BLOB ||
+                          sqlite3_column_bytes(pStmt, 0) != 32 ||
+                          sqlite3_column_bytes(pStmt, 1) != 32 ||
+                          sqlite3_column_bytes(pStmt, 2) != 32)) {
+    rc = SQLITE_NOTFOUND; /* no read key here: nothing to show */
+  }
+  if (rc == SQLITE_OK) {
+    thr_opened op;
+    thr_cid cidBody, cidHeader;
+    unsigned char contentKey[32];
+    rc = thr_rec_open(sqlite3_column_blob(pStmt, 1),
+                      sqlite3_column_blob(pStmt, 0),
+                      sqlite3_column_blob(pStmt, 3),
+                      (size_t)sqlite3_column_bytes(pStmt, 3), &op, pzErr);
+    if (rc == SQLITE_OK) {
+      memcpy(author, op.author, 32);
+      rc = thr_event_open(sqlite3_column_blob(pStmt, 4),
+                          (size_t)sqlite3_column_bytes(pStmt, 4), &cidBody,
+                          &cidHeader, pzErr);
+    }
+    if (rc == SQLITE_OK) {
+      rc = thr_header_open(sqlite3_column_blob(pStmt, 2),
+                           sqlite3_column_blob(pStmt, 5),
+                           (size_t)sqlite3_column_bytes(pStmt, 5), contentKey,
+                           pTime, pzErr);
+    }
+    if (rc == SQLITE_OK) {
+      rc = thr_body_open(contentKey, sqlite3_column_blob(pStmt, 6),
+                         (size_t)sqlite3_column_bytes(pStmt, 6), pBody, pzErr);
+      sodium_memzero(contentKey, sizeof(contentKey));
+    }
+  }
+  sqlite3_finalize(pStmt);
+  return rc;
+}

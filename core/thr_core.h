@@ -412,6 +412,12 @@ int thr_store_foreach_body(thr_store *p, const thr_tid *pTid,
                                         size_t nBody),
                            void *pArg, char **pzErr);
 
+/* Open the record with row id iRid (see _threads_record) down to its body
+** (owned by the caller), with the author's identity key and header time.
+** SQLITE_NOTFOUND if there is no such record or no read key for it. */
+int thr_store_body_at(thr_store *p, sqlite3_int64 iRid, thr_cbuf *pBody,
+                      unsigned char author[32], int64_t *pTime, char **pzErr);
+
 /* The schema cookie the store last saw (changes with any schema change). */
 int thr_store_cookie(thr_store *p);
 

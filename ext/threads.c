@@ -35,6 +35,7 @@ static const struct {
     {"threads_rebuild", 1, FN_DIRECT, thr_fn_rebuild},
     {"threads_index", 2, FN_DIRECT, thr_fn_index},
     {"threads_index", 3, FN_DIRECT, thr_fn_index},
+    {"threads_subscribe", 1, FN_DIRECT, thr_fn_subscribe},
 };
 
 static const struct {
@@ -43,6 +44,7 @@ static const struct {
 } aMod[] = {
     {"threads_records", &thr_records_module},
     {"threads", &thr_collection_module},
+    {"threads_changes", &thr_changes_module},
 };
 
 /* Connect an eponymous table of ours so that sqlite3_close() disconnects
@@ -103,4 +105,20 @@ sqlite3_threads_init(sqlite3 *db, char **pzErrMsg,
     sqlite3_exec(db, "PRAGMA main.journal_mode=WAL", NULL, NULL, NULL);
   }
   return SQLITE_OK;
+}
+
+int threads_subscribe(sqlite3 *db, threads_change_fn xChange, void *pArg) {
+  thr_subscription sub;
+  sqlite3_stmt *pStmt = NULL;
+  int rc;
+  sub.xChange = xChange;
+  sub.pArg = pArg;
+  rc = sqlite3_prepare_v2(db, "SELECT threads_subscribe(?1)", -1, &pStmt,
+                          NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_pointer(pStmt, 1, &sub, THR_SUBSCRIPTION_TYPE, NULL);
+    rc = sqlite3_step(pStmt) == SQLITE_ROW ? SQLITE_OK : sqlite3_errcode(db);
+  }
+  sqlite3_finalize(pStmt);
+  return rc;
 }

@@ -30,6 +30,17 @@ extern "C" {
 int sqlite3_threads_init(sqlite3 *db, char **pzErrMsg,
                          const sqlite3_api_routines *pApi);
 
+/* Change notifications.  After every COMMIT on db, xChange is called once
+** per document change the transaction made, in order: zAction is "create",
+** "save" or "delete", zAuthor the writer's peer ID.  Changes of rolled-back
+** transactions are never reported.  (Remote changes, once peers sync, are
+** reported the same way.)  One subscriber per connection; NULL removes it.
+** The strings are valid during the call only. */
+typedef void (*threads_change_fn)(void *pArg, const char *zThread,
+                                  const char *zCollection, const char *zId,
+                                  const char *zAction, const char *zAuthor);
+int threads_subscribe(sqlite3 *db, threads_change_fn xChange, void *pArg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -135,3 +135,22 @@ void thr_fn_index(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   }
   sqlite3_result_text(ctx, zName, -1, sqlite3_free);
 }
+
+/* threads_subscribe(pointer): the C API's way in (see ext/threads.h); from
+** SQL the argument is never a pointer and the call is refused. */
+void thr_fn_subscribe(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  thr_subscription *pSub =
+      sqlite3_value_pointer(argv[0], THR_SUBSCRIPTION_TYPE);
+  (void)argc;
+  if (pSub == NULL) {
+    sqlite3_result_error(ctx, "threads_subscribe: use the C function "
+                              "threads_subscribe() of threads.h", -1);
+    return;
+  }
+  if (thr_txn_subscribe(sqlite3_user_data(ctx), pSub->xChange, pSub->pArg) !=
+      SQLITE_OK) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  sqlite3_result_int(ctx, 1);
+}

@@ -80,6 +80,7 @@ struct thr_vtab_head {
 extern const sqlite3_module thr_threads_module; /* the listing's methods */
 extern const sqlite3_module thr_records_module; /* "threads_records" */
 extern const sqlite3_module thr_collection_module; /* "threads" */
+extern const sqlite3_module thr_changes_module; /* "threads_changes" */
 
 /**************************************************************************
 ** Interface to code in fn_schema.c and fn_collection.c.
@@ -87,5 +88,15 @@ extern const sqlite3_module thr_collection_module; /* "threads" */
 void thr_fn_schema_valid(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void thr_fn_rebuild(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void thr_fn_index(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+void thr_fn_subscribe(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+
+/* The pointer type threads_subscribe() hands to the SQL function of the
+** same name (sqlite3_bind_pointer). */
+#define THR_SUBSCRIPTION_TYPE "threads_subscription"
+typedef struct thr_subscription thr_subscription;
+struct thr_subscription {
+  thr_change_fn xChange;
+  void *pArg;
+};
 
 #endif /* THR_SQL_H */
