@@ -41,7 +41,7 @@ A_OBJ := $(patsubst %.c,$(O)/a/%.o,$(LIB_SRC))
 
 UNIT_SRC := $(wildcard test/unit/test_*.c)
 UNIT_BIN := $(patsubst test/unit/%.c,$(O)/test/%,$(UNIT_SRC))
-BENCH_BIN := $(O)/bench/bench_append
+BENCH_BIN := $(O)/bench/bench_append $(O)/bench/bench_collection
 
 .PHONY: all deps demo test check bench asan ubsan tsan valgrind fuzz format lint clean
 
@@ -110,7 +110,7 @@ check: all $(UNIT_BIN) $(O)/examples/app
 
 bench: deps
 	$(MAKE) $(BENCH_BIN)
-	$(BENCH_BIN)
+	for b in $(BENCH_BIN); do $$b || exit 1; done
 
 asan:
 	$(MAKE) VARIANT=asan check

@@ -69,16 +69,20 @@
 **
 ** REGULAR EXPRESSIONS
 **
-** JSON Schema patterns are ECMA-262 regular expressions.  They are
-** translated to pcre2 syntax (schema_ecma_translate) with the rules of
-** ECMA-262's unicode ("u") mode: "." is any code point but a line
-** terminator, \s is ECMA's Unicode white space, \d and \w are ASCII, "$"
-** matches only at the very end, \uXXXX (with surrogate pairs) and \u{X}
-** name code points, \p{..} are Unicode properties, and an escape ECMA does
-** not define (\Z, \A, \a, ...) is an error.  Not supported: \S inside a
-** character class (it is pcre2's ASCII \S there), variable-length
-** lookbehind (pcre2 wants a bounded length), and pcre2 syntax ECMA lacks
-** (possessive quantifiers aside, which are rejected) is accepted.
+** JSON Schema patterns are ECMA-262 regular expressions.
+** schema_rx_translate() rewrites them for pcre2 (UTF mode, without UCP)
+** following ECMA-262's unicode ("u") mode: "." is any code point but a
+** line terminator; \d, \w and \b are ASCII; \s is ECMA's Unicode white
+** space; "$" matches only at the very end; \uXXXX (surrogate pairs
+** combined), \u{X}, \xHH, \cX and \0 name characters; \p{..} and \P{..}
+** are Unicode properties (long General_Category names are mapped to
+** pcre2's short ones); [^] is any character and [] none.  Escapes ECMA does
+** not define (\Z, \A, \a, \Q, ...) and syntax it lacks (inline flags,
+** atomic groups, possessive quantifiers) are errors.  Not supported: \S
+** inside a character class is pcre2's ASCII one (outside a class it is
+** exact); lookbehind must have a bounded length; property names pcre2 does
+** not know are errors; u-mode's rule that a lone "{", "}" or "]" must be
+** escaped is not enforced (they are literals).
 */
 #include "thr_core.h"
 
