@@ -41,6 +41,7 @@
 #include "thr_core.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -788,6 +789,12 @@ static int clock_parse(doc_clock *c, const unsigned char *a, int n) {
   if (a == NULL || n == 0) {
     return SQLITE_OK;
   }
+  if (n == CLOCK_BYTES) {
+    /* The short form: D == base and no entries (a plain create). */
+    memcpy(c->D, a, CLOCK_BYTES);
+    memcpy(c->base, a, CLOCK_BYTES);
+    return SQLITE_OK;
+  }
   if (n < 2 * CLOCK_BYTES) {
     return SQLITE_CORRUPT_VTAB;
   }
@@ -838,6 +845,9 @@ static unsigned char *clock_write(const doc_clock *c, json_t *pDoc, int *pn) {
     memcpy(a + n + 1, c->azName[i], nName);
     memcpy(a + n + 1 + nName, c->aEntry[i], CLOCK_BYTES);
     n += 1 + nName + CLOCK_BYTES;
+  }
+  if (n == 2 * CLOCK_BYTES && clock_cmp(c->D, c->base) == 0) {
+    n = CLOCK_BYTES; /* the short form */
   }
   *pn = (int)n;
   return a;
@@ -892,6 +902,29 @@ static void bind_json(sqlite3_stmt *pStmt, int i, json_t *pVal) {
   }
 }
 
+/* The error of a failed shadow-table write, in the user's terms: SQLite
+** names the shadow table, the user knows the view.  Returns the code. */
+static int reduce_error(txn_view *pV, sqlite3 *db, char **pzErr) {
+  const char *zMsg = sqlite3_errmsg(db);
+  char *zShadow = sqlite3_mprintf("%s_data.", pV->zView);
+  char *zLive = sqlite3_mprintf(", %s_data._live", pV->zView);
+  sqlite3_str *pOut = sqlite3_str_new(db);
+  while (zShadow && zLive && *zMsg) {
+    if (strncmp(zMsg, zLive, strlen(zLive)) == 0) {
+      zMsg += strlen(zLive); /* the index's second column, not the user's */
+    } else if (strncmp(zMsg, zShadow, strlen(zShadow)) == 0) {
+      sqlite3_str_appendf(pOut, "%s.", pV->zView);
+      zMsg += strlen(zShadow);
+    } else {
+      sqlite3_str_appendchar(pOut, 1, *zMsg++);
+    }
+  }
+  *pzErr = sqlite3_str_finish(pOut);
+  sqlite3_free(zShadow);
+  sqlite3_free(zLive);
+  return sqlite3_extended_errcode(db);
+}
+
 /* Apply pAct (clock cAct) to one view.  *pbLive reports whether the
 ** document was live before; eConflict applies to local creates only. */
 static int reduce_view(txn_view *pV, sqlite3 *db, const thr_action *pAct,
@@ -905,6 +938,35 @@ static int reduce_view(txn_view *pV, sqlite3 *db, const thr_action *pAct,
   json_t *pVal;
 
   memset(&c, 0, sizeof(c));
+  /* A create of a new _id (the common case, and every row of a bulk load)
+  ** is a plain INSERT of the document at its clock; only if the _id
+  ** exists does the merge below run. */
+  if (pAct->eType == THR_ACT_CREATE && pAct->zJson) {
+    int i, nP = pV->nProp;
+    uint64_t hlc = 0;
+    for (i = 0; i < 8; i++) {
+      hlc = (hlc << 8) | cAct[i];
+    }
+    sqlite3_bind_text(pV->pIns, 1, pAct->zId, -1, SQLITE_STATIC);
+    for (i = 0; i < nP; i++) {
+      bind_json(pV->pIns, i + 2, json_object_get(pIn, pV->azProp[i]));
+    }
+    sqlite3_bind_text(pV->pIns, nP + 2, pAct->zJson, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pV->pIns, nP + 3, zAuthor, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(pV->pIns, nP + 4, (sqlite3_int64)(hlc >> 16));
+    sqlite3_bind_int(pV->pIns, nP + 5, 1);
+    sqlite3_bind_blob(pV->pIns, nP + 6, cAct, CLOCK_BYTES, SQLITE_STATIC);
+    rc = sqlite3_step(pV->pIns);
+    sqlite3_reset(pV->pIns);
+    sqlite3_clear_bindings(pV->pIns);
+    if (rc == SQLITE_DONE) {
+      return SQLITE_OK;
+    }
+    if (sqlite3_extended_errcode(db) != SQLITE_CONSTRAINT_PRIMARYKEY) {
+      return reduce_error(pV, db, pzErr);
+    }
+    rc = SQLITE_OK; /* the _id exists: merge */
+  }
   sqlite3_bind_text(pV->pSel, 1, pAct->zId, -1, SQLITE_STATIC);
   if (sqlite3_step(pV->pSel) == SQLITE_ROW) {
     bExists = 1;
@@ -1020,21 +1082,8 @@ static int reduce_view(txn_view *pV, sqlite3 *db, const thr_action *pAct,
     sqlite3_bind_int64(pW, nP + 4, (sqlite3_int64)(hlc >> 16));
     sqlite3_bind_int(pW, nP + 5, json_object_get(pDoc, "_id") != NULL);
     sqlite3_bind_blob(pW, nP + 6, aClock, nClock, sqlite3_free);
-    rc = sqlite3_step(pW) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
-    if (rc != SQLITE_OK) {
-      /* SQLite names the shadow table; the user knows the view. */
-      const char *zMsg = sqlite3_errmsg(db);
-      char *zShadow = sqlite3_mprintf("%s_data.", pV->zView);
-      const char *zAt = zShadow ? strstr(zMsg, zShadow) : NULL;
-      if (zAt) {
-        *pzErr = sqlite3_mprintf("%.*s%s.%s", (int)(zAt - zMsg), zMsg,
-                                 pV->zView, zAt + strlen(zShadow));
-      } else {
-        *pzErr = sqlite3_mprintf("%s", zMsg);
-      }
-      sqlite3_free(zShadow);
-      rc = sqlite3_extended_errcode(db);
-    }
+    rc = sqlite3_step(pW) == SQLITE_DONE ? SQLITE_OK : reduce_error(pV, db,
+                                                                     pzErr);
     sqlite3_reset(pW);
     sqlite3_clear_bindings(pW);
   }
@@ -1113,49 +1162,53 @@ int thr_reduce(thr_store *pStore, sqlite3_int64 iThread,
   return rc;
 }
 
-int thr_coll_write(thr_store *pStore, const thr_tid *pTid, thr_action *pAct,
-                   const char *zView, int eConflict, char **pzErr) {
-  thr_txn *p = txn_get(pStore);
+int thr_coll_writer(thr_store *pStore, const thr_tid *pTid, thr_writer *pW,
+                    char **pzErr) {
   const thr_keypair *pId;
-  unsigned char logPk[32];
-  sqlite3_int64 iThread;
-  char *zAuthor = NULL;
-  json_t *pIn = NULL;
-  int bWrite, bSkip = 0, rc;
-  if (p == NULL) {
-    return SQLITE_NOMEM;
-  }
-  rc = thr_store_thread_row(pStore, pTid, &iThread, &bWrite, pzErr);
-  if (rc == SQLITE_OK && !bWrite) {
-    *pzErr = sqlite3_mprintf("cannot write to this thread: this peer holds "
-                             "only its service key");
-    rc = SQLITE_READONLY;
-  }
+  char *zAuthor;
+  int rc = thr_store_thread_row(pStore, pTid, &pW->iThread, &pW->bWrite, pzErr);
   if (rc == SQLITE_OK) {
     rc = thr_store_identity(pStore, &pId, pzErr);
   }
   if (rc == SQLITE_OK) {
-    rc = thr_store_log_pk(pStore, pTid, logPk, pzErr);
+    rc = thr_store_log_pk(pStore, pTid, pW->logPk, pzErr);
   }
   if (rc != SQLITE_OK) {
     return rc;
   }
   zAuthor = thr_peer_text(pId->pk);
-  if (pAct->zJson) {
-    pIn = json_loads(pAct->zJson, 0, NULL);
+  if (zAuthor == NULL) {
+    return SQLITE_NOMEM;
+  }
+  snprintf(pW->zAuthor, sizeof(pW->zAuthor), "%s", zAuthor);
+  sqlite3_free(zAuthor);
+  pW->bValid = 1;
+  return SQLITE_OK;
+}
+
+int thr_coll_write(thr_store *pStore, const thr_tid *pTid, const thr_writer *pW,
+                   thr_action *pAct, json_t *pDoc, const char *zView,
+                   int eConflict, char **pzErr) {
+  thr_txn *p = txn_get(pStore);
+  int bSkip = 0, rc;
+  (void)zView;
+  if (p == NULL) {
+    return SQLITE_NOMEM;
+  }
+  if (!pW->bWrite) {
+    *pzErr = sqlite3_mprintf("cannot write to this thread: this peer holds "
+                             "only its service key");
+    return SQLITE_READONLY;
   }
   pAct->hlc = thr_hlc_tick(&p->hlc, thr_now_ms());
-  rc = reduce_in(pStore, iThread, pAct, pIn, logPk, zAuthor, NULL, eConflict,
-                 &bSkip, pzErr);
+  rc = reduce_in(pStore, pW->iThread, pAct, pDoc, pW->logPk, pW->zAuthor, NULL,
+                 eConflict, &bSkip, pzErr);
   if (rc == SQLITE_OK && !bSkip) {
     rc = txn_stage(pStore, pTid, pAct);
   }
   if (rc == SQLITE_OK && !bSkip) {
-    rc = txn_note_change(p, pTid, pAct, zAuthor);
+    rc = txn_note_change(p, pTid, pAct, pW->zAuthor);
   }
-  (void)zView;
-  json_decref(pIn);
-  sqlite3_free(zAuthor);
   return rc;
 }
 

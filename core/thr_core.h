@@ -545,13 +545,28 @@ int thr_view_register(thr_store *p, const char *zView, const thr_tid *pTid,
                       const char *zColl, const char *zProps, char **pzErr);
 int thr_view_unregister(thr_store *p, const char *zView, char **pzErr);
 
-/* A local write: tick the clock, apply the action to every view of the
-** collection through the reducer, and stage it for the transaction's
-** record.  For THR_ACT_CREATE of an _id that is live, eConflict decides
-** (SQLITE_REPLACE replaces, SQLITE_IGNORE does nothing, anything else is
-** SQLITE_CONSTRAINT "UNIQUE constraint failed: <view>._id"). */
-int thr_coll_write(thr_store *p, const thr_tid *pTid, thr_action *pAct,
-                   const char *zView, int eConflict, char **pzErr);
+/* What a local write needs to know about the writer, looked up once per
+** transaction rather than per row. */
+typedef struct thr_writer thr_writer;
+struct thr_writer {
+  int bValid;
+  sqlite3_int64 iThread;
+  int bWrite;             /* this peer holds the read key */
+  char zAuthor[64];       /* peer ID of this identity */
+  unsigned char logPk[32]; /* this identity's log in the thread */
+};
+int thr_coll_writer(thr_store *p, const thr_tid *pTid, thr_writer *pW,
+                    char **pzErr);
+
+/* A local write: tick the clock, apply the action (pDoc is its JSON,
+** borrowed) to every view of the collection through the reducer, and stage
+** it for the transaction's record.  For THR_ACT_CREATE of an _id that is
+** live, eConflict decides (SQLITE_REPLACE replaces, SQLITE_IGNORE does
+** nothing, anything else is SQLITE_CONSTRAINT "UNIQUE constraint failed:
+** <view>._id"). */
+int thr_coll_write(thr_store *p, const thr_tid *pTid, const thr_writer *pW,
+                   thr_action *pAct, json_t *pDoc, const char *zView,
+                   int eConflict, char **pzErr);
 
 /* Apply one action written by log logPk (author zAuthor, a peer ID) to the
 ** views of its collection; only to zOnlyView if not NULL. */

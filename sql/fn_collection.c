@@ -117,8 +117,13 @@ void thr_fn_index(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     return;
   }
   zName = sqlite3_mprintf("%s_idx_%s", zTable, zField);
+  /* Not partial: tombstones hold NULL in every mirrored column, so they
+  ** neither collide in a unique index nor need excluding, and a partial
+  ** index "WHERE _live = 1" would lure the planner into index scans.
+  ** _live is the second key column so "field = ? AND _live = 1" is
+  ** answered from the index alone. */
   zSql = sqlite3_mprintf("CREATE %sINDEX IF NOT EXISTS \"%w\" ON \"%w_data\""
-                         "(\"%w\") WHERE _live = 1",
+                         "(\"%w\", _live)",
                          bUnique ? "UNIQUE " : "", zName, zTable, zField);
   rc = zSql ? sqlite3_exec(db, zSql, NULL, NULL, NULL) : SQLITE_NOMEM;
   sqlite3_free(zSql);

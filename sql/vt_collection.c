@@ -49,6 +49,8 @@ struct coll_vtab {
   int *aeType;
   unsigned char *aIndexed; /* per column: 0 no index, 1 index, 2 unique */
   sqlite3_int64 nRowEst;
+  int iCookie;       /* schema cookie aIndexed was read under */
+  thr_writer w;      /* the writer, looked up once per transaction */
   coll_stmt *pStmts; /* read statements by SQL text */
 };
 
@@ -216,7 +218,8 @@ static void coll_scan_indexes(coll_vtab *p) {
   char *zSql = zTab ? sqlite3_mprintf("SELECT il.\"unique\", ii.name FROM"
                                       " pragma_index_list(%Q) il,"
                                       " pragma_index_info(il.name) ii"
-                                      " WHERE il.origin = 'c'",
+                                      " WHERE il.origin = 'c'"
+                                      " AND ii.seqno = 0",
                                       zTab)
                     : NULL;
   int i;
@@ -281,8 +284,7 @@ static int coll_create_shadow(coll_vtab *p, char **pzErr) {
     int bUnique = json_is_true(json_object_get(pProp, "unique"));
     if (bUnique || json_is_true(json_object_get(pProp, "index"))) {
       sqlite3_str_appendf(pSql,
-                          "CREATE %sINDEX \"%w_idx_%w\" ON \"%w_data\"(\"%w\")"
-                          " WHERE _live = 1;",
+                          "CREATE %sINDEX \"%w_idx_%w\" ON \"%w_data\"(\"%w\", _live);",
                           bUnique ? "UNIQUE " : "", p->zName, p->azProp[i],
                           p->zName, p->azProp[i]);
     }
@@ -446,6 +448,7 @@ static int coll_init(sqlite3 *db, void *pAux, int argc,
     sqlite3_vtab_config(db, SQLITE_VTAB_CONSTRAINT_SUPPORT, 1);
     sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
     coll_scan_indexes(p);
+    p->iCookie = thr_store_cookie(pStore);
     p->nRowEst = 1000;
     thr_store_attach(pStore);
   }
@@ -581,14 +584,24 @@ static int collBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
   if (is_listing(pVtab)) {
     return thr_listingBestIndex(pVtab, pInfo);
   }
-  pSql = sqlite3_str_new(p->db);
-  sqlite3_str_appendall(pSql, "SELECT _id");
-  for (i = 0; i < p->nProp; i++) {
-    sqlite3_str_appendf(pSql, ", \"%w\"", p->azProp[i]);
+  if (p->iCookie != thr_store_cookie(p->pStore)) {
+    coll_scan_indexes(p); /* an index may have come or gone */
+    p->iCookie = thr_store_cookie(p->pStore);
   }
-  sqlite3_str_appendf(pSql, ", _doc, _author, _mod FROM \"%w_data\""
-                            " WHERE _live = 1",
-                      p->zName);
+  pSql = sqlite3_str_new(p->db);
+  /* Only the columns the statement uses; NULL stands in for the others,
+  ** so that e.g. count(*) over an indexed field never leaves the index. */
+  sqlite3_str_appendall(pSql, "SELECT ");
+  for (i = 0; i < COL_MOD(p) + 1; i++) {
+    sqlite3_uint64 bit = (sqlite3_uint64)1 << (i < 63 ? i : 63);
+    sqlite3_str_appendf(pSql, i ? ", " : "");
+    if (pInfo->colUsed & bit) {
+      sqlite3_str_appendf(pSql, "\"%w\"", coll_col(p, i));
+    } else {
+      sqlite3_str_appendall(pSql, "NULL");
+    }
+  }
+  sqlite3_str_appendf(pSql, " FROM \"%w_data\" WHERE _live = 1", p->zName);
   for (i = 0; i < pInfo->nConstraint; i++) {
     const struct sqlite3_index_constraint *pC = &pInfo->aConstraint[i];
     const char *zOp = coll_op(pC->op);
@@ -873,6 +886,17 @@ static int coll_load_doc(coll_vtab *p, const char *zId, json_t **ppDoc) {
   return rc;
 }
 
+/* The writer context, cached for the transaction (reset in xBegin). */
+static int coll_writer(coll_vtab *p) {
+  char *zErr = NULL;
+  int rc;
+  if (p->w.bValid) {
+    return SQLITE_OK;
+  }
+  rc = thr_coll_writer(p->pStore, &p->tid, &p->w, &zErr);
+  return rc == SQLITE_OK ? SQLITE_OK : coll_fail(p, rc, zErr);
+}
+
 /* Validate pDoc; on failure set the table error naming the document. */
 static int coll_validate(coll_vtab *p, const char *zId, json_t *pDoc) {
   char *zWhy = NULL;
@@ -902,13 +926,18 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   }
   memset(&act, 0, sizeof(act));
   act.zColl = p->zColl;
+  rc = coll_writer(p);
+  if (rc != SQLITE_OK) {
+    return rc;
+  }
 
   if (argc == 1) {
     /* DELETE */
     zId = sqlite3_mprintf("%s", sqlite3_value_text(argv[0]));
     act.eType = THR_ACT_DELETE;
     act.zId = zId;
-    rc = thr_coll_write(p->pStore, &p->tid, &act, p->zName, -1, &zErr);
+    rc = thr_coll_write(p->pStore, &p->tid, &p->w, &act, NULL, p->zName, -1,
+                        &zErr);
     goto done;
   }
 
@@ -950,7 +979,7 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     act.eType = THR_ACT_CREATE;
     act.zId = zId;
     act.zJson = zJson;
-    rc = thr_coll_write(p->pStore, &p->tid, &act, p->zName,
+    rc = thr_coll_write(p->pStore, &p->tid, &p->w, &act, pDoc, p->zName,
                         sqlite3_vtab_on_conflict(p->db), &zErr);
     goto done;
   }
@@ -1024,7 +1053,8 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   act.eType = THR_ACT_SAVE;
   act.zId = zId;
   act.zJson = zJson;
-  rc = thr_coll_write(p->pStore, &p->tid, &act, p->zName, -1, &zErr);
+  rc = thr_coll_write(p->pStore, &p->tid, &p->w, &act, pPatch, p->zName, -1,
+                      &zErr);
 
 done:
   if (zErr) {
@@ -1042,7 +1072,9 @@ done:
 ** Transactions: one record per thread at commit.
 */
 static int collBegin(sqlite3_vtab *pVtab) {
-  (void)pVtab;
+  if (!is_listing(pVtab)) {
+    ((coll_vtab *)pVtab)->w.bValid = 0; /* look the writer up again */
+  }
   return SQLITE_OK;
 }
 
