@@ -601,7 +601,10 @@ static int collBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
       sqlite3_str_appendall(pSql, "NULL");
     }
   }
-  sqlite3_str_appendf(pSql, " FROM \"%w_data\" WHERE _live = 1", p->zName);
+  /* "+_live": the unary plus keeps this filter from choosing an index (the
+  ** (field, _live) indexes would otherwise be scanned just to read _live),
+  ** while an index chosen for another term still answers it. */
+  sqlite3_str_appendf(pSql, " FROM \"%w_data\" WHERE +_live = 1", p->zName);
   for (i = 0; i < pInfo->nConstraint; i++) {
     const struct sqlite3_index_constraint *pC = &pInfo->aConstraint[i];
     const char *zOp = coll_op(pC->op);
