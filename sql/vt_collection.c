@@ -579,11 +579,12 @@ static int collBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
   coll_vtab *p = (coll_vtab *)pVtab;
   sqlite3_str *pSql;
   int i, nArg = 0, bAll = 1, iLimit = -1, iOffset = -1;
-  double rows = (double)p->nRowEst, cost;
+  double rows, cost;
   int bIdEq = 0, bUniqueEq = 0, bIndexEq = 0, bRange = 0;
   if (is_listing(pVtab)) {
-    return thr_listingBestIndex(pVtab, pInfo);
+    return thr_listingBestIndex(pVtab, pInfo); /* not a coll_vtab */
   }
+  rows = (double)p->nRowEst;
   if (p->iCookie != thr_store_cookie(p->pStore)) {
     coll_scan_indexes(p); /* an index may have come or gone */
     p->iCookie = thr_store_cookie(p->pStore);
