@@ -36,6 +36,7 @@
 #include "thr_core.h"
 
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 
@@ -1281,5 +1282,172 @@ int thr_store_body_at(thr_store *p, sqlite3_int64 iRid, thr_cbuf *pBody,
     }
   }
   sqlite3_finalize(pStmt);
+  return rc;
+}
+
+/**************************************************************************
+** Verifying an exported CAR file.
+*/
+typedef struct car_block car_block;
+struct car_block {
+  thr_cid cid;
+  unsigned char *a; /* Owned */
+  size_t n;
+};
+
+typedef struct car_set car_set;
+struct car_set {
+  car_block *a;
+  size_t n, nAlloc;
+};
+
+static int car_set_add(void *pArg, const thr_cid *pCid, const unsigned char *a,
+                       size_t n) {
+  car_set *p = pArg;
+  if (p->n == p->nAlloc) {
+    size_t nNew = p->nAlloc ? p->nAlloc * 2 : 64;
+    car_block *aNew = sqlite3_realloc64(p->a, sizeof(car_block) * nNew);
+    if (aNew == NULL) {
+      return SQLITE_NOMEM;
+    }
+    p->a = aNew;
+    p->nAlloc = nNew;
+  }
+  p->a[p->n].cid = *pCid;
+  p->a[p->n].a = sqlite3_malloc64(n + 1);
+  if (p->a[p->n].a == NULL) {
+    return SQLITE_NOMEM;
+  }
+  memcpy(p->a[p->n].a, a, n);
+  p->a[p->n].n = n;
+  p->n++;
+  return SQLITE_OK;
+}
+
+static int car_block_cmp(const void *a, const void *b) {
+  return memcmp(((const car_block *)a)->cid.a, ((const car_block *)b)->cid.a,
+                THR_CID_BYTES);
+}
+
+static const car_block *car_set_find(const car_set *p, const thr_cid *pCid) {
+  car_block key;
+  key.cid = *pCid;
+  return bsearch(&key, p->a, p->n, sizeof(car_block), car_block_cmp);
+}
+
+/* Walk one log back from its head record hd, verifying everything. */
+static int car_verify_log(const car_set *pSet, const thr_tkey *pKey,
+                          const unsigned char logPk[32], const thr_cid *pHead,
+                          sqlite3_int64 *pnRec, char **pzErr) {
+  thr_cid cur = *pHead;
+  int rc = SQLITE_OK;
+  for (;;) {
+    const car_block *pRec = car_set_find(pSet, &cur), *pB;
+    thr_opened op;
+    thr_cid cidBody, cidHeader;
+    unsigned char contentKey[32];
+    int64_t t;
+    thr_cbuf plain = {0, 0};
+    char *zWhy = NULL;
+    if (pRec == NULL) {
+      zWhy = sqlite3_mprintf("%s: record missing from the file",
+                             THR_CHECK_PREV);
+      rc = SQLITE_ERROR;
+    } else {
+      rc = thr_rec_open(pKey->service, logPk, pRec->a, pRec->n, &op, &zWhy);
+    }
+    if (rc == SQLITE_OK && pKey->hasRead) {
+      pB = car_set_find(pSet, &op.cidEvent);
+      rc = pB ? thr_event_open(pB->a, pB->n, &cidBody, &cidHeader, &zWhy)
+              : SQLITE_ERROR;
+      if (rc == SQLITE_OK) {
+        pB = car_set_find(pSet, &cidHeader);
+        rc = pB ? thr_header_open(pKey->read, pB->a, pB->n, contentKey, &t,
+                                  &zWhy)
+                : SQLITE_ERROR;
+      }
+      if (rc == SQLITE_OK) {
+        pB = car_set_find(pSet, &cidBody);
+        rc = pB ? thr_body_open(contentKey, pB->a, pB->n, &plain, &zWhy)
+                : SQLITE_ERROR;
+        sodium_memzero(contentKey, sizeof(contentKey));
+        sqlite3_free(plain.a);
+      }
+      if (rc != SQLITE_OK && zWhy == NULL) {
+        zWhy = sqlite3_mprintf("missing block");
+      }
+    }
+    if (rc != SQLITE_OK) {
+      char *zLog = thr_peer_text(logPk), *zCid = thr_cid_text(&cur);
+      *pzErr = sqlite3_mprintf("log %s, record %s: %s", zLog, zCid, zWhy);
+      sqlite3_free(zLog);
+      sqlite3_free(zCid);
+      sqlite3_free(zWhy);
+      return rc;
+    }
+    (*pnRec)++;
+    if (!op.hasPrev) {
+      return SQLITE_OK;
+    }
+    cur = op.cidPrev;
+  }
+}
+
+int thr_store_verify_car(thr_store *p, const thr_tid *pTid, const char *zPath,
+                         sqlite3_int64 *pnRec, char **pzErr) {
+  car_set set = {NULL, 0, 0};
+  thr_cid aRoot[256];
+  int nRoot = 0, i, rc;
+  sqlite3_int64 iThread;
+  thr_tkey key;
+  sqlite3_stmt *pStmt = NULL;
+  *pnRec = 0;
+  rc = store_known_thread(p, pTid, &iThread, &key, pzErr);
+  if (rc != SQLITE_OK) {
+    return rc;
+  }
+  /* The reader checks every block against its CID. */
+  rc = thr_car_read(zPath, aRoot, 256, &nRoot, car_set_add, &set, pzErr);
+  if (rc == SQLITE_OK) {
+    qsort(set.a, set.n, sizeof(car_block), car_block_cmp);
+    rc = sqlite3_prepare_v2(p->db,
+                            "SELECT pk FROM _threads_log WHERE tid = ?1 AND "
+                            "head IS NOT NULL",
+                            -1, &pStmt, NULL);
+  }
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_int64(pStmt, 1, iThread);
+  }
+  /* Each root must be the head of one of the thread's logs: the log whose
+  ** key signed it.  Every log with records must have its root. */
+  while (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
+    const unsigned char *logPk = sqlite3_column_blob(pStmt, 0);
+    int bFound = 0;
+    for (i = 0; rc == SQLITE_OK && !bFound && i < nRoot; i++) {
+      const car_block *pRec = car_set_find(&set, &aRoot[i]);
+      thr_opened op;
+      char *zWhy = NULL;
+      if (pRec && thr_rec_open(key.service, logPk, pRec->a, pRec->n, &op,
+                               &zWhy) == SQLITE_OK) {
+        bFound = 1;
+        rc = car_verify_log(&set, &key, logPk, &aRoot[i], pnRec, pzErr);
+      }
+      sqlite3_free(zWhy);
+    }
+    if (rc == SQLITE_OK && !bFound) {
+      char *zLog = thr_peer_text(logPk);
+      *pzErr = sqlite3_mprintf("%s: no root of the file is the head of log "
+                               "%s (%s)",
+                               zPath, zLog, THR_CHECK_SIG);
+      sqlite3_free(zLog);
+      rc = SQLITE_ERROR;
+    }
+  }
+  sqlite3_finalize(pStmt);
+  for (i = 0; i < (int)set.n; i++) {
+    sqlite3_free(set.a[i].a);
+  }
+  sqlite3_free(set.a);
+  sodium_memzero(&key, sizeof(key));
   return rc;
 }

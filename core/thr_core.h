@@ -477,6 +477,14 @@ int thr_store_verify(thr_store *p, const thr_tid *pTid, sqlite3_int64 *pnRec,
 int thr_store_export(thr_store *p, const thr_tid *pTid, const char *zPath,
                      sqlite3_int64 *pnBlock, char **pzErr);
 
+/* Verify a CAR file exported from thread pTid against this store's keys
+** and log IDs only (not its stored blocks): every block's CID, every
+** record's signature by its log key and prev link from a root back to the
+** log's first record, and, with the read key, every event, header and body.
+** *pnRec gets the number of records verified. */
+int thr_store_verify_car(thr_store *p, const thr_tid *pTid, const char *zPath,
+                         sqlite3_int64 *pnRec, char **pzErr);
+
 /**************************************************************************
 ** Interface to code in car.c
 */

@@ -33,6 +33,7 @@ static const struct {
     {"threads_create", 1, FN_DIRECT, thr_fn_create},
     {"threads_verify", 1, FN_DIRECT, thr_fn_verify},
     {"threads_export", 2, FN_DIRECT, thr_fn_export},
+    {"threads_verify_car", 2, FN_DIRECT, thr_fn_verify_car},
     {"threads_rebuild", 1, FN_DIRECT, thr_fn_rebuild},
     {"threads_index", 2, FN_DIRECT, thr_fn_index},
     {"threads_index", 3, FN_DIRECT, thr_fn_index},

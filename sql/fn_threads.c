@@ -7,6 +7,9 @@
 **   threads_verify(thread)        -> integer, records checked (or an error
 **                                    naming the log, record and check)
 **   threads_export(thread, path)  -> integer, blocks written to a CAR file
+**   threads_verify_car(thread, path) -> integer, records verified in a CAR
+**                                    file, from the thread's keys and log
+**                                    IDs alone
 **
 ** "thread" is a local name or a thread ID everywhere.  Errors are SQL
 ** errors; a failed call leaves the database and the file system as they
@@ -137,4 +140,29 @@ void thr_fn_export(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     return;
   }
   sqlite3_result_int64(ctx, nBlock);
+}
+
+void thr_fn_verify_car(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  thr_store *pStore = sqlite3_user_data(ctx);
+  thr_tid tid;
+  sqlite3_int64 nRec = 0;
+  const char *zPath;
+  char *zErr = NULL;
+  int rc;
+  (void)argc;
+  if (fn_thread_arg(ctx, "threads_verify_car", argv[0], &tid) != SQLITE_OK) {
+    return;
+  }
+  zPath = (const char *)sqlite3_value_text(argv[1]);
+  if (sqlite3_value_type(argv[1]) != SQLITE_TEXT || zPath[0] == 0) {
+    fn_error(ctx, "threads_verify_car", SQLITE_ERROR,
+             sqlite3_mprintf("the path must be a non-empty text"));
+    return;
+  }
+  rc = thr_store_verify_car(pStore, &tid, zPath, &nRec, &zErr);
+  if (rc != SQLITE_OK) {
+    fn_error(ctx, "threads_verify_car", rc, zErr);
+    return;
+  }
+  sqlite3_result_int64(ctx, nRec);
 }

@@ -18,6 +18,7 @@ void thr_fn_identity(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void thr_fn_create(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void thr_fn_verify(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void thr_fn_export(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+void thr_fn_verify_car(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 
 /**************************************************************************
 ** Interface to code in vt_listing.c: read-only, eponymous-only tables

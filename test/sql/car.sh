@@ -82,3 +82,16 @@ PY
 )
 check car_reads_independently '[ "$out" = "$n $head" ]'
 check car_block_count '[ "$n" = 4 ]'
+
+# The project's own verifier reads the file with the thread's keys: every
+# signature, link, header and body; a changed byte is caught.
+check verify_car_counts_records '[ "$(q "SELECT threads_verify_car('"'"'a'"'"', '"'"'a.car'"'"');")" = 1 ]'
+$PYTHON3 - a.car <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+b[-1] ^= 1
+open(p, "wb").write(bytes(b))
+PY
+bad=$(q "SELECT threads_verify_car('a', 'a.car');")
+check verify_car_refuses_tampering 'case "$bad" in *"CID mismatch"*) true ;; *) false ;; esac'

@@ -60,6 +60,7 @@ SELECT count(*) FROM (SELECT * FROM before EXCEPT SELECT _id, _doc, _author, _mo
 SELECT count(*) FROM (SELECT _id, _doc, _author, _mod FROM person EXCEPT SELECT * FROM before);
 SELECT threads_verify('notes');
 SELECT threads_export('notes', 'notes.car');
+SELECT threads_verify_car('notes', 'notes.car');
 -- DROP TABLE removes the local table, not the history.
 DROP TABLE people;
 SELECT count(*) FROM sqlite_schema WHERE name LIKE 'people%';
