@@ -1109,8 +1109,9 @@ static int reduce_in(thr_store *pStore, sqlite3_int64 iThread,
   thr_hlc_observe(&p->hlc, pAct->hlc);
   clock_make(cAct, pAct->hlc, logPk);
   /* Views come and go with CREATE/DROP TABLE, on any connection: the
-  ** cache holds for one schema cookie. */
-  if (p->iCookie != thr_store_cookie(pStore)) {
+  ** cache holds for one schema cookie.  Local writes check it once per
+  ** transaction (thr_coll_writer); other callers every time. */
+  if (eConflict < 0 && p->iCookie != thr_store_cookie(pStore)) {
     thr_txn_release_stmts(p);
     p->iCookie = thr_store_cookie(pStore);
   }
@@ -1183,6 +1184,16 @@ int thr_coll_writer(thr_store *pStore, const thr_tid *pTid, thr_writer *pW,
   snprintf(pW->zAuthor, sizeof(pW->zAuthor), "%s", zAuthor);
   sqlite3_free(zAuthor);
   pW->bValid = 1;
+  {
+    thr_txn *p = txn_get(pStore);
+    if (p == NULL) {
+      return SQLITE_NOMEM;
+    }
+    if (p->iCookie != thr_store_cookie(pStore)) {
+      thr_txn_release_stmts(p);
+      p->iCookie = thr_store_cookie(pStore);
+    }
+  }
   return SQLITE_OK;
 }
 
