@@ -362,3 +362,62 @@ int thr_body_open(const unsigned char contentKey[32], const unsigned char *a,
   thr_cbor_free(pBody);
   return SQLITE_OK;
 }
+
+/* Fetch block pCid through xGet and check that its bytes hash to it. */
+static const unsigned char *rec_fetch(thr_block_fn xGet, void *pArg,
+                                      const thr_cid *pCid, size_t *pn,
+                                      char **pzWhy) {
+  thr_cid got;
+  const unsigned char *a = xGet(pArg, pCid, pn);
+  if (a == NULL) {
+    *pzWhy = sqlite3_mprintf("missing block");
+    return NULL;
+  }
+  thr_cid_of(&got, THR_CODEC_DAGCBOR, a, *pn);
+  if (memcmp(got.a, pCid->a, THR_CID_BYTES) != 0) {
+    *pzWhy = sqlite3_mprintf("%s", THR_CHECK_CID);
+    return NULL;
+  }
+  return a;
+}
+
+int thr_rec_open_content(const unsigned char read[32], const thr_cid *pEvent,
+                         thr_block_fn xGet, void *pArg, thr_cbuf *pBody,
+                         int64_t *pTime, char **pzErr) {
+  thr_cid cidBody, cidHeader;
+  unsigned char contentKey[32];
+  thr_cbuf plain = {0, 0};
+  const unsigned char *a;
+  const char *zWhat = "event";
+  char *zWhy = NULL;
+  size_t n = 0;
+  int rc = SQLITE_ERROR;
+  if ((a = rec_fetch(xGet, pArg, pEvent, &n, &zWhy)) != NULL) {
+    rc = thr_event_open(a, n, &cidBody, &cidHeader, &zWhy);
+  }
+  if (rc == SQLITE_OK) {
+    zWhat = "header";
+    rc = SQLITE_ERROR;
+    if ((a = rec_fetch(xGet, pArg, &cidHeader, &n, &zWhy)) != NULL) {
+      rc = thr_header_open(read, a, n, contentKey, pTime, &zWhy);
+    }
+  }
+  if (rc == SQLITE_OK) {
+    zWhat = "body";
+    rc = SQLITE_ERROR;
+    if ((a = rec_fetch(xGet, pArg, &cidBody, &n, &zWhy)) != NULL) {
+      rc = thr_body_open(contentKey, a, n, &plain, &zWhy);
+    }
+    sodium_memzero(contentKey, sizeof(contentKey));
+  }
+  if (rc != SQLITE_OK) {
+    *pzErr = sqlite3_mprintf("%s: %s", zWhat, zWhy ? zWhy : "out of memory");
+    sqlite3_free(plain.a);
+  } else if (pBody) {
+    *pBody = plain;
+  } else {
+    sqlite3_free(plain.a);
+  }
+  sqlite3_free(zWhy);
+  return rc;
+}

@@ -835,6 +835,26 @@ int thr_store_create_thread(thr_store *p, const char *zName, int variant,
 ** Verification.
 */
 
+/* Blocks of a record row for thr_rec_open_content: the columns event,
+** header and body, handed out in that order from column iCol on. */
+typedef struct row_blocks row_blocks;
+struct row_blocks {
+  sqlite3_stmt *pRow;
+  int iCol;
+};
+
+static const unsigned char *row_block(void *pArg, const thr_cid *pCid,
+                                      size_t *pn) {
+  row_blocks *p = pArg;
+  int i = p->iCol++;
+  (void)pCid; /* thr_rec_open_content checks the bytes against it */
+  if (sqlite3_column_type(p->pRow, i) != SQLITE_BLOB) {
+    return NULL;
+  }
+  *pn = (size_t)sqlite3_column_bytes(p->pRow, i);
+  return sqlite3_column_blob(p->pRow, i);
+}
+
 /* A block column of the current row, checked against the CID it must
 ** have.  (*pa, *pn) borrow from the row.  On error *pzWhy names the check. */
 static int store_block(sqlite3_stmt *pRow, int iCol, const thr_cid *pCid,
@@ -861,39 +881,10 @@ enum { V_COUNTER, V_CID, V_PREV, V_RECORD, V_EVENT, V_HEADER, V_BODY };
 ** error *pzWhy names the block and the check. */
 static int store_verify_content(sqlite3_stmt *pRow, const thr_tkey *pKey,
                                 const thr_cid *pEvent, char **pzWhy) {
-  const unsigned char *a;
-  size_t n;
-  thr_cbuf plain = {0, 0};
-  thr_cid cidBody, cidHeader;
-  unsigned char contentKey[32];
+  row_blocks rb = {pRow, V_EVENT};
   int64_t t;
-  char *zWhy = NULL;
-  const char *zWhat = "event";
-  int rc = store_block(pRow, V_EVENT, pEvent, &a, &n, &zWhy);
-  if (rc == SQLITE_OK) {
-    rc = thr_event_open(a, n, &cidBody, &cidHeader, &zWhy);
-  }
-  if (rc == SQLITE_OK) {
-    zWhat = "header";
-    rc = store_block(pRow, V_HEADER, &cidHeader, &a, &n, &zWhy);
-  }
-  if (rc == SQLITE_OK) {
-    rc = thr_header_open(pKey->read, a, n, contentKey, &t, &zWhy);
-  }
-  if (rc == SQLITE_OK) {
-    zWhat = "body";
-    rc = store_block(pRow, V_BODY, &cidBody, &a, &n, &zWhy);
-    if (rc == SQLITE_OK) {
-      rc = thr_body_open(contentKey, a, n, &plain, &zWhy);
-    }
-    sodium_memzero(contentKey, sizeof(contentKey));
-  }
-  if (rc != SQLITE_OK) {
-    *pzWhy = sqlite3_mprintf("%s: %s", zWhat, zWhy ? zWhy : "out of memory");
-  }
-  sqlite3_free(zWhy);
-  sqlite3_free(plain.a);
-  return rc;
+  return thr_rec_open_content(pKey->read, pEvent, row_block, &rb, NULL, &t,
+                              pzWhy);
 }
 
 /* Check one log from its first record to its head. */
@@ -1193,10 +1184,9 @@ int thr_store_foreach_body(thr_store *p, const thr_tid *pTid,
   }
   while (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
     thr_opened op;
-    thr_cid cidBody, cidHeader;
-    unsigned char contentKey[32];
     int64_t t;
     thr_cbuf plain = {0, 0};
+    row_blocks rb = {pStmt, 2};
     const unsigned char *logPk = sqlite3_column_blob(pStmt, 0);
     if (sqlite3_column_bytes(pStmt, 0) != 32) {
       rc = SQLITE_CORRUPT;
@@ -1205,19 +1195,8 @@ int thr_store_foreach_body(thr_store *p, const thr_tid *pTid,
     rc = thr_rec_open(key.service, logPk, sqlite3_column_blob(pStmt, 1),
                       (size_t)sqlite3_column_bytes(pStmt, 1), &op, pzErr);
     if (rc == SQLITE_OK) {
-      rc = thr_event_open(sqlite3_column_blob(pStmt, 2),
-                          (size_t)sqlite3_column_bytes(pStmt, 2), &cidBody,
-                          &cidHeader, pzErr);
-    }
-    if (rc == SQLITE_OK) {
-      rc = thr_header_open(key.read, sqlite3_column_blob(pStmt, 3),
-                           (size_t)sqlite3_column_bytes(pStmt, 3), contentKey,
-                           &t, pzErr);
-    }
-    if (rc == SQLITE_OK) {
-      rc = thr_body_open(contentKey, sqlite3_column_blob(pStmt, 4),
-                         (size_t)sqlite3_column_bytes(pStmt, 4), &plain, pzErr);
-      sodium_memzero(contentKey, sizeof(contentKey));
+      rc = thr_rec_open_content(key.read, &op.cidEvent, row_block, &rb, &plain,
+                                &t, pzErr);
     }
     if (rc == SQLITE_OK) {
       rc = xBody(pArg, logPk, op.author, plain.a, plain.n);
@@ -1257,28 +1236,15 @@ int thr_store_body_at(thr_store *p, sqlite3_int64 iRid, thr_cbuf *pBody,
   }
   if (rc == SQLITE_OK) {
     thr_opened op;
-    thr_cid cidBody, cidHeader;
-    unsigned char contentKey[32];
+    row_blocks rb = {pStmt, 4};
     rc = thr_rec_open(sqlite3_column_blob(pStmt, 1),
                       sqlite3_column_blob(pStmt, 0),
                       sqlite3_column_blob(pStmt, 3),
                       (size_t)sqlite3_column_bytes(pStmt, 3), &op, pzErr);
     if (rc == SQLITE_OK) {
       memcpy(author, op.author, 32);
-      rc = thr_event_open(sqlite3_column_blob(pStmt, 4),
-                          (size_t)sqlite3_column_bytes(pStmt, 4), &cidBody,
-                          &cidHeader, pzErr);
-    }
-    if (rc == SQLITE_OK) {
-      rc = thr_header_open(sqlite3_column_blob(pStmt, 2),
-                           sqlite3_column_blob(pStmt, 5),
-                           (size_t)sqlite3_column_bytes(pStmt, 5), contentKey,
-                           pTime, pzErr);
-    }
-    if (rc == SQLITE_OK) {
-      rc = thr_body_open(contentKey, sqlite3_column_blob(pStmt, 6),
-                         (size_t)sqlite3_column_bytes(pStmt, 6), pBody, pzErr);
-      sodium_memzero(contentKey, sizeof(contentKey));
+      rc = thr_rec_open_content(sqlite3_column_blob(pStmt, 2), &op.cidEvent,
+                                row_block, &rb, pBody, pTime, pzErr);
     }
   }
   sqlite3_finalize(pStmt);
@@ -1335,6 +1301,17 @@ static const car_block *car_set_find(const car_set *p, const thr_cid *pCid) {
   return bsearch(&key, p->a, p->n, sizeof(car_block), car_block_cmp);
 }
 
+/* A block source over the file's blocks (thr_block_fn). */
+static const unsigned char *car_block_get(void *pArg, const thr_cid *pCid,
+                                          size_t *pn) {
+  const car_block *pB = car_set_find(pArg, pCid);
+  if (pB == NULL) {
+    return NULL;
+  }
+  *pn = pB->n;
+  return pB->a;
+}
+
 /* Walk one log back from its head record hd, verifying everything. */
 static int car_verify_log(const car_set *pSet, const thr_tkey *pKey,
                           const unsigned char logPk[32], const thr_cid *pHead,
@@ -1342,12 +1319,8 @@ static int car_verify_log(const car_set *pSet, const thr_tkey *pKey,
   thr_cid cur = *pHead;
   int rc = SQLITE_OK;
   for (;;) {
-    const car_block *pRec = car_set_find(pSet, &cur), *pB;
+    const car_block *pRec = car_set_find(pSet, &cur);
     thr_opened op;
-    thr_cid cidBody, cidHeader;
-    unsigned char contentKey[32];
-    int64_t t;
-    thr_cbuf plain = {0, 0};
     char *zWhy = NULL;
     if (pRec == NULL) {
       zWhy = sqlite3_mprintf("%s: record missing from the file",
@@ -1357,25 +1330,9 @@ static int car_verify_log(const car_set *pSet, const thr_tkey *pKey,
       rc = thr_rec_open(pKey->service, logPk, pRec->a, pRec->n, &op, &zWhy);
     }
     if (rc == SQLITE_OK && pKey->hasRead) {
-      pB = car_set_find(pSet, &op.cidEvent);
-      rc = pB ? thr_event_open(pB->a, pB->n, &cidBody, &cidHeader, &zWhy)
-              : SQLITE_ERROR;
-      if (rc == SQLITE_OK) {
-        pB = car_set_find(pSet, &cidHeader);
-        rc = pB ? thr_header_open(pKey->read, pB->a, pB->n, contentKey, &t,
-                                  &zWhy)
-                : SQLITE_ERROR;
-      }
-      if (rc == SQLITE_OK) {
-        pB = car_set_find(pSet, &cidBody);
-        rc = pB ? thr_body_open(contentKey, pB->a, pB->n, &plain, &zWhy)
-                : SQLITE_ERROR;
-        sodium_memzero(contentKey, sizeof(contentKey));
-        sqlite3_free(plain.a);
-      }
-      if (rc != SQLITE_OK && zWhy == NULL) {
-        zWhy = sqlite3_mprintf("missing block");
-      }
+      int64_t t;
+      rc = thr_rec_open_content(pKey->read, &op.cidEvent, car_block_get,
+                                (void *)pSet, NULL, &t, &zWhy);
     }
     if (rc != SQLITE_OK) {
       char *zLog = thr_peer_text(logPk), *zCid = thr_cid_text(&cur);

@@ -320,6 +320,22 @@ int thr_header_open(const unsigned char read[32], const unsigned char *a,
 int thr_body_open(const unsigned char contentKey[32], const unsigned char *a,
                   size_t n, thr_cbuf *pPlain, char **pzErr);
 
+/* A block source for thr_rec_open_content: the bytes of the block named
+** pCid (borrowed), or NULL if missing.  Blocks are requested in the order
+** event, header, body. */
+typedef const unsigned char *(*thr_block_fn)(void *pArg, const thr_cid *pCid,
+                                             size_t *pn);
+
+/* Open a record's content from its event CID: fetch the event, header and
+** body through xGet, check each block against the CID that names it,
+** decrypt the header with the read key and the body with its content key.
+** *pBody (owned, may be NULL if unwanted) gets the body plaintext and
+** *pTime the header time.  On failure *pzErr is "<event|header|body>:
+** <check>" (a THR_CHECK_* name or "missing block"). */
+int thr_rec_open_content(const unsigned char read[32], const thr_cid *pEvent,
+                         thr_block_fn xGet, void *pArg, thr_cbuf *pBody,
+                         int64_t *pTime, char **pzErr);
+
 /* Symmetric envelope used by all encrypted blocks: CBOR byte string of
 ** nonce(24) || XChaCha20-Poly1305 ciphertext || tag(16). */
 int thr_seal_block(const unsigned char key[32], const unsigned char *aPlain,
