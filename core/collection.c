@@ -1232,60 +1232,103 @@ struct rebuild_ctx {
   sqlite3_int64 iThread;
   const char *zView;
   const char *zColl;
+  int nSkip; /* bodies or actions this version could not read */
   char **pzErr;
 };
 
-static int rebuild_body(void *pArg, const unsigned char *logPk,
-                        const unsigned char *author, const unsigned char *aBody,
-                        size_t nBody) {
-  rebuild_ctx *r = pArg;
-  thr_cbor *pTop = thr_cbor_decode(aBody, nBody, r->pzErr);
+int thr_apply_body(thr_store *pStore, sqlite3_int64 iThread,
+                   const unsigned char logPk[32],
+                   const unsigned char author[32], const unsigned char *aBody,
+                   size_t nBody, const char *zOnlyColl, const char *zOnlyView,
+                   int *pnSkip, char **pzErr) {
+  static const char *azType[] = {"create", "save", "delete", "collection"};
+  char *zWhy = NULL;
+  thr_cbor *pTop = thr_cbor_decode(aBody, nBody, &zWhy);
   thr_cbor *pActs = thr_cbor_get(pTop, "actions");
-  char *zAuthor = thr_peer_text(author);
+  char *zAuthor;
   size_t i, nAct = thr_cbor_array_size(pActs);
   int rc = SQLITE_OK;
+  if (pTop == NULL || pActs == NULL) {
+    /* Not a body this version can read: skip it, as a newer peer's. */
+    sqlite3_free(zWhy);
+    thr_cbor_free(pTop);
+    (*pnSkip)++;
+    return SQLITE_OK;
+  }
+  zAuthor = thr_peer_text(author);
+  if (zAuthor == NULL) {
+    thr_cbor_free(pTop);
+    return SQLITE_NOMEM;
+  }
   for (i = 0; rc == SQLITE_OK && i < nAct; i++) {
     thr_cbor *pA = thr_cbor_array_at(pActs, i);
-    static const char *azType[] = {"create", "save", "delete", "collection"};
-    size_t n;
-    const char *zType = thr_cbor_as_text(thr_cbor_get(pA, "type"), &n);
-    const char *zColl, *zId, *zJson;
-    size_t nColl = 0, nId = 0, nJson = 0;
+    const char *zType, *zColl, *zId, *zJson;
+    size_t nType = 0, nColl = 0, nId = 0, nJson = 0;
     char *zC, *zI, *zJ;
     thr_action act;
     int k;
     memset(&act, 0, sizeof(act));
+    zType = thr_cbor_as_text(thr_cbor_get(pA, "type"), &nType);
     for (k = 0; zType && k < 4; k++) {
-      if (strlen(azType[k]) == n && memcmp(zType, azType[k], n) == 0) {
+      if (strlen(azType[k]) == nType && memcmp(zType, azType[k], nType) == 0) {
         act.eType = k + 1;
       }
     }
     zColl = thr_cbor_as_text(thr_cbor_get(pA, "coll"), &nColl);
     zId = thr_cbor_as_text(thr_cbor_get(pA, "id"), &nId);
     zJson = thr_cbor_as_text(thr_cbor_get(pA, "json"), &nJson);
-    if (act.eType == 0 || zColl == NULL ||
-        !thr_cbor_as_uint(thr_cbor_get(pA, "hlc"), &act.hlc)) {
-      continue; /* not an action this version knows: skip, like a peer */
+    if (act.eType == 0 || act.eType == THR_ACT_COLL || zColl == NULL ||
+        zId == NULL || !thr_cbor_as_uint(thr_cbor_get(pA, "hlc"), &act.hlc) ||
+        (act.eType != THR_ACT_DELETE && zJson == NULL)) {
+      /* Collection definitions travel separately; anything else unknown
+      ** or incomplete is skipped, the same way on every peer. */
+      if (act.eType != THR_ACT_COLL) {
+        (*pnSkip)++;
+      }
+      continue;
     }
-    if (act.eType == THR_ACT_COLL || nColl != strlen(r->zColl) ||
-        memcmp(zColl, r->zColl, nColl) != 0 || zId == NULL) {
+    if (zOnlyColl && (nColl != strlen(zOnlyColl) ||
+                      memcmp(zColl, zOnlyColl, nColl) != 0)) {
       continue;
     }
     zC = sqlite3_mprintf("%.*s", (int)nColl, zColl);
     zI = sqlite3_mprintf("%.*s", (int)nId, zId);
     zJ = zJson ? sqlite3_mprintf("%.*s", (int)nJson, zJson) : NULL;
-    act.zColl = zC;
-    act.zId = zI;
-    act.zJson = zJ;
-    rc = thr_reduce(r->pStore, r->iThread, &act, logPk, zAuthor, r->zView,
-                    r->pzErr);
+    if (zC == NULL || zI == NULL || (zJson && zJ == NULL)) {
+      rc = SQLITE_NOMEM;
+    } else {
+      act.zColl = zC;
+      act.zId = zI;
+      act.zJson = zJ;
+      rc = thr_reduce(pStore, iThread, &act, logPk, zAuthor, zOnlyView, &zWhy);
+      if (rc == SQLITE_ERROR) {
+        /* A document that is not a JSON object: skipped and counted. */
+        sqlite3_free(zWhy);
+        zWhy = NULL;
+        (*pnSkip)++;
+        rc = SQLITE_OK;
+      }
+    }
     sqlite3_free(zC);
     sqlite3_free(zI);
     sqlite3_free(zJ);
   }
+  if (rc != SQLITE_OK) {
+    *pzErr = zWhy ? zWhy : sqlite3_mprintf("%s", sqlite3_errstr(rc));
+    zWhy = NULL;
+  }
+  sqlite3_free(zWhy);
   sqlite3_free(zAuthor);
   thr_cbor_free(pTop);
   return rc;
+}
+
+static int rebuild_body(void *pArg, const unsigned char *logPk,
+                        const unsigned char *author, const unsigned char *aBody,
+                        size_t nBody) {
+  rebuild_ctx *r = pArg;
+  return thr_apply_body(r->pStore, r->iThread, logPk, author, aBody, nBody,
+                        r->zColl, r->zView, &r->nSkip, r->pzErr);
 }
 
 int thr_view_rebuild(thr_store *pStore, const char *zView, char **pzErr) {

@@ -598,6 +598,18 @@ int thr_reduce(thr_store *p, sqlite3_int64 iThread, const thr_action *pAct,
                const unsigned char logPk[32], const char *zAuthor,
                const char *zOnlyView, char **pzErr);
 
+/* Apply the actions of one record body (plaintext dag-cbor, written by
+** log logPk whose author identity is author) to the views of thread
+** iThread: only collection zOnlyColl and view zOnlyView when not NULL.
+** Bodies and actions this version cannot read are skipped and counted in
+** *pnSkip (a newer peer may write them); only storage errors fail.  This is
+** the path of every record that is not written here. */
+int thr_apply_body(thr_store *p, sqlite3_int64 iThread,
+                   const unsigned char logPk[32],
+                   const unsigned char author[32], const unsigned char *aBody,
+                   size_t nBody, const char *zOnlyColl, const char *zOnlyView,
+                   int *pnSkip, char **pzErr);
+
 /* Replay the thread's log into view zView from scratch. */
 int thr_view_rebuild(thr_store *p, const char *zView, char **pzErr);
 

@@ -5,7 +5,8 @@
 #
 #   FUZZ_SECONDS   seconds per target (default 30)
 #
-# Targets: fuzz_cbor fuzz_multibase fuzz_record fuzz_car (default: all).
+# Targets: fuzz_cbor fuzz_multibase fuzz_record fuzz_car fuzz_body
+# (default: all).
 # Binaries, corpora and crash artifacts go under build/fuzz/:
 #
 #   build/fuzz/bin/fuzz_<name>          the target (clang, ASan+UBSan)
@@ -22,7 +23,7 @@ set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT="$ROOT/build/fuzz"
 SECS=${FUZZ_SECONDS:-30}
-ALL="cbor multibase record car"
+ALL="cbor multibase record car body"
 CC=${FUZZ_CC:-clang}
 
 if ! command -v "$CC" >/dev/null 2>&1; then

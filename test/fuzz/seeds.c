@@ -70,7 +70,8 @@ static void put_seal(const char *zName, const unsigned char *a, size_t n) {
 }
 
 static void mkdirs(void) {
-  static const char *azSub[] = {"", "/cbor", "/multibase", "/record", "/car"};
+  static const char *azSub[] = {"",       "/cbor", "/multibase",
+                                "/record", "/car",  "/body"};
   size_t i;
   for (i = 0; i < sizeof(azSub) / sizeof(azSub[0]); i++) {
     char zPath[4096];
@@ -257,6 +258,39 @@ int main(int argc, char **argv) {
       die("thr_car_close failed");
     }
     gnSeed++;
+  }
+
+  /* Record bodies as collections write them: {"actions": [...]}, with a
+  ** create, a save and a delete on collection "c" (fuzz_body's view). */
+  {
+    static const char *azJson[] = {"{\"_id\":\"d1\",\"a\":1,\"b\":\"x\"}",
+                                   "{\"_id\":\"d1\",\"b\":null}", NULL};
+    static const char *azType[] = {"create", "save", "delete"};
+    unsigned char aBuf[512];
+    thr_cw w = {aBuf, 0, sizeof(aBuf), SQLITE_OK, 0};
+    int k;
+    thr_cw_map(&w, 1);
+    thr_cw_text(&w, "actions");
+    thr_cw_array(&w, 3);
+    for (k = 0; k < 3; k++) {
+      thr_cw_map(&w, azJson[k] ? 5 : 4);
+      thr_cw_text(&w, "id");
+      thr_cw_text(&w, "d1");
+      thr_cw_text(&w, "hlc");
+      thr_cw_uint(&w, (uint64_t)(k + 1) << 16);
+      thr_cw_text(&w, "coll");
+      thr_cw_text(&w, "c");
+      if (azJson[k]) {
+        thr_cw_text(&w, "json");
+        thr_cw_text(&w, azJson[k]);
+      }
+      thr_cw_text(&w, "type");
+      thr_cw_text(&w, azType[k]);
+    }
+    if (w.rc != SQLITE_OK) {
+      die("body seed");
+    }
+    put("body", "create-save-delete", aBuf, w.n);
   }
 
   thr_sealed_clear(&s1);
