@@ -1296,8 +1296,10 @@ static int car_block_cmp(const void *a, const void *b) {
 }
 
 static const car_block *car_set_find(const car_set *p, const thr_cid *pCid) {
-  car_block key;
-  key.cid = *pCid;
+  car_block key = {*pCid, NULL, 0};
+  if (p->n == 0) {
+    return NULL; /* bsearch must not see a NULL array */
+  }
   return bsearch(&key, p->a, p->n, sizeof(car_block), car_block_cmp);
 }
 
