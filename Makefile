@@ -127,7 +127,7 @@ fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh test/fuzz/run.sh
 
 format:
-	clang-format -i $(LIB_SRC) $(HDRS) $(UNIT_SRC) test/bench/*.c
+	clang-format -i $(LIB_SRC) $(HDRS) $(UNIT_SRC) test/bench/*.c test/fuzz/*.c examples/*.c
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \

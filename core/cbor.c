@@ -580,7 +580,9 @@ static size_t cw_enc_array(uint64_t v, unsigned char *a, size_t n) {
   return cbor_encode_array_start((size_t)v, a, n);
 }
 
-void thr_cw_array(thr_cw *p, size_t n) { cw_head(p, cw_enc_array, n); }
+void thr_cw_array(thr_cw *p, size_t n) {
+  cw_head(p, cw_enc_array, n);
+}
 
 void thr_cw_text(thr_cw *p, const char *z) {
   size_t n = strlen(z);

@@ -81,7 +81,7 @@ static int clock_cmp(const unsigned char *a, const unsigned char *b) {
 typedef struct txn_thread txn_thread;
 struct txn_thread {
   thr_tid tid;
-  thr_cw w;  /* encoded actions, growing; w.a owned */
+  thr_cw w; /* encoded actions, growing; w.a owned */
   int nAct;
 };
 
@@ -115,11 +115,11 @@ struct thr_txn {
   uint64_t hlc;        /* last clock issued or seen */
   txn_thread *aThread; /* staged actions per thread */
   int nThread;
-  txn_mark *aMark;     /* open savepoints, innermost last */
+  txn_mark *aMark; /* open savepoints, innermost last */
   int nMark;
-  txn_view *pViews;    /* cached view descriptors... */
-  int iCookie;         /* ...valid for this schema cookie */
-  uint64_t ulidMs;     /* last ULID time and randomness */
+  txn_view *pViews; /* cached view descriptors... */
+  int iCookie;      /* ...valid for this schema cookie */
+  uint64_t ulidMs;  /* last ULID time and randomness */
   unsigned char ulidRand[10];
   thr_change_fn xChange;
   void *pChangeArg;
@@ -572,9 +572,8 @@ int thr_coll_define(thr_store *pStore, const thr_tid *pTid, const char *zColl,
   return rc;
 }
 
-int thr_view_register(thr_store *pStore, const char *zView,
-                      const thr_tid *pTid, const char *zColl,
-                      const char *zProps, char **pzErr) {
+int thr_view_register(thr_store *pStore, const char *zView, const thr_tid *pTid,
+                      const char *zColl, const char *zProps, char **pzErr) {
   sqlite3 *db = thr_store_db(pStore);
   sqlite3_stmt *pStmt = NULL;
   sqlite3_int64 iThread;
@@ -603,8 +602,8 @@ int thr_view_register(thr_store *pStore, const char *zView,
 }
 
 int thr_view_unregister(thr_store *pStore, const char *zView, char **pzErr) {
-  char *zSql = sqlite3_mprintf("DELETE FROM _threads_view WHERE view = %Q",
-                               zView);
+  char *zSql =
+      sqlite3_mprintf("DELETE FROM _threads_view WHERE view = %Q", zView);
   int rc;
   if (zSql == NULL) {
     return SQLITE_NOMEM;
@@ -633,8 +632,8 @@ static int view_load(thr_store *pStore, thr_txn *p, sqlite3_int64 iThread,
   sqlite3_bind_text(pStmt, 2, zColl, -1, SQLITE_STATIC);
   while (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
     const char *zView = (const char *)sqlite3_column_text(pStmt, 0);
-    json_t *pProps = json_loads((const char *)sqlite3_column_text(pStmt, 1), 0,
-                                NULL);
+    json_t *pProps =
+        json_loads((const char *)sqlite3_column_text(pStmt, 1), 0, NULL);
     txn_view *pV = sqlite3_malloc64(sizeof(*pV));
     sqlite3_str *pCols = sqlite3_str_new(db), *pVals = sqlite3_str_new(db);
     sqlite3_str *pSet = sqlite3_str_new(db);
@@ -677,8 +676,9 @@ static int view_load(thr_store *pStore, thr_txn *p, sqlite3_int64 iThread,
     sqlite3_str_appendf(pVals, ",?%d,?%d,?%d,?%d,?%d", pV->nProp + 2,
                         pV->nProp + 3, pV->nProp + 4, pV->nProp + 5,
                         pV->nProp + 6);
-    sqlite3_str_appendf(pSet, "_doc=?%d,_author=?%d,_mod=?%d,_live=?%d,"
-                              "_clock=?%d",
+    sqlite3_str_appendf(pSet,
+                        "_doc=?%d,_author=?%d,_mod=?%d,_live=?%d,"
+                        "_clock=?%d",
                         pV->nProp + 2, pV->nProp + 3, pV->nProp + 4,
                         pV->nProp + 5, pV->nProp + 6);
     zCols = sqlite3_str_finish(pCols);
@@ -752,7 +752,8 @@ static int clock_set(doc_clock *c, const char *zName,
     return SQLITE_OK;
   }
   aNew = sqlite3_realloc64(c->aEntry, (size_t)(c->nEntry + 1) * CLOCK_BYTES);
-  azNew = sqlite3_realloc64(c->azName, sizeof(char *) * (size_t)(c->nEntry + 1));
+  azNew =
+      sqlite3_realloc64(c->azName, sizeof(char *) * (size_t)(c->nEntry + 1));
   if (aNew) {
     c->aEntry = aNew;
   }
@@ -984,8 +985,8 @@ static int reduce_view(txn_view *pV, sqlite3 *db, const thr_action *pAct,
   sqlite3_reset(pV->pSel);
   if (rc != SQLITE_OK) {
     if (rc == SQLITE_CORRUPT_VTAB) {
-      *pzErr = sqlite3_mprintf("%s: the stored row of %s is corrupt",
-                               pV->zView, pAct->zId);
+      *pzErr = sqlite3_mprintf("%s: the stored row of %s is corrupt", pV->zView,
+                               pAct->zId);
     }
     goto done;
   }
@@ -1082,8 +1083,8 @@ static int reduce_view(txn_view *pV, sqlite3 *db, const thr_action *pAct,
     sqlite3_bind_int64(pW, nP + 4, (sqlite3_int64)(hlc >> 16));
     sqlite3_bind_int(pW, nP + 5, json_object_get(pDoc, "_id") != NULL);
     sqlite3_bind_blob(pW, nP + 6, aClock, nClock, sqlite3_free);
-    rc = sqlite3_step(pW) == SQLITE_DONE ? SQLITE_OK : reduce_error(pV, db,
-                                                                     pzErr);
+    rc = sqlite3_step(pW) == SQLITE_DONE ? SQLITE_OK
+                                         : reduce_error(pV, db, pzErr);
     sqlite3_reset(pW);
     sqlite3_clear_bindings(pW);
   }
@@ -1140,9 +1141,9 @@ static int reduce_in(thr_store *pStore, sqlite3_int64 iThread,
   return rc;
 }
 
-int thr_reduce(thr_store *pStore, sqlite3_int64 iThread,
-               const thr_action *pAct, const unsigned char logPk[32],
-               const char *zAuthor, const char *zOnlyView, char **pzErr) {
+int thr_reduce(thr_store *pStore, sqlite3_int64 iThread, const thr_action *pAct,
+               const unsigned char logPk[32], const char *zAuthor,
+               const char *zOnlyView, char **pzErr) {
   json_t *pIn = NULL;
   int bSkip = 0, rc;
   if (pAct->eType == THR_ACT_COLL) {
@@ -1287,8 +1288,8 @@ int thr_apply_body(thr_store *pStore, sqlite3_int64 iThread,
       }
       continue;
     }
-    if (zOnlyColl && (nColl != strlen(zOnlyColl) ||
-                      memcmp(zColl, zOnlyColl, nColl) != 0)) {
+    if (zOnlyColl &&
+        (nColl != strlen(zOnlyColl) || memcmp(zColl, zOnlyColl, nColl) != 0)) {
       continue;
     }
     zC = sqlite3_mprintf("%.*s", (int)nColl, zColl);

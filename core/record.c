@@ -67,9 +67,8 @@ int thr_seal_block_nonce(const unsigned char key[32],
   }
   /* Encrypted in place, straight into the block that will be stored. */
   memcpy(aBox, aNonce, NONCE_BYTES);
-  crypto_aead_xchacha20poly1305_ietf_encrypt(aBox + NONCE_BYTES, &nCipher,
-                                             aPlain, nPlain, NULL, 0, NULL,
-                                             aBox, key);
+  crypto_aead_xchacha20poly1305_ietf_encrypt(
+      aBox + NONCE_BYTES, &nCipher, aPlain, nPlain, NULL, 0, NULL, aBox, key);
   return SQLITE_OK;
 }
 

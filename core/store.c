@@ -113,12 +113,12 @@ struct store_logkey {
 };
 
 struct thr_store {
-  sqlite3 *db;           /* Borrowed: the connection we live on */
-  int bReady;            /* internal tables exist... */
-  int iSchema;           /* ...as of this schema cookie (-1: unknown) */
-  int bSetup;            /* this connection ran the schema script */
-  thr_txn *pTxn;         /* Owned: collection writes of the open txn */
-  unsigned char aSp[8];  /* open store_begin() levels: 1 = a savepoint */
+  sqlite3 *db;          /* Borrowed: the connection we live on */
+  int bReady;           /* internal tables exist... */
+  int iSchema;          /* ...as of this schema cookie (-1: unknown) */
+  int bSetup;           /* this connection ran the schema script */
+  thr_txn *pTxn;        /* Owned: collection writes of the open txn */
+  unsigned char aSp[8]; /* open store_begin() levels: 1 = a savepoint */
   int nSp;
   int bInline;           /* inside COMMIT: no savepoints at all */
   thr_keypair *pId;      /* Owned; NULL until first needed */
@@ -238,7 +238,9 @@ int thr_store_ready(thr_store *p) {
   return store_check_ready(p);
 }
 
-thr_txn **thr_store_txn(thr_store *p) { return &p->pTxn; }
+thr_txn **thr_store_txn(thr_store *p) {
+  return &p->pTxn;
+}
 
 /* A cached statement, reset and unbound, or NULL with *pRc set. */
 static sqlite3_stmt *store_stmt(thr_store *p, int iStmt, int *pRc) {
@@ -313,7 +315,9 @@ static int store_begin(thr_store *p) {
   return SQLITE_OK;
 }
 
-void thr_store_set_inline(thr_store *p, int bInline) { p->bInline = bInline; }
+void thr_store_set_inline(thr_store *p, int bInline) {
+  p->bInline = bInline;
+}
 
 static int store_end(thr_store *p, int rc) {
   int rc2 = SQLITE_OK;
@@ -412,8 +416,8 @@ static int store_write_seed(thr_store *p, const unsigned char seed[32],
     rc = store_end(p, rc);
   }
   if (rc != SQLITE_OK && *pzErr == NULL) {
-    *pzErr = sqlite3_mprintf("cannot store the identity: %s",
-                             sqlite3_errmsg(p->db));
+    *pzErr =
+        sqlite3_mprintf("cannot store the identity: %s", sqlite3_errmsg(p->db));
   }
   return rc;
 }
@@ -1325,8 +1329,8 @@ static int car_verify_log(const car_set *pSet, const thr_tkey *pKey,
     thr_opened op;
     char *zWhy = NULL;
     if (pRec == NULL) {
-      zWhy = sqlite3_mprintf("%s: record missing from the file",
-                             THR_CHECK_PREV);
+      zWhy =
+          sqlite3_mprintf("%s: record missing from the file", THR_CHECK_PREV);
       rc = SQLITE_ERROR;
     } else {
       rc = thr_rec_open(pKey->service, logPk, pRec->a, pRec->n, &op, &zWhy);

@@ -166,7 +166,7 @@ struct thr_cw {
   size_t n;         /* bytes written */
   size_t nAlloc;    /* size of a[] */
   int rc;
-  int bGrow;        /* a[] is sqlite3 memory the writer may enlarge */
+  int bGrow; /* a[] is sqlite3 memory the writer may enlarge */
 };
 void thr_cw_map(thr_cw *p, size_t nPair);
 void thr_cw_array(thr_cw *p, size_t n);
@@ -575,8 +575,8 @@ typedef struct thr_writer thr_writer;
 struct thr_writer {
   int bValid;
   sqlite3_int64 iThread;
-  int bWrite;             /* this peer holds the read key */
-  char zAuthor[64];       /* peer ID of this identity */
+  int bWrite;              /* this peer holds the read key */
+  char zAuthor[64];        /* peer ID of this identity */
   unsigned char logPk[32]; /* this identity's log in the thread */
 };
 int thr_coll_writer(thr_store *p, const thr_tid *pTid, thr_writer *pW,

@@ -115,8 +115,7 @@ int threads_subscribe(sqlite3 *db, threads_change_fn xChange, void *pArg) {
   int rc;
   sub.xChange = xChange;
   sub.pArg = pArg;
-  rc = sqlite3_prepare_v2(db, "SELECT threads_subscribe(?1)", -1, &pStmt,
-                          NULL);
+  rc = sqlite3_prepare_v2(db, "SELECT threads_subscribe(?1)", -1, &pStmt, NULL);
   if (rc == SQLITE_OK) {
     sqlite3_bind_pointer(pStmt, 1, &sub, THR_SUBSCRIPTION_TYPE, NULL);
     rc = sqlite3_step(pStmt) == SQLITE_ROW ? SQLITE_OK : sqlite3_errcode(db);

@@ -21,8 +21,8 @@
 static int fn_view_exists(sqlite3 *db, const char *zTable) {
   sqlite3_stmt *pStmt = NULL;
   int bFound = 0;
-  if (sqlite3_prepare_v2(db, "SELECT 1 FROM _threads_view WHERE view = ?1",
-                         -1, &pStmt, NULL) == SQLITE_OK) {
+  if (sqlite3_prepare_v2(db, "SELECT 1 FROM _threads_view WHERE view = ?1", -1,
+                         &pStmt, NULL) == SQLITE_OK) {
     sqlite3_bind_text(pStmt, 1, zTable, -1, SQLITE_STATIC);
     bFound = sqlite3_step(pStmt) == SQLITE_ROW;
   }
@@ -35,8 +35,7 @@ static const char *fn_table_arg(sqlite3_context *ctx, const char *zFunc,
   const char *zTable = (const char *)sqlite3_value_text(pVal);
   sqlite3 *db = sqlite3_context_db_handle(ctx);
   if (sqlite3_value_type(pVal) != SQLITE_TEXT ||
-      !thr_store_ready(sqlite3_user_data(ctx)) ||
-      !fn_view_exists(db, zTable)) {
+      !thr_store_ready(sqlite3_user_data(ctx)) || !fn_view_exists(db, zTable)) {
     char *zMsg = sqlite3_mprintf("%s: no such collection table: %s", zFunc,
                                  zTable ? zTable : "NULL");
     sqlite3_result_error(ctx, zMsg, -1);
@@ -99,9 +98,10 @@ void thr_fn_index(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     return;
   }
   /* The field must be a mirrored column of the shadow table. */
-  zSql = sqlite3_mprintf("SELECT 1 FROM pragma_table_info('%q_data')"
-                         " WHERE name = ?1 AND name NOT LIKE '\\_%%' ESCAPE '\\'",
-                         zTable);
+  zSql =
+      sqlite3_mprintf("SELECT 1 FROM pragma_table_info('%q_data')"
+                      " WHERE name = ?1 AND name NOT LIKE '\\_%%' ESCAPE '\\'",
+                      zTable);
   if (zSql && sqlite3_prepare_v2(db, zSql, -1, &pStmt, NULL) == SQLITE_OK) {
     sqlite3_bind_text(pStmt, 1, zField, -1, SQLITE_STATIC);
     bColumn = sqlite3_step(pStmt) == SQLITE_ROW;
@@ -148,8 +148,10 @@ void thr_fn_subscribe(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       sqlite3_value_pointer(argv[0], THR_SUBSCRIPTION_TYPE);
   (void)argc;
   if (pSub == NULL) {
-    sqlite3_result_error(ctx, "threads_subscribe: use the C function "
-                              "threads_subscribe() of threads.h", -1);
+    sqlite3_result_error(ctx,
+                         "threads_subscribe: use the C function "
+                         "threads_subscribe() of threads.h",
+                         -1);
     return;
   }
   if (thr_txn_subscribe(sqlite3_user_data(ctx), pSub->xChange, pSub->pArg) !=

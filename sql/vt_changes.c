@@ -158,8 +158,7 @@ static int changesNext(sqlite3_vtab_cursor *pCursor) {
       pCur->iAct++;
     }
     while (pCur->pBody && pCur->iAct < thr_cbor_array_size(pActs)) {
-      sqlite3_int64 seq =
-          (pCur->iRid << SEQ_SHIFT) | (sqlite3_int64)pCur->iAct;
+      sqlite3_int64 seq = (pCur->iRid << SEQ_SHIFT) | (sqlite3_int64)pCur->iAct;
       pCur->pAct = thr_cbor_array_at(pActs, pCur->iAct);
       if (seq > pCur->iMinSeq && changes_is_doc(pCur->pAct)) {
         return SQLITE_OK;
@@ -284,8 +283,8 @@ static int changesColumn(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx,
     break;
   }
   case 1:
-    sqlite3_result_int64(ctx, (pCur->iRid << SEQ_SHIFT) |
-                                  (sqlite3_int64)pCur->iAct);
+    sqlite3_result_int64(ctx,
+                         (pCur->iRid << SEQ_SHIFT) | (sqlite3_int64)pCur->iAct);
     break;
   case 2:
     changes_text(ctx, thr_cbor_get(pCur->pAct, "coll"));

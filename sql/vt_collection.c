@@ -171,8 +171,8 @@ static int coll_prop_type(json_t *pProp) {
   return PT_ANY;
 }
 
-static const char *const azSqlType[] = {"", "TEXT", "INTEGER", "REAL",
-                                        "INTEGER", "TEXT"};
+static const char *const azSqlType[] = {"",     "TEXT",    "INTEGER",
+                                        "REAL", "INTEGER", "TEXT"};
 
 /* Read the properties of the schema into the table. */
 static int coll_props(coll_vtab *p, char **pzErr) {
@@ -283,10 +283,10 @@ static int coll_create_shadow(coll_vtab *p, char **pzErr) {
     json_t *pProp = json_object_get(pProps, p->azProp[i]);
     int bUnique = json_is_true(json_object_get(pProp, "unique"));
     if (bUnique || json_is_true(json_object_get(pProp, "index"))) {
-      sqlite3_str_appendf(pSql,
-                          "CREATE %sINDEX \"%w_idx_%w\" ON \"%w_data\"(\"%w\", _live);",
-                          bUnique ? "UNIQUE " : "", p->zName, p->azProp[i],
-                          p->zName, p->azProp[i]);
+      sqlite3_str_appendf(
+          pSql, "CREATE %sINDEX \"%w_idx_%w\" ON \"%w_data\"(\"%w\", _live);",
+          bUnique ? "UNIQUE " : "", p->zName, p->azProp[i], p->zName,
+          p->azProp[i]);
     }
   }
   zSql = sqlite3_str_finish(pSql);
@@ -339,9 +339,8 @@ static int coll_declare(coll_vtab *p, char **pzErr) {
   return rc;
 }
 
-static int coll_init(sqlite3 *db, void *pAux, int argc,
-                     const char *const *argv, sqlite3_vtab **ppVtab,
-                     char **pzErr, int bCreate) {
+static int coll_init(sqlite3 *db, void *pAux, int argc, const char *const *argv,
+                     sqlite3_vtab **ppVtab, char **pzErr, int bCreate) {
   thr_store *pStore = pAux;
   coll_vtab *p;
   char *zThread = NULL, *zSchema = NULL, *zColl = NULL, *zStored = NULL;
@@ -871,8 +870,8 @@ static int coll_load_doc(coll_vtab *p, const char *zId, json_t **ppDoc) {
   sqlite3_stmt *pStmt = NULL;
   char *zSql = sqlite3_mprintf(
       "SELECT _doc FROM \"%w_data\" WHERE _id = ?1 AND _live = 1", p->zName);
-  int rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, NULL)
-                : SQLITE_NOMEM;
+  int rc =
+      zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, NULL) : SQLITE_NOMEM;
   *ppDoc = NULL;
   sqlite3_free(zSql);
   if (rc == SQLITE_OK) {
@@ -951,9 +950,9 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     if (sqlite3_value_type(pBase) != SQLITE_NULL) {
       pDoc = json_loads((const char *)sqlite3_value_text(pBase), 0, NULL);
       if (!json_is_object(pDoc)) {
-        rc = coll_fail(p, SQLITE_CONSTRAINT_CHECK,
-                       sqlite3_mprintf("%s: _doc must be a JSON object",
-                                       p->zName));
+        rc = coll_fail(
+            p, SQLITE_CONSTRAINT_CHECK,
+            sqlite3_mprintf("%s: _doc must be a JSON object", p->zName));
         goto done;
       }
     } else {
@@ -1005,12 +1004,12 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   }
   if (!sqlite3_value_nochange(argv[2 + COL_DOC(p)]) &&
       sqlite3_value_type(argv[2 + COL_DOC(p)]) != SQLITE_NULL) {
-    pDoc = json_loads((const char *)sqlite3_value_text(argv[2 + COL_DOC(p)]),
-                      0, NULL);
+    pDoc = json_loads((const char *)sqlite3_value_text(argv[2 + COL_DOC(p)]), 0,
+                      NULL);
     if (!json_is_object(pDoc)) {
-      rc = coll_fail(p, SQLITE_CONSTRAINT_CHECK,
-                     sqlite3_mprintf("%s: _doc must be a JSON object",
-                                     p->zName));
+      rc = coll_fail(
+          p, SQLITE_CONSTRAINT_CHECK,
+          sqlite3_mprintf("%s: _doc must be a JSON object", p->zName));
       goto done;
     }
   } else {
@@ -1024,8 +1023,7 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     if (sqlite3_value_type(pV) == SQLITE_NULL) {
       json_object_del(pDoc, p->azProp[i]);
     } else {
-      json_object_set_new(pDoc, p->azProp[i],
-                          coll_json_of(pV, p->aeType[i]));
+      json_object_set_new(pDoc, p->azProp[i], coll_json_of(pV, p->aeType[i]));
     }
   }
   json_object_set_new(pDoc, "_id", json_string(zId));

@@ -72,7 +72,9 @@ static void tally_add(tally *p, long n, double t) {
   p->t += t;
 }
 
-static double tally_rate(const tally *p) { return (double)p->n / p->t; }
+static double tally_rate(const tally *p) {
+  return (double)p->n / p->t;
+}
 
 static void bench_sign(tally *pT) {
   static unsigned char pk[32], sk[64], msg[72], sig[64];
@@ -128,7 +130,8 @@ static void bench_plain(sqlite3 *db, int bBatch, tally *pT) {
   unsigned char aBlob[4][200];
   long n = 0;
   double t0, t;
-  static const int aSize[4] = {187, 82, 94, 131}; /* record, event, header, body */
+  static const int aSize[4] = {187, 82, 94,
+                               131}; /* record, event, header, body */
   randombytes_buf(aBlob, sizeof(aBlob));
   sqlite3_exec(db,
                "CREATE TABLE IF NOT EXISTS plain_record(rid INTEGER PRIMARY "

@@ -50,15 +50,15 @@ int LLVMFuzzerTestOneInput(const unsigned char *a, size_t n) {
   if (sqlite3_exec(gDb, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
     abort();
   }
-  rc = thr_apply_body(gStore, gThread, logPk, author, a, n, NULL, NULL,
-                      &nSkip, &zErr);
+  rc = thr_apply_body(gStore, gThread, logPk, author, a, n, NULL, NULL, &nSkip,
+                      &zErr);
   /* A unique index could refuse a document; there is none here, so any
   ** failure is a bug. */
   if (rc != SQLITE_OK) {
     abort();
   }
-  if (sqlite3_exec(gDb, "SELECT count(*), sum(length(_doc)) FROM v_data",
-                   NULL, NULL, NULL) != SQLITE_OK) {
+  if (sqlite3_exec(gDb, "SELECT count(*), sum(length(_doc)) FROM v_data", NULL,
+                   NULL, NULL) != SQLITE_OK) {
     abort();
   }
   sqlite3_free(zErr);

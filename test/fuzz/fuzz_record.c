@@ -266,17 +266,20 @@ static void seal_input(const unsigned char *data, size_t size) {
 
   /* Every CID names its block's bytes. */
   thr_cid_of(&cid, THR_CODEC_DAGCBOR, s.body.a, s.body.n);
-  if (memcmp(cid.a, s.cidBody.a, THR_CID_BYTES) != 0) abort();
+  if (memcmp(cid.a, s.cidBody.a, THR_CID_BYTES) != 0)
+    abort();
   thr_cid_of(&cid, THR_CODEC_DAGCBOR, s.header.a, s.header.n);
-  if (memcmp(cid.a, s.cidHeader.a, THR_CID_BYTES) != 0) abort();
+  if (memcmp(cid.a, s.cidHeader.a, THR_CID_BYTES) != 0)
+    abort();
   thr_cid_of(&cid, THR_CODEC_DAGCBOR, s.event.a, s.event.n);
-  if (memcmp(cid.a, s.cidEvent.a, THR_CID_BYTES) != 0) abort();
+  if (memcmp(cid.a, s.cidEvent.a, THR_CID_BYTES) != 0)
+    abort();
   thr_cid_of(&cid, THR_CODEC_DAGCBOR, s.record.a, s.record.n);
-  if (memcmp(cid.a, s.cidRecord.a, THR_CID_BYTES) != 0) abort();
+  if (memcmp(cid.a, s.cidRecord.a, THR_CID_BYTES) != 0)
+    abort();
 
   /* 4. record */
-  rc = thr_rec_open(gKey.service, gLog->pk, s.record.a, s.record.n, &op,
-                    &zErr);
+  rc = thr_rec_open(gKey.service, gLog->pk, s.record.a, s.record.n, &op, &zErr);
   if (rc != SQLITE_OK || op.hasPrev != (pPrev != NULL) ||
       memcmp(op.cidEvent.a, s.cidEvent.a, THR_CID_BYTES) != 0 ||
       (pPrev && memcmp(op.cidPrev.a, pPrev->a, THR_CID_BYTES) != 0) ||
@@ -285,8 +288,7 @@ static void seal_input(const unsigned char *data, size_t size) {
   }
   /* 3. event */
   rc = thr_event_open(s.event.a, s.event.n, &cBody, &cHdr, &zErr);
-  if (rc != SQLITE_OK ||
-      memcmp(cBody.a, s.cidBody.a, THR_CID_BYTES) != 0 ||
+  if (rc != SQLITE_OK || memcmp(cBody.a, s.cidBody.a, THR_CID_BYTES) != 0 ||
       memcmp(cHdr.a, s.cidHeader.a, THR_CID_BYTES) != 0) {
     abort();
   }

@@ -50,8 +50,7 @@ static void put_text_free(const char *zTarget, const char *zName, char *z) {
   sqlite3_free(z);
 }
 
-static void put_buf(const char *zTarget, const char *zName,
-                    const thr_cbuf *p) {
+static void put_buf(const char *zTarget, const char *zName, const thr_cbuf *p) {
   put(zTarget, zName, p->a, p->n);
 }
 
@@ -70,7 +69,7 @@ static void put_seal(const char *zName, const unsigned char *a, size_t n) {
 }
 
 static void mkdirs(void) {
-  static const char *azSub[] = {"",       "/cbor", "/multibase",
+  static const char *azSub[] = {"",        "/cbor", "/multibase",
                                 "/record", "/car",  "/body"};
   size_t i;
   for (i = 0; i < sizeof(azSub) / sizeof(azSub[0]); i++) {
@@ -93,17 +92,17 @@ int main(int argc, char **argv) {
       0x61, 'x',                                /* "x" */
       0x42, 0x00, 0xff,                         /* h'00ff' */
       0xf6, 0xf5, 0xf4,                         /* null, true, false */
-      0xfb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0,       /* 1.5 */
+      0xfb, 0x3f, 0xf8, 0,    0,    0, 0, 0, 0, /* 1.5 */
       0x19, 0x01, 0x2c,                         /* 300 */
       0x1a, 0x00, 0x01, 0x11, 0x70,             /* 70000 */
-      0x1b, 0, 0, 0, 0x02, 0, 0, 0, 0,          /* 2^33 */
+      0x1b, 0,    0,    0,    0x02, 0, 0, 0, 0, /* 2^33 */
       0x39, 0x01, 0xf3,                         /* -500 */
       0x80};                                    /* [] */
-  static const unsigned char aKeys[] = {
-      0xa3, 0x61, 'b', 0x80, 0x62, 'a', 'a', 0xa0, 0x63, 'a', 'b', 'c', 0x40};
+  static const unsigned char aKeys[] = {0xa3, 0x61, 'b', 0x80, 0x62, 'a', 'a',
+                                        0xa0, 0x63, 'a', 'b',  'c',  0x40};
   static const unsigned char aCarHdrOnly[] = {
-      0x11, 0xa2, 0x65, 'r', 'o', 'o', 't', 's', 0x80, 0x67, 'v', 'e', 'r',
-      's',  'i',  'o',  'n', 0x01};
+      0x11, 0xa2, 0x65, 'r', 'o', 'o', 't', 's', 0x80,
+      0x67, 'v',  'e',  'r', 's', 'i', 'o', 'n', 0x01};
   unsigned char aDeep[64];
   thr_tkey key;
   unsigned char contentKey[32], seed[32];

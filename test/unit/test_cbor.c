@@ -23,7 +23,6 @@ static const char zEmptyMapCid[] =
 static const char zEmptyMapSha[] =
     "c19a797fa1fd590cd2e5b42d1cf5f246e29b91684e2f87404b81dc345c7a56a0";
 
-
 /* Convert hex text (spaces ignored) into a[], which has room for it.
 ** Returns the number of bytes written. */
 static size_t hex2bin(const char *zHex, unsigned char *a) {

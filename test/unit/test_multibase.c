@@ -14,7 +14,6 @@
 /* "yes mani !", the multibase spec's test input. */
 static const char zYes[] = "yes mani !";
 
-
 /* Copy (z, n) into a heap buffer of exactly n bytes, so that AddressSanitizer
 ** catches any read past the end (a string literal would hide it behind its
 ** terminating NUL).  The caller frees it with free(). */

@@ -85,12 +85,12 @@ static int make_actions(act *aAct, int nMax) {
     p->a.hlc = ((uint64_t)rng_below(20) << 16) | (uint64_t)i;
     if (k < 3) {
       p->a.eType = THR_ACT_CREATE;
-      snprintf(p->zJson, sizeof(p->zJson), "{\"_id\":\"%s\",\"a\":%s}",
-               p->zId, azVal[rng_below(3)]);
+      snprintf(p->zJson, sizeof(p->zJson), "{\"_id\":\"%s\",\"a\":%s}", p->zId,
+               azVal[rng_below(3)]);
     } else if (k < 8) {
       p->a.eType = THR_ACT_SAVE;
-      snprintf(p->zJson, sizeof(p->zJson), "{\"_id\":\"%s\",\"%s\":%s}",
-               p->zId, rng_below(2) ? "a" : "b", azVal[rng_below(5)]);
+      snprintf(p->zJson, sizeof(p->zJson), "{\"_id\":\"%s\",\"%s\":%s}", p->zId,
+               rng_below(2) ? "a" : "b", azVal[rng_below(5)]);
     } else {
       p->a.eType = THR_ACT_DELETE;
     }
@@ -223,8 +223,8 @@ static void on_change(void *pArg, const char *zThread, const char *zColl,
   (void)zThread;
   (void)zAuthor;
   p->n++;
-  snprintf(p->zLog + n, sizeof(p->zLog) - n, "%s%s:%s:%s", n ? " " : "",
-           zColl, zId, zAction);
+  snprintf(p->zLog + n, sizeof(p->zLog) - n, "%s%s:%s:%s", n ? " " : "", zColl,
+           zId, zAction);
 }
 
 static void test_subscribe(void) {
@@ -237,19 +237,19 @@ static void test_subscribe(void) {
   TT_CHECK(sqlite3_open("api.db", &db) == SQLITE_OK);
   TT_CHECK(sqlite3_threads_init(db, &zErr, NULL) == SQLITE_OK);
   TT_CHECK(threads_subscribe(db, on_change, &h) == SQLITE_OK);
-  TT_CHECK(sqlite3_exec(
-               db,
-               "SELECT threads_create('t');"
-               "CREATE VIRTUAL TABLE p USING threads(thread='t', "
-               "schema='{\"type\":\"object\",\"properties\":{\"n\":"
-               "{\"type\":\"integer\"}}}');"
-               "BEGIN; INSERT INTO p(_id, n) VALUES ('a', 1);"
-               "INSERT INTO p(_id, n) VALUES ('b', 2); COMMIT;"
-               "BEGIN; INSERT INTO p(_id, n) VALUES ('gone', 3); ROLLBACK;"
-               "SAVEPOINT s; UPDATE p SET n = 5 WHERE _id = 'a';"
-               "SAVEPOINT t; DELETE FROM p WHERE _id = 'b'; ROLLBACK TO t;"
-               "RELEASE s;",
-               NULL, NULL, &zErr) == SQLITE_OK);
+  TT_CHECK(
+      sqlite3_exec(db,
+                   "SELECT threads_create('t');"
+                   "CREATE VIRTUAL TABLE p USING threads(thread='t', "
+                   "schema='{\"type\":\"object\",\"properties\":{\"n\":"
+                   "{\"type\":\"integer\"}}}');"
+                   "BEGIN; INSERT INTO p(_id, n) VALUES ('a', 1);"
+                   "INSERT INTO p(_id, n) VALUES ('b', 2); COMMIT;"
+                   "BEGIN; INSERT INTO p(_id, n) VALUES ('gone', 3); ROLLBACK;"
+                   "SAVEPOINT s; UPDATE p SET n = 5 WHERE _id = 'a';"
+                   "SAVEPOINT t; DELETE FROM p WHERE _id = 'b'; ROLLBACK TO t;"
+                   "RELEASE s;",
+                   NULL, NULL, &zErr) == SQLITE_OK);
   if (zErr) {
     printf("  %s\n", zErr);
   }
@@ -269,11 +269,11 @@ static void test_subscribe(void) {
   TT_CHECK(sqlite3_column_int(pStmt, 2) == 1);
   sqlite3_finalize(pStmt);
   /* Incremental reads: everything after the first change. */
-  TT_CHECK(sqlite3_prepare_v2(
-               db,
-               "SELECT count(*) FROM threads_changes WHERE seq > "
-               "(SELECT min(seq) FROM threads_changes)",
-               -1, &pStmt, NULL) == SQLITE_OK);
+  TT_CHECK(
+      sqlite3_prepare_v2(db,
+                         "SELECT count(*) FROM threads_changes WHERE seq > "
+                         "(SELECT min(seq) FROM threads_changes)",
+                         -1, &pStmt, NULL) == SQLITE_OK);
   TT_CHECK(sqlite3_step(pStmt) == SQLITE_ROW);
   TT_CHECK(sqlite3_column_int(pStmt, 0) == 2);
   sqlite3_finalize(pStmt);
