@@ -57,3 +57,14 @@ shown=$(printf '%s\n' "$r1" | head -1)
 after=$(q "SELECT threads_identity();")
 author=$(q "SELECT author FROM threads_records WHERE thread = 't';")
 check identity_survives_rollback '[ -n "$shown" ] && [ "$shown" = "$after" ] && [ "$author" = "$after" ]'
+
+# Collections survive a reopen: the table reconnects (no new definition
+# record), reads and writes work, and the next transaction is one record.
+db=coll.db
+$SQLITE3 -batch "$db" ".load $EXT" "SELECT threads_create('c');" \
+  "CREATE VIRTUAL TABLE person USING threads(thread='c', schema='{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"}}}');" \
+  "INSERT INTO person(_id, name) VALUES ('a', 'Ada');" >/dev/null 2>&1
+n1=$(q "SELECT records FROM threads WHERE name = 'c';")
+r2=$(q "SELECT name FROM person WHERE _id = 'a';" "INSERT INTO person(_id, name) VALUES ('b', 'Bob');" \
+  "SELECT count(*) FROM person;" "SELECT records FROM threads WHERE name = 'c';" "SELECT threads_verify('c');")
+check collection_survives_reopen '[ "$n1" = 3 ] && [ "$r2" = "$(printf "Ada\n2\n4\n4")" ]'
