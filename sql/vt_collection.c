@@ -262,6 +262,23 @@ static void coll_free(coll_vtab *p) {
   sqlite3_free(p);
 }
 
+/* Live rows, for the planner's estimates: counted once per connection,
+** then kept up to date by this table's own writes. */
+static sqlite3_int64 coll_count_rows(coll_vtab *p) {
+  sqlite3_stmt *pStmt = NULL;
+  sqlite3_int64 n = 1;
+  char *zSql =
+      sqlite3_mprintf("SELECT count(*) FROM \"%w_data\" WHERE +_live = 1",
+                      p->zName);
+  if (zSql && sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, NULL) == SQLITE_OK &&
+      sqlite3_step(pStmt) == SQLITE_ROW) {
+    n = sqlite3_column_int64(pStmt, 0);
+  }
+  sqlite3_finalize(pStmt);
+  sqlite3_free(zSql);
+  return n > 0 ? n : 1;
+}
+
 /* The shadow table and the indexes the schema asks for ("index": true or
 ** "unique": true on a property). */
 static int coll_create_shadow(coll_vtab *p, char **pzErr) {
@@ -448,7 +465,7 @@ static int coll_init(sqlite3 *db, void *pAux, int argc, const char *const *argv,
     sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
     coll_scan_indexes(p);
     p->iCookie = thr_store_cookie(pStore);
-    p->nRowEst = 1000;
+    p->nRowEst = coll_count_rows(p);
     thr_store_attach(pStore);
   }
 
@@ -941,6 +958,9 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     act.zId = zId;
     rc = thr_coll_write(p->pStore, &p->tid, &p->w, &act, NULL, p->zName, -1,
                         &zErr);
+    if (rc == SQLITE_OK && p->nRowEst > 1) {
+      p->nRowEst--;
+    }
     goto done;
   }
 
@@ -984,6 +1004,9 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     act.zJson = zJson;
     rc = thr_coll_write(p->pStore, &p->tid, &p->w, &act, pDoc, p->zName,
                         sqlite3_vtab_on_conflict(p->db), &zErr);
+    if (rc == SQLITE_OK) {
+      p->nRowEst++; /* an estimate: a replace or an ignore counts too */
+    }
     goto done;
   }
 
