@@ -1199,11 +1199,10 @@ int thr_coll_writer(thr_store *pStore, const thr_tid *pTid, thr_writer *pW,
 }
 
 int thr_coll_write(thr_store *pStore, const thr_tid *pTid, const thr_writer *pW,
-                   thr_action *pAct, json_t *pDoc, const char *zView,
-                   int eConflict, char **pzErr) {
+                   thr_action *pAct, json_t *pDoc, int eConflict,
+                   char **pzErr) {
   thr_txn *p = txn_get(pStore);
   int bSkip = 0, rc;
-  (void)zView;
   if (p == NULL) {
     return SQLITE_NOMEM;
   }

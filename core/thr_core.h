@@ -589,8 +589,7 @@ int thr_coll_writer(thr_store *p, const thr_tid *pTid, thr_writer *pW,
 ** nothing, anything else is SQLITE_CONSTRAINT "UNIQUE constraint failed:
 ** <view>._id"). */
 int thr_coll_write(thr_store *p, const thr_tid *pTid, const thr_writer *pW,
-                   thr_action *pAct, json_t *pDoc, const char *zView,
-                   int eConflict, char **pzErr);
+                   thr_action *pAct, json_t *pDoc, int eConflict, char **pzErr);
 
 /* Apply one action written by log logPk (author zAuthor, a peer ID) to the
 ** views of its collection; only to zOnlyView if not NULL. */

@@ -267,9 +267,8 @@ static void coll_free(coll_vtab *p) {
 static sqlite3_int64 coll_count_rows(coll_vtab *p) {
   sqlite3_stmt *pStmt = NULL;
   sqlite3_int64 n = 1;
-  char *zSql =
-      sqlite3_mprintf("SELECT count(*) FROM \"%w_data\" WHERE +_live = 1",
-                      p->zName);
+  char *zSql = sqlite3_mprintf(
+      "SELECT count(*) FROM \"%w_data\" WHERE +_live = 1", p->zName);
   if (zSql && sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, NULL) == SQLITE_OK &&
       sqlite3_step(pStmt) == SQLITE_ROW) {
     n = sqlite3_column_int64(pStmt, 0);
@@ -956,8 +955,7 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     zId = sqlite3_mprintf("%s", sqlite3_value_text(argv[0]));
     act.eType = THR_ACT_DELETE;
     act.zId = zId;
-    rc = thr_coll_write(p->pStore, &p->tid, &p->w, &act, NULL, p->zName, -1,
-                        &zErr);
+    rc = thr_coll_write(p->pStore, &p->tid, &p->w, &act, NULL, -1, &zErr);
     if (rc == SQLITE_OK && p->nRowEst > 1) {
       p->nRowEst--;
     }
@@ -1002,7 +1000,7 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     act.eType = THR_ACT_CREATE;
     act.zId = zId;
     act.zJson = zJson;
-    rc = thr_coll_write(p->pStore, &p->tid, &p->w, &act, pDoc, p->zName,
+    rc = thr_coll_write(p->pStore, &p->tid, &p->w, &act, pDoc,
                         sqlite3_vtab_on_conflict(p->db), &zErr);
     if (rc == SQLITE_OK) {
       p->nRowEst++; /* an estimate: a replace or an ignore counts too */
@@ -1078,8 +1076,7 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   act.eType = THR_ACT_SAVE;
   act.zId = zId;
   act.zJson = zJson;
-  rc = thr_coll_write(p->pStore, &p->tid, &p->w, &act, pPatch, p->zName, -1,
-                      &zErr);
+  rc = thr_coll_write(p->pStore, &p->tid, &p->w, &act, pPatch, -1, &zErr);
 
 done:
   if (zErr) {
