@@ -201,8 +201,7 @@ int thr_rec_seal(const thr_tkey *pKey, const thr_keypair *pAuthor,
   thr_cid_of(&pOut->cidEvent, THR_CODEC_DAGCBOR, pOut->event.a, pOut->event.n);
 
   /* 4. record: {"sig", "prev"?, "block", "pubKey"} under the service key */
-  crypto_sign_detached(aSig, NULL, aMsg,
-                       rec_sig_message(aMsg, &pOut->cidEvent, pPrev), pLog->sk);
+  thr_sign(aSig, aMsg, rec_sig_message(aMsg, &pOut->cidEvent, pPrev), pLog);
   thr_pubkey_pb(aPb, pAuthor->pk);
   w = (thr_cw){aBuf, 0, sizeof(aBuf), SQLITE_OK, 0};
   thr_cw_map(&w, pPrev ? 4 : 3);

@@ -180,6 +180,7 @@ int thr_store_open(sqlite3 *db, thr_store **ppStore, char **pzErr) {
   memset(p, 0, sizeof(*p));
   p->db = db;
   p->iSchema = -1;
+  thr_sign_acquire(); /* released in thr_store_close() */
   *ppStore = p;
   return SQLITE_OK;
 }
@@ -213,6 +214,7 @@ void thr_store_close(thr_store *p) {
   thr_txn_free(p->pTxn);
   sqlite3_free(p->aLogKey);
   sqlite3_free(p);
+  thr_sign_release();
 }
 
 sqlite3 *thr_store_db(thr_store *p) {
