@@ -24,7 +24,7 @@ void thr_cid_of(thr_cid *pCid, int codec, const unsigned char *a, size_t n) {
   pCid->a[1] = (unsigned char)codec;
   pCid->a[2] = THR_MH_SHA2_256;
   pCid->a[3] = 32;
-  crypto_hash_sha256(&pCid->a[4], a, n);
+  thr_sha256(&pCid->a[4], a, n);
 }
 
 int thr_cid_from_bytes(thr_cid *pCid, const unsigned char *a, size_t n,

@@ -105,6 +105,21 @@ char *thr_cid_text(const thr_cid *pCid);
 int thr_cid_parse(thr_cid *pCid, const char *z, char **pzErr);
 
 /**************************************************************************
+** Interface to code in sha256.c
+**
+** SHA-256 (FIPS 180-4): the x86 SHA extensions where the CPU has them,
+** else libsodium's crypto_hash_sha256().  The digest is the same.
+*/
+void thr_sha256(unsigned char out[32], const unsigned char *a, size_t n);
+
+/* For tests and benchmarks: bOn non-zero makes thr_sha256() take the
+** portable path even on a CPU with the SHA extensions; zero undoes it. */
+void thr_sha256_force_portable(int bOn);
+
+/* The path thr_sha256() takes now: "sha-ni" or "portable". */
+const char *thr_sha256_path(void);
+
+/**************************************************************************
 ** Interface to code in cbor.c
 **
 ** dag-cbor on top of libcbor.  Maps are written in canonical order (keys
