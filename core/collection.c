@@ -33,10 +33,19 @@
 **   revives it with the fields written after the delete).
 **
 ** SHADOW TABLE of view V: "V_data"(_id TEXT PRIMARY KEY, <one column per
-**   mirrored property>, _doc TEXT, _author TEXT, _mod INTEGER,
+**   mirrored property>, _rest TEXT, _log INTEGER, _hlc INTEGER,
 **   _live INTEGER, _clock BLOB) WITHOUT ROWID, where
-**   _clock = D(40) || base(40) || { u8 n || field name (n bytes) || c(40) }*
-**   base is the clock of fields without an entry of their own.
+**   - a field lives in its column when the column gives it back exactly
+**     (thr_doc_rest); _rest is a JSON object of the other fields, NULL
+**     when there are none (the common case: rows as narrow as a plain
+**     table's);
+**   - (_hlc, _log) is the newest clock of the document: hlc and the
+**     _threads_log row of its log (which also names the author);
+**   - _live is 1 while the document is visible;
+**   - _clock = D(40) || base(40) || { u8 n || name (n bytes) || c(40) }*,
+**     base the clock of fields without an entry of their own; NULL (the
+**     short form, a document as created) when D = base = (_hlc, _log) and
+**     there are no entries.
 */
 #include "thr_core.h"
 
@@ -107,6 +116,7 @@ struct txn_view {
   char *zColl;
   int nProp;
   char **azProp;
+  int *aeKind; /* THR_PT_* per property */
   sqlite3_stmt *pSel, *pIns, *pUpd;
   txn_view *pNext;
 };
@@ -168,6 +178,7 @@ static void view_free(txn_view *pV) {
     sqlite3_free(pV->azProp[i]);
   }
   sqlite3_free(pV->azProp);
+  sqlite3_free(pV->aeKind);
   sqlite3_free(pV->zView);
   sqlite3_free(pV->zColl);
   sqlite3_free(pV);
@@ -636,7 +647,7 @@ static int view_load(thr_store *pStore, thr_txn *p, sqlite3_int64 iThread,
         json_loads((const char *)sqlite3_column_text(pStmt, 1), 0, NULL);
     txn_view *pV = sqlite3_malloc64(sizeof(*pV));
     sqlite3_str *pCols = sqlite3_str_new(db), *pVals = sqlite3_str_new(db);
-    sqlite3_str *pSet = sqlite3_str_new(db);
+    sqlite3_str *pSet = sqlite3_str_new(db), *pSel = sqlite3_str_new(db);
     char *zCols, *zVals, *zSet, *zSql;
     size_t i;
     if (pV == NULL || !json_is_array(pProps)) {
@@ -646,6 +657,7 @@ static int view_load(thr_store *pStore, thr_txn *p, sqlite3_int64 iThread,
       sqlite3_free(sqlite3_str_finish(pCols));
       sqlite3_free(sqlite3_str_finish(pVals));
       sqlite3_free(sqlite3_str_finish(pSet));
+      sqlite3_free(sqlite3_str_finish(pSel));
       break;
     }
     memset(pV, 0, sizeof(*pV));
@@ -654,38 +666,53 @@ static int view_load(thr_store *pStore, thr_txn *p, sqlite3_int64 iThread,
     pV->iThread = iThread;
     pV->nProp = (int)json_array_size(pProps);
     pV->azProp = sqlite3_malloc64(sizeof(char *) * (size_t)(pV->nProp + 1));
+    pV->aeKind = sqlite3_malloc64(sizeof(int) * (size_t)(pV->nProp + 1));
     pV->pNext = p->pViews;
     p->pViews = pV;
-    if (pV->azProp == NULL) {
+    if (pV->azProp == NULL || pV->aeKind == NULL) {
+      pV->nProp = 0;
       rc = SQLITE_NOMEM;
       json_decref(pProps);
+      sqlite3_free(sqlite3_str_finish(pCols));
+      sqlite3_free(sqlite3_str_finish(pVals));
+      sqlite3_free(sqlite3_str_finish(pSet));
+      sqlite3_free(sqlite3_str_finish(pSel));
       break;
     }
-    /* Columns: _id, properties..., _doc, _author, _mod, _live, _clock. */
+    /* Columns: _id, properties..., _rest, _log, _hlc, _live, _clock. */
     sqlite3_str_appendall(pCols, "_id");
     sqlite3_str_appendall(pVals, "?1");
+    sqlite3_str_appendall(pSel, "SELECT d._id");
     for (i = 0; i < (size_t)pV->nProp; i++) {
-      const char *zProp = json_string_value(json_array_get(pProps, i));
+      json_t *pProp = json_array_get(pProps, i);
+      const char *zProp = json_string_value(json_array_get(pProp, 0));
       pV->azProp[i] = sqlite3_mprintf("%s", zProp ? zProp : "");
+      pV->aeKind[i] = (int)json_integer_value(json_array_get(pProp, 1));
       sqlite3_str_appendf(pCols, ",\"%w\"", pV->azProp[i]);
       sqlite3_str_appendf(pVals, ",?%d", (int)i + 2);
       sqlite3_str_appendf(pSet, "\"%w\"=?%d,", pV->azProp[i], (int)i + 2);
+      sqlite3_str_appendf(pSel, ",d.\"%w\"", pV->azProp[i]);
     }
     json_decref(pProps);
-    sqlite3_str_appendall(pCols, ",_doc,_author,_mod,_live,_clock");
+    sqlite3_str_appendf(pSel,
+                        ",d._rest,d._clock,d._live,d._hlc,(SELECT pk FROM "
+                        "_threads_log WHERE lid = d._log) FROM \"%w_data\" "
+                        "AS d WHERE d._id = ?1",
+                        zView);
+    sqlite3_str_appendall(pCols, ",_rest,_log,_hlc,_live,_clock");
     sqlite3_str_appendf(pVals, ",?%d,?%d,?%d,?%d,?%d", pV->nProp + 2,
                         pV->nProp + 3, pV->nProp + 4, pV->nProp + 5,
                         pV->nProp + 6);
     sqlite3_str_appendf(pSet,
-                        "_doc=?%d,_author=?%d,_mod=?%d,_live=?%d,"
+                        "_rest=?%d,_log=?%d,_hlc=?%d,_live=?%d,"
                         "_clock=?%d",
                         pV->nProp + 2, pV->nProp + 3, pV->nProp + 4,
                         pV->nProp + 5, pV->nProp + 6);
     zCols = sqlite3_str_finish(pCols);
     zVals = sqlite3_str_finish(pVals);
     zSet = sqlite3_str_finish(pSet);
-    zSql = sqlite3_mprintf(
-        "SELECT _doc, _clock, _live FROM \"%w_data\" WHERE _id = ?1", zView);
+    zSql = sqlite3_str_finish(pSel);
+    pSel = NULL;
     rc = zSql ? sqlite3_prepare_v3(db, zSql, -1, SQLITE_PREPARE_PERSISTENT,
                                    &pV->pSel, NULL)
               : SQLITE_NOMEM;
@@ -780,20 +807,21 @@ static const unsigned char *clock_of(const doc_clock *c, json_t *pDoc,
   return json_object_get(pDoc, zName) ? c->base : NULL;
 }
 
-static int clock_parse(doc_clock *c, const unsigned char *a, int n) {
+/* Parse the stored clock: blob (a, n), or the short form (a == NULL) from
+** the row's newest clock (hlc, pk); pk NULL means there is no row. */
+static int clock_parse(doc_clock *c, const unsigned char *a, int n,
+                       uint64_t hlc, const unsigned char *pk) {
   int i = 2 * CLOCK_BYTES;
   memset(c, 0, sizeof(*c));
   c->pEntry = json_object();
   if (c->pEntry == NULL) {
     return SQLITE_NOMEM;
   }
-  if (a == NULL || n == 0) {
-    return SQLITE_OK;
-  }
-  if (n == CLOCK_BYTES) {
-    /* The short form: D == base and no entries (a plain create). */
-    memcpy(c->D, a, CLOCK_BYTES);
-    memcpy(c->base, a, CLOCK_BYTES);
+  if (a == NULL) {
+    if (pk) {
+      clock_make(c->D, hlc, pk);
+      memcpy(c->base, c->D, CLOCK_BYTES);
+    }
     return SQLITE_OK;
   }
   if (n < 2 * CLOCK_BYTES) {
@@ -817,29 +845,56 @@ static int clock_parse(doc_clock *c, const unsigned char *a, int n) {
   return SQLITE_OK;
 }
 
-/* Serialize, dropping entries that no longer decide anything: those older
-** than D, and those of present fields equal to base.  (A removed field's
-** entry must stay even when it equals base: it is the only trace that the
-** field was removed then, which keeps older writes from reviving it.) */
-static unsigned char *clock_write(const doc_clock *c, json_t *pDoc, int *pn) {
-  size_t n = 2 * CLOCK_BYTES;
+/* Does entry i still decide anything?  Not when older than D, nor when a
+** present field's entry equals base.  (A removed field's entry must stay
+** even when it equals base: it is the only trace that the field was
+** removed then, which keeps older writes from reviving it.) */
+static int clock_keeps(const doc_clock *c, json_t *pDoc, int i) {
+  return strlen(c->azName[i]) <= 255 && clock_cmp(c->aEntry[i], c->D) >= 0 &&
+         (clock_cmp(c->aEntry[i], c->base) != 0 ||
+          json_object_get(pDoc, c->azName[i]) == NULL);
+}
+
+/* The newest clock of the document: of D, base and the kept entries. */
+static void clock_newest(const doc_clock *c, json_t *pDoc,
+                         unsigned char out[CLOCK_BYTES]) {
   int i;
-  unsigned char *a;
+  memcpy(out, clock_cmp(c->D, c->base) >= 0 ? c->D : c->base, CLOCK_BYTES);
   for (i = 0; i < c->nEntry; i++) {
-    n += 1 + strlen(c->azName[i]) + CLOCK_BYTES;
+    if (clock_keeps(c, pDoc, i) && clock_cmp(c->aEntry[i], out) > 0) {
+      memcpy(out, c->aEntry[i], CLOCK_BYTES);
+    }
+  }
+}
+
+/* Serialize the clock for _clock; *pa = NULL for the short form (D = base =
+** newest, no entries). */
+static int clock_write(const doc_clock *c, json_t *pDoc, unsigned char **pa,
+                       int *pn) {
+  size_t n = 2 * CLOCK_BYTES;
+  int i, nKeep = 0;
+  unsigned char *a;
+  *pa = NULL;
+  *pn = 0;
+  for (i = 0; i < c->nEntry; i++) {
+    if (clock_keeps(c, pDoc, i)) {
+      n += 1 + strlen(c->azName[i]) + CLOCK_BYTES;
+      nKeep++;
+    }
+  }
+  if (nKeep == 0 && clock_cmp(c->D, c->base) == 0) {
+    return SQLITE_OK;
   }
   a = sqlite3_malloc64(n);
   if (a == NULL) {
-    return NULL;
+    return SQLITE_NOMEM;
   }
   memcpy(a, c->D, CLOCK_BYTES);
   memcpy(a + CLOCK_BYTES, c->base, CLOCK_BYTES);
   n = 2 * CLOCK_BYTES;
   for (i = 0; i < c->nEntry; i++) {
     size_t nName = strlen(c->azName[i]);
-    if (nName > 255 || clock_cmp(c->aEntry[i], c->D) < 0 ||
-        (clock_cmp(c->aEntry[i], c->base) == 0 &&
-         json_object_get(pDoc, c->azName[i]) != NULL)) {
+    if (!clock_keeps(c, pDoc, i)) {
       continue;
     }
     a[n] = (unsigned char)nName;
@@ -847,11 +902,9 @@ static unsigned char *clock_write(const doc_clock *c, json_t *pDoc, int *pn) {
     memcpy(a + n + 1 + nName, c->aEntry[i], CLOCK_BYTES);
     n += 1 + nName + CLOCK_BYTES;
   }
-  if (n == 2 * CLOCK_BYTES && clock_cmp(c->D, c->base) == 0) {
-    n = CLOCK_BYTES; /* the short form */
-  }
+  *pa = a;
   *pn = (int)n;
-  return a;
+  return SQLITE_OK;
 }
 
 /* Drop the fields of pDoc older than clock d. */
@@ -868,23 +921,25 @@ static void doc_drop_older(json_t *pDoc, const doc_clock *c,
   }
 }
 
-/* Bind a JSON value as the SQL value of a mirrored column. */
-static void bind_json(sqlite3_stmt *pStmt, int i, json_t *pVal) {
+/**************************************************************************
+** Documents in shadow rows.
+*/
+void thr_bind_json(sqlite3_stmt *pStmt, int i, const json_t *v) {
   char *z;
-  if (pVal == NULL) {
+  if (v == NULL) {
     sqlite3_bind_null(pStmt, i); /* the document has no such field */
     return;
   }
-  switch (json_typeof(pVal)) {
+  switch (json_typeof(v)) {
   case JSON_STRING:
-    sqlite3_bind_text(pStmt, i, json_string_value(pVal),
-                      (int)json_string_length(pVal), SQLITE_TRANSIENT);
+    sqlite3_bind_text(pStmt, i, json_string_value(v),
+                      (int)json_string_length(v), SQLITE_TRANSIENT);
     break;
   case JSON_INTEGER:
-    sqlite3_bind_int64(pStmt, i, json_integer_value(pVal));
+    sqlite3_bind_int64(pStmt, i, json_integer_value(v));
     break;
   case JSON_REAL:
-    sqlite3_bind_double(pStmt, i, json_real_value(pVal));
+    sqlite3_bind_double(pStmt, i, json_real_value(v));
     break;
   case JSON_TRUE:
     sqlite3_bind_int(pStmt, i, 1);
@@ -894,13 +949,127 @@ static void bind_json(sqlite3_stmt *pStmt, int i, json_t *pVal) {
     break;
   case JSON_OBJECT:
   case JSON_ARRAY:
-    z = json_dumps(pVal, JSON_COMPACT | JSON_SORT_KEYS);
-    sqlite3_bind_text(pStmt, i, z, -1, SQLITE_TRANSIENT);
-    free(z);
+    z = thr_json_text(v, NULL);
+    sqlite3_bind_text(pStmt, i, z, -1, sqlite3_free);
     break;
   default:
     sqlite3_bind_null(pStmt, i);
   }
+}
+
+/* Does a column of kind eKind give value v back exactly? */
+static int doc_mirrors(int eKind, const json_t *v) {
+  switch (eKind) {
+  case THR_PT_TEXT:
+    return json_is_string(v);
+  case THR_PT_INT:
+    return json_is_integer(v);
+  case THR_PT_REAL:
+    return json_is_real(v);
+  case THR_PT_BOOL:
+    return json_is_boolean(v);
+  case THR_PT_JSON:
+    return json_is_object(v) || json_is_array(v);
+  default:
+    return json_is_string(v) || json_is_integer(v) || json_is_real(v);
+  }
+}
+
+static int doc_prop(int nProp, char *const *azProp, const char *zKey) {
+  int i;
+  for (i = 0; i < nProp; i++) {
+    if (strcmp(azProp[i], zKey) == 0) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+char *thr_doc_rest(const json_t *pDoc, int nProp, char *const *azProp,
+                   const int *aeKind, int *pRc) {
+  json_t *pRest = NULL, *pVal;
+  const char *zKey;
+  char *z;
+  json_object_foreach((json_t *)pDoc, zKey, pVal) {
+    int k = doc_prop(nProp, azProp, zKey);
+    if ((k >= 0 && doc_mirrors(aeKind[k], pVal)) || strcmp(zKey, "_id") == 0) {
+      continue;
+    }
+    if (pRest == NULL && (pRest = json_object()) == NULL) {
+      *pRc = SQLITE_NOMEM;
+      return NULL;
+    }
+    json_object_set(pRest, zKey, pVal);
+  }
+  if (pRest == NULL) {
+    return NULL;
+  }
+  z = thr_json_text(pRest, NULL);
+  json_decref(pRest);
+  if (z == NULL) {
+    *pRc = SQLITE_NOMEM;
+  }
+  return z;
+}
+
+json_t *thr_doc_rebuild(sqlite3_stmt *pStmt, int bLive, int nProp,
+                        char *const *azProp, const int *aeKind, int iRest,
+                        int *pRc) {
+  json_t *pDoc;
+  int i;
+  if (sqlite3_column_type(pStmt, iRest) != SQLITE_NULL) {
+    pDoc = json_loads((const char *)sqlite3_column_text(pStmt, iRest), JSON_ALLOW_NUL, NULL);
+    if (!json_is_object(pDoc)) {
+      json_decref(pDoc);
+      *pRc = SQLITE_CORRUPT_VTAB;
+      return NULL;
+    }
+  } else if ((pDoc = json_object()) == NULL) {
+    *pRc = SQLITE_NOMEM;
+    return NULL;
+  }
+  if (bLive) {
+    json_object_set_new(pDoc, "_id",
+                        json_stringn((const char *)sqlite3_column_text(pStmt, 0),
+                                     (size_t)sqlite3_column_bytes(pStmt, 0)));
+  }
+  for (i = 0; i < nProp; i++) {
+    int iCol = i + 1;
+    json_t *pVal = NULL;
+    if (json_object_get(pDoc, azProp[i])) {
+      continue; /* _rest holds what the column cannot */
+    }
+    switch (sqlite3_column_type(pStmt, iCol)) {
+    case SQLITE_NULL:
+      continue;
+    case SQLITE_INTEGER:
+      pVal = aeKind[i] == THR_PT_BOOL
+                 ? json_boolean(sqlite3_column_int64(pStmt, iCol) != 0)
+                 : json_integer(sqlite3_column_int64(pStmt, iCol));
+      break;
+    case SQLITE_FLOAT:
+      pVal = json_real(sqlite3_column_double(pStmt, iCol));
+      break;
+    case SQLITE_TEXT:
+      if (aeKind[i] == THR_PT_JSON) {
+        pVal = json_loads((const char *)sqlite3_column_text(pStmt, iCol),
+                          JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+      } else {
+        pVal = json_stringn((const char *)sqlite3_column_text(pStmt, iCol),
+                            (size_t)sqlite3_column_bytes(pStmt, iCol));
+      }
+      break;
+    default:
+      break;
+    }
+    if (pVal == NULL) {
+      json_decref(pDoc);
+      *pRc = SQLITE_CORRUPT_VTAB;
+      return NULL;
+    }
+    json_object_set_new(pDoc, azProp[i], pVal);
+  }
+  return pDoc;
 }
 
 /* The error of a failed shadow-table write, in the user's terms: SQLite
@@ -926,15 +1095,36 @@ static int reduce_error(txn_view *pV, sqlite3 *db, char **pzErr) {
   return sqlite3_extended_errcode(db);
 }
 
-/* Apply pAct (clock cAct) to one view.  *pbLive reports whether the
-** document was live before; eConflict applies to local creates only. */
-static int reduce_view(txn_view *pV, sqlite3 *db, const thr_action *pAct,
-                       json_t *pIn, const unsigned char *cAct,
-                       const char *zAuthor, int eConflict, int *pbSkip,
-                       char **pzErr) {
+static uint64_t clock_hlc(const unsigned char *c) {
+  uint64_t hlc = 0;
+  int i;
+  for (i = 0; i < 8; i++) {
+    hlc = (hlc << 8) | c[i];
+  }
+  return hlc;
+}
+
+/* One action being applied: who wrote it, and how conflicts go. */
+typedef struct reduce_ctx reduce_ctx;
+struct reduce_ctx {
+  thr_store *pStore;
+  sqlite3_int64 iThread;
+  const thr_action *pAct;
+  json_t *pIn;                 /* its document or patch */
+  unsigned char c[CLOCK_BYTES]; /* its clock */
+  sqlite3_int64 iLog;          /* its log's row */
+  int eConflict;               /* for local creates; -1 otherwise */
+  int bSkip;                   /* set: OR IGNORE met a live document */
+};
+
+/* Apply the action to one view. */
+static int reduce_view(txn_view *pV, reduce_ctx *x, char **pzErr) {
+  sqlite3 *db = thr_store_db(x->pStore);
+  const thr_action *pAct = x->pAct;
+  const unsigned char *cAct = x->c;
   json_t *pDoc = NULL;
   doc_clock c;
-  int bExists = 0, bLive = 0, rc, bChanged = 0;
+  int bExists = 0, bLive = 0, rc = SQLITE_OK, bChanged = 0, nP = pV->nProp;
   const char *zKey;
   json_t *pVal;
 
@@ -942,21 +1132,20 @@ static int reduce_view(txn_view *pV, sqlite3 *db, const thr_action *pAct,
   /* A create of a new _id (the common case, and every row of a bulk load)
   ** is a plain INSERT of the document at its clock; only if the _id
   ** exists does the merge below run. */
-  if (pAct->eType == THR_ACT_CREATE && pAct->zJson) {
-    int i, nP = pV->nProp;
-    uint64_t hlc = 0;
-    for (i = 0; i < 8; i++) {
-      hlc = (hlc << 8) | cAct[i];
+  if (pAct->eType == THR_ACT_CREATE && x->pIn) {
+    int i;
+    char *zRest = thr_doc_rest(x->pIn, nP, pV->azProp, pV->aeKind, &rc);
+    if (rc != SQLITE_OK) {
+      return rc;
     }
     sqlite3_bind_text(pV->pIns, 1, pAct->zId, -1, SQLITE_STATIC);
     for (i = 0; i < nP; i++) {
-      bind_json(pV->pIns, i + 2, json_object_get(pIn, pV->azProp[i]));
+      thr_bind_json(pV->pIns, i + 2, json_object_get(x->pIn, pV->azProp[i]));
     }
-    sqlite3_bind_text(pV->pIns, nP + 2, pAct->zJson, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pV->pIns, nP + 3, zAuthor, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(pV->pIns, nP + 4, (sqlite3_int64)(hlc >> 16));
+    sqlite3_bind_text(pV->pIns, nP + 2, zRest, -1, sqlite3_free);
+    sqlite3_bind_int64(pV->pIns, nP + 3, x->iLog);
+    sqlite3_bind_int64(pV->pIns, nP + 4, (sqlite3_int64)clock_hlc(cAct));
     sqlite3_bind_int(pV->pIns, nP + 5, 1);
-    sqlite3_bind_blob(pV->pIns, nP + 6, cAct, CLOCK_BYTES, SQLITE_STATIC);
     rc = sqlite3_step(pV->pIns);
     sqlite3_reset(pV->pIns);
     sqlite3_clear_bindings(pV->pIns);
@@ -970,17 +1159,24 @@ static int reduce_view(txn_view *pV, sqlite3 *db, const thr_action *pAct,
   }
   sqlite3_bind_text(pV->pSel, 1, pAct->zId, -1, SQLITE_STATIC);
   if (sqlite3_step(pV->pSel) == SQLITE_ROW) {
+    const unsigned char *pk = sqlite3_column_blob(pV->pSel, nP + 5);
     bExists = 1;
-    bLive = sqlite3_column_int(pV->pSel, 2);
-    pDoc = json_loads((const char *)sqlite3_column_text(pV->pSel, 0), 0, NULL);
-    rc = clock_parse(&c, sqlite3_column_blob(pV->pSel, 1),
-                     sqlite3_column_bytes(pV->pSel, 1));
-    if (pDoc == NULL || !json_is_object(pDoc)) {
+    bLive = sqlite3_column_int(pV->pSel, nP + 3);
+    pDoc = thr_doc_rebuild(pV->pSel, bLive, nP, pV->azProp, pV->aeKind,
+                           nP + 1, &rc);
+    if (rc == SQLITE_OK && (pk == NULL ||
+                            sqlite3_column_bytes(pV->pSel, nP + 5) != 32)) {
       rc = SQLITE_CORRUPT_VTAB;
+    }
+    if (rc == SQLITE_OK) {
+      rc = clock_parse(
+          &c, sqlite3_column_blob(pV->pSel, nP + 2),
+          sqlite3_column_bytes(pV->pSel, nP + 2),
+          (uint64_t)sqlite3_column_int64(pV->pSel, nP + 4), pk);
     }
   } else {
     pDoc = json_object();
-    rc = clock_parse(&c, NULL, 0);
+    rc = pDoc ? clock_parse(&c, NULL, 0, 0, NULL) : SQLITE_NOMEM;
   }
   sqlite3_reset(pV->pSel);
   if (rc != SQLITE_OK) {
@@ -991,12 +1187,12 @@ static int reduce_view(txn_view *pV, sqlite3 *db, const thr_action *pAct,
     goto done;
   }
 
-  if (pAct->eType == THR_ACT_CREATE && bLive && eConflict >= 0) {
-    if (eConflict == SQLITE_IGNORE) {
-      *pbSkip = 1;
+  if (pAct->eType == THR_ACT_CREATE && bLive && x->eConflict >= 0) {
+    if (x->eConflict == SQLITE_IGNORE) {
+      x->bSkip = 1;
       goto done;
     }
-    if (eConflict != SQLITE_REPLACE) {
+    if (x->eConflict != SQLITE_REPLACE) {
       *pzErr = sqlite3_mprintf("UNIQUE constraint failed: %s._id", pV->zView);
       rc = SQLITE_CONSTRAINT_PRIMARYKEY;
       goto done;
@@ -1017,7 +1213,7 @@ static int reduce_view(txn_view *pV, sqlite3 *db, const thr_action *pAct,
         rc = clock_set(&c, zKey, c.base);
       }
     }
-    json_object_foreach(pIn, zKey, pVal) {
+    json_object_foreach(x->pIn, zKey, pVal) {
       const unsigned char *cf = clock_of(&c, pDoc, zKey);
       if (cf == NULL || clock_cmp(cf, cAct) < 0) {
         json_object_set(pDoc, zKey, pVal);
@@ -1028,7 +1224,7 @@ static int reduce_view(txn_view *pV, sqlite3 *db, const thr_action *pAct,
     bChanged = 1;
     break;
   case THR_ACT_SAVE:
-    json_object_foreach(pIn, zKey, pVal) {
+    json_object_foreach(x->pIn, zKey, pVal) {
       const unsigned char *cf = clock_of(&c, pDoc, zKey);
       if (clock_cmp(cAct, c.D) < 0 || (cf && clock_cmp(cf, cAct) >= 0)) {
         continue;
@@ -1058,31 +1254,44 @@ static int reduce_view(txn_view *pV, sqlite3 *db, const thr_action *pAct,
     goto done;
   }
 
-  /* Write the row back. */
+  /* Write the row back, stamped with the newest clock. */
   {
     sqlite3_stmt *pW = bExists ? pV->pUpd : pV->pIns;
-    int nClock = 0, i, nP = pV->nProp;
-    unsigned char *aClock = clock_write(&c, pDoc, &nClock);
-    char *zDoc = json_dumps(pDoc, JSON_COMPACT | JSON_SORT_KEYS);
-    uint64_t hlc = 0;
-    for (i = 0; i < 8; i++) {
-      hlc = (hlc << 8) | cAct[i];
+    unsigned char newest[CLOCK_BYTES], *aClock = NULL;
+    sqlite3_int64 iLog = x->iLog;
+    int nClock = 0, i;
+    char *zRest = NULL;
+    clock_newest(&c, pDoc, newest);
+    if (memcmp(newest + 8, cAct + 8, 32) != 0) {
+      rc = thr_store_log_lid(x->pStore, x->iThread, newest + 8, NULL, 0, &iLog,
+                             pzErr);
     }
-    if (aClock == NULL || zDoc == NULL) {
+    if (rc == SQLITE_OK) {
+      rc = clock_write(&c, pDoc, &aClock, &nClock);
+    }
+    if (rc == SQLITE_OK) {
+      zRest = thr_doc_rest(pDoc, nP, pV->azProp, pV->aeKind, &rc);
+    }
+    if (rc != SQLITE_OK) {
       sqlite3_free(aClock);
-      free(zDoc);
-      rc = SQLITE_NOMEM;
+      goto done;
+    }
+    if (aClock == NULL && clock_cmp(newest, c.D) != 0) {
+      sqlite3_free(zRest);
+      rc = SQLITE_INTERNAL; /* the short form needs D = newest */
       goto done;
     }
     sqlite3_bind_text(pW, 1, pAct->zId, -1, SQLITE_STATIC);
     for (i = 0; i < nP; i++) {
-      bind_json(pW, i + 2, json_object_get(pDoc, pV->azProp[i]));
+      thr_bind_json(pW, i + 2, json_object_get(pDoc, pV->azProp[i]));
     }
-    sqlite3_bind_text(pW, nP + 2, zDoc, -1, free);
-    sqlite3_bind_text(pW, nP + 3, zAuthor, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(pW, nP + 4, (sqlite3_int64)(hlc >> 16));
+    sqlite3_bind_text(pW, nP + 2, zRest, -1, sqlite3_free);
+    sqlite3_bind_int64(pW, nP + 3, iLog);
+    sqlite3_bind_int64(pW, nP + 4, (sqlite3_int64)clock_hlc(newest));
     sqlite3_bind_int(pW, nP + 5, json_object_get(pDoc, "_id") != NULL);
-    sqlite3_bind_blob(pW, nP + 6, aClock, nClock, sqlite3_free);
+    if (aClock) {
+      sqlite3_bind_blob(pW, nP + 6, aClock, nClock, sqlite3_free);
+    }
     rc = sqlite3_step(pW) == SQLITE_DONE ? SQLITE_OK
                                          : reduce_error(pV, db, pzErr);
     sqlite3_reset(pW);
@@ -1095,38 +1304,34 @@ done:
   return rc;
 }
 
-static int reduce_in(thr_store *pStore, sqlite3_int64 iThread,
-                     const thr_action *pAct, json_t *pIn,
-                     const unsigned char logPk[32], const char *zAuthor,
-                     const char *zOnlyView, int eConflict, int *pbSkip,
-                     char **pzErr) {
-  thr_txn *p = txn_get(pStore);
-  unsigned char cAct[CLOCK_BYTES];
+static int reduce_in(reduce_ctx *x, const unsigned char logPk[32],
+                     const char *zOnlyView, char **pzErr) {
+  thr_txn *p = txn_get(x->pStore);
   txn_view *pV;
   int rc = SQLITE_OK, bLoaded = 0;
   if (p == NULL) {
     return SQLITE_NOMEM;
   }
-  thr_hlc_observe(&p->hlc, pAct->hlc);
-  clock_make(cAct, pAct->hlc, logPk);
+  thr_hlc_observe(&p->hlc, x->pAct->hlc);
+  clock_make(x->c, x->pAct->hlc, logPk);
   /* Views come and go with CREATE/DROP TABLE, on any connection: the
   ** cache holds for one schema cookie.  Local writes check it once per
   ** transaction (thr_coll_writer); other callers every time. */
-  if (eConflict < 0 && p->iCookie != thr_store_cookie(pStore)) {
+  if (x->eConflict < 0 && p->iCookie != thr_store_cookie(x->pStore)) {
     thr_txn_release_stmts(p);
-    p->iCookie = thr_store_cookie(pStore);
+    p->iCookie = thr_store_cookie(x->pStore);
   }
   for (;;) {
     int nSeen = 0;
     for (pV = p->pViews; rc == SQLITE_OK && pV; pV = pV->pNext) {
-      if (pV->iThread != iThread || strcmp(pV->zColl, pAct->zColl) != 0 ||
+      if (pV->iThread != x->iThread ||
+          strcmp(pV->zColl, x->pAct->zColl) != 0 ||
           (zOnlyView && strcmp(pV->zView, zOnlyView) != 0)) {
         continue;
       }
       nSeen++;
-      rc = reduce_view(pV, thr_store_db(pStore), pAct, pIn, cAct, zAuthor,
-                       eConflict, pbSkip, pzErr);
-      if (*pbSkip) {
+      rc = reduce_view(pV, x, pzErr);
+      if (x->bSkip) {
         return SQLITE_OK;
       }
     }
@@ -1134,33 +1339,38 @@ static int reduce_in(thr_store *pStore, sqlite3_int64 iThread,
       break;
     }
     /* Not cached yet: load this collection's views once. */
-    thr_store_pin(pStore);
-    rc = view_load(pStore, p, iThread, pAct->zColl, pzErr);
+    thr_store_pin(x->pStore);
+    rc = view_load(x->pStore, p, x->iThread, x->pAct->zColl, pzErr);
     bLoaded = 1;
   }
   return rc;
 }
 
 int thr_reduce(thr_store *pStore, sqlite3_int64 iThread, const thr_action *pAct,
-               const unsigned char logPk[32], const char *zAuthor,
+               const unsigned char logPk[32], sqlite3_int64 iLog,
                const char *zOnlyView, char **pzErr) {
-  json_t *pIn = NULL;
-  int bSkip = 0, rc;
+  reduce_ctx x;
+  int rc;
   if (pAct->eType == THR_ACT_COLL) {
     return SQLITE_OK; /* definitions are handled by the sync path */
   }
+  memset(&x, 0, sizeof(x));
+  x.pStore = pStore;
+  x.iThread = iThread;
+  x.pAct = pAct;
+  x.iLog = iLog;
+  x.eConflict = -1;
   if (pAct->zJson) {
-    pIn = json_loads(pAct->zJson, 0, NULL);
-    if (!json_is_object(pIn)) {
-      json_decref(pIn);
+    x.pIn = json_loads(pAct->zJson, JSON_ALLOW_NUL, NULL);
+    if (!json_is_object(x.pIn)) {
+      json_decref(x.pIn);
       *pzErr = sqlite3_mprintf("action on %s/%s: not a JSON object",
                                pAct->zColl, pAct->zId);
       return SQLITE_ERROR;
     }
   }
-  rc = reduce_in(pStore, iThread, pAct, pIn, logPk, zAuthor, zOnlyView, -1,
-                 &bSkip, pzErr);
-  json_decref(pIn);
+  rc = reduce_in(&x, logPk, zOnlyView, pzErr);
+  json_decref(x.pIn);
   return rc;
 }
 
@@ -1175,15 +1385,22 @@ int thr_coll_writer(thr_store *pStore, const thr_tid *pTid, thr_writer *pW,
   if (rc == SQLITE_OK) {
     rc = thr_store_log_pk(pStore, pTid, pW->logPk, pzErr);
   }
+  if (rc == SQLITE_OK && pW->bWrite) {
+    rc = thr_store_log_lid(pStore, pW->iThread, pW->logPk, pId->pk, 1,
+                           &pW->iLog, pzErr);
+  }
   if (rc != SQLITE_OK) {
     return rc;
   }
-  zAuthor = thr_peer_text(pId->pk);
-  if (zAuthor == NULL) {
-    return SQLITE_NOMEM;
+  if (pW->zAuthor[0] == 0 || memcmp(pW->idPk, pId->pk, 32) != 0) {
+    zAuthor = thr_peer_text(pId->pk);
+    if (zAuthor == NULL) {
+      return SQLITE_NOMEM;
+    }
+    snprintf(pW->zAuthor, sizeof(pW->zAuthor), "%s", zAuthor);
+    memcpy(pW->idPk, pId->pk, 32);
+    sqlite3_free(zAuthor);
   }
-  snprintf(pW->zAuthor, sizeof(pW->zAuthor), "%s", zAuthor);
-  sqlite3_free(zAuthor);
   pW->bValid = 1;
   {
     thr_txn *p = txn_get(pStore);
@@ -1202,7 +1419,8 @@ int thr_coll_write(thr_store *pStore, const thr_tid *pTid, const thr_writer *pW,
                    thr_action *pAct, json_t *pDoc, int eConflict,
                    char **pzErr) {
   thr_txn *p = txn_get(pStore);
-  int bSkip = 0, rc;
+  reduce_ctx x;
+  int rc;
   if (p == NULL) {
     return SQLITE_NOMEM;
   }
@@ -1212,12 +1430,18 @@ int thr_coll_write(thr_store *pStore, const thr_tid *pTid, const thr_writer *pW,
     return SQLITE_READONLY;
   }
   pAct->hlc = thr_hlc_tick(&p->hlc, thr_now_ms());
-  rc = reduce_in(pStore, pW->iThread, pAct, pDoc, pW->logPk, pW->zAuthor, NULL,
-                 eConflict, &bSkip, pzErr);
-  if (rc == SQLITE_OK && !bSkip) {
+  memset(&x, 0, sizeof(x));
+  x.pStore = pStore;
+  x.iThread = pW->iThread;
+  x.pAct = pAct;
+  x.pIn = pDoc;
+  x.iLog = pW->iLog;
+  x.eConflict = eConflict;
+  rc = reduce_in(&x, pW->logPk, NULL, pzErr);
+  if (rc == SQLITE_OK && !x.bSkip) {
     rc = txn_stage(pStore, pTid, pAct);
   }
-  if (rc == SQLITE_OK && !bSkip) {
+  if (rc == SQLITE_OK && !x.bSkip) {
     rc = txn_note_change(p, pTid, pAct, pW->zAuthor);
   }
   return rc;
@@ -1245,7 +1469,7 @@ int thr_apply_body(thr_store *pStore, sqlite3_int64 iThread,
   char *zWhy = NULL;
   thr_cbor *pTop = thr_cbor_decode(aBody, nBody, &zWhy);
   thr_cbor *pActs = thr_cbor_get(pTop, "actions");
-  char *zAuthor;
+  sqlite3_int64 iLog = 0;
   size_t i, nAct = thr_cbor_array_size(pActs);
   int rc = SQLITE_OK;
   if (pTop == NULL || pActs == NULL) {
@@ -1255,11 +1479,7 @@ int thr_apply_body(thr_store *pStore, sqlite3_int64 iThread,
     (*pnSkip)++;
     return SQLITE_OK;
   }
-  zAuthor = thr_peer_text(author);
-  if (zAuthor == NULL) {
-    thr_cbor_free(pTop);
-    return SQLITE_NOMEM;
-  }
+  rc = thr_store_log_lid(pStore, iThread, logPk, author, 0, &iLog, &zWhy);
   for (i = 0; rc == SQLITE_OK && i < nAct; i++) {
     thr_cbor *pA = thr_cbor_array_at(pActs, i);
     const char *zType, *zColl, *zId, *zJson;
@@ -1300,7 +1520,7 @@ int thr_apply_body(thr_store *pStore, sqlite3_int64 iThread,
       act.zColl = zC;
       act.zId = zI;
       act.zJson = zJ;
-      rc = thr_reduce(pStore, iThread, &act, logPk, zAuthor, zOnlyView, &zWhy);
+      rc = thr_reduce(pStore, iThread, &act, logPk, iLog, zOnlyView, &zWhy);
       if (rc == SQLITE_ERROR) {
         /* A document that is not a JSON object: skipped and counted. */
         sqlite3_free(zWhy);
@@ -1318,7 +1538,6 @@ int thr_apply_body(thr_store *pStore, sqlite3_int64 iThread,
     zWhy = NULL;
   }
   sqlite3_free(zWhy);
-  sqlite3_free(zAuthor);
   thr_cbor_free(pTop);
   return rc;
 }

@@ -12,10 +12,11 @@
 **                   created INTEGER)
 **       one row per thread known here; read is NULL for followers.
 **   _threads_log(lid INTEGER PRIMARY KEY, tid, pk BLOB, own INTEGER,
-**                head BLOB, counter INTEGER, UNIQUE(tid, pk))
+**                head BLOB, counter INTEGER, author BLOB, UNIQUE(tid, pk))
 **       one row per (thread, writer); pk is the log's Ed25519 public key
 **       (the log ID), head the CID bytes of its newest record, counter the
-**       number of records.  own = 1 for the log this identity writes.
+**       number of records, author the Ed25519 public key of the identity
+**       that writes it.  own = 1 for the log this identity writes.
 **   _threads_record(rid INTEGER PRIMARY KEY, lid, counter, cid BLOB,
 **                   prev BLOB, author BLOB, time INTEGER,
 **                   record BLOB, event BLOB, header BLOB, body BLOB,
@@ -46,6 +47,7 @@ enum {
   STMT_THREAD_BY_NAME,
   STMT_APPEND_CTX,
   STMT_INS_LOG,
+  STMT_LOG_LID,
   STMT_INS_RECORD,
   STMT_SET_HEAD,
   STMT_SAVEPOINT,
@@ -63,8 +65,9 @@ static const char *const azStmt[STMT_COUNT] = {
     "SELECT t.tid, t.service, t.read, l.lid, l.head, l.counter"
     " FROM _threads_thread t LEFT JOIN _threads_log l"
     " ON l.tid = t.tid AND l.pk = ?2 WHERE t.id = ?1",
-    "INSERT INTO _threads_log(tid, pk, own, head, counter) "
-    "VALUES (?1, ?2, 1, NULL, 0)",
+    "INSERT INTO _threads_log(tid, pk, own, head, counter, author) "
+    "VALUES (?1, ?2, ?3, NULL, 0, ?4)",
+    "SELECT lid FROM _threads_log WHERE tid = ?1 AND pk = ?2",
     "INSERT INTO _threads_record(lid, counter, cid, prev, author, time, "
     "record, event, header, body) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -86,7 +89,7 @@ static const char zSchema[] =
     "CREATE TABLE IF NOT EXISTS _threads_log("
     "  lid INTEGER PRIMARY KEY, tid INTEGER NOT NULL, pk BLOB NOT NULL,"
     "  own INTEGER NOT NULL DEFAULT 0, head BLOB,"
-    "  counter INTEGER NOT NULL DEFAULT 0, UNIQUE(tid, pk));"
+    "  counter INTEGER NOT NULL DEFAULT 0, author BLOB, UNIQUE(tid, pk));"
     "CREATE TABLE IF NOT EXISTS _threads_record("
     "  rid INTEGER PRIMARY KEY, lid INTEGER NOT NULL,"
     "  counter INTEGER NOT NULL, cid BLOB NOT NULL, prev BLOB, author BLOB,"
@@ -686,6 +689,8 @@ static int store_append_in(thr_store *p, const thr_tid *pTid,
     if (pStmt) {
       sqlite3_bind_int64(pStmt, 1, iThread);
       sqlite3_bind_blob(pStmt, 2, pLog->pk, 32, SQLITE_STATIC);
+      sqlite3_bind_int(pStmt, 3, 1);
+      sqlite3_bind_blob(pStmt, 4, p->pId->pk, 32, SQLITE_STATIC);
       rc = store_exec(pStmt);
       iLog = sqlite3_last_insert_rowid(p->db);
     }
@@ -1149,6 +1154,37 @@ int thr_store_log_pk(thr_store *p, const thr_tid *pTid, unsigned char pk[32],
   }
   memcpy(pk, pLog->pk, 32);
   return SQLITE_OK;
+}
+
+int thr_store_log_lid(thr_store *p, sqlite3_int64 iThread,
+                      const unsigned char pk[32], const unsigned char author[32],
+                      int bOwn, sqlite3_int64 *pLid, char **pzErr) {
+  int rc = SQLITE_OK;
+  sqlite3_stmt *pStmt = store_stmt(p, STMT_LOG_LID, &rc);
+  *pLid = 0;
+  if (pStmt) {
+    sqlite3_bind_int64(pStmt, 1, iThread);
+    sqlite3_bind_blob(pStmt, 2, pk, 32, SQLITE_STATIC);
+    if (sqlite3_step(pStmt) == SQLITE_ROW) {
+      *pLid = sqlite3_column_int64(pStmt, 0);
+    }
+    store_done(pStmt);
+  }
+  if (rc == SQLITE_OK && *pLid == 0) {
+    pStmt = store_stmt(p, STMT_INS_LOG, &rc);
+    if (pStmt) {
+      sqlite3_bind_int64(pStmt, 1, iThread);
+      sqlite3_bind_blob(pStmt, 2, pk, 32, SQLITE_STATIC);
+      sqlite3_bind_int(pStmt, 3, bOwn);
+      sqlite3_bind_blob(pStmt, 4, author, 32, SQLITE_STATIC);
+      rc = store_exec(pStmt);
+      *pLid = sqlite3_last_insert_rowid(p->db);
+    }
+  }
+  if (rc != SQLITE_OK) {
+    *pzErr = store_errmsg(p, rc);
+  }
+  return rc;
 }
 
 int thr_store_cookie(thr_store *p) {

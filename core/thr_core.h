@@ -460,6 +460,12 @@ int thr_store_thread_row(thr_store *p, const thr_tid *pTid,
                          sqlite3_int64 *piThread, int *pbCanWrite,
                          char **pzErr);
 
+/* The row (lid) of log pk of thread iThread, made (with its author's
+** identity key and the own flag) if it is new.  Views name writers by it. */
+int thr_store_log_lid(thr_store *p, sqlite3_int64 iThread,
+                      const unsigned char pk[32], const unsigned char author[32],
+                      int bOwn, sqlite3_int64 *pLid, char **pzErr);
+
 /* The public key of this identity's log in the thread (its log ID). */
 int thr_store_log_pk(thr_store *p, const thr_tid *pTid, unsigned char pk[32],
                      char **pzErr);
@@ -569,6 +575,14 @@ int thr_car_read(const char *zPath, thr_cid *aRoot, int nRootMax, int *pnRoot,
                  void *pArg, char **pzErr);
 
 /**************************************************************************
+** Interface to code in json.c
+*/
+/* Canonical JSON text of v (keys sorted, compact), the same text as
+** json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS); owned, sqlite3_free().
+** *pn (if not NULL) gets its length.  NULL when out of memory. */
+char *thr_json_text(const json_t *v, size_t *pn);
+
+/**************************************************************************
 ** Interface to code in collection.c
 **
 ** Collections, their views (virtual tables over shadow tables), the
@@ -609,11 +623,35 @@ int thr_coll_schema(thr_store *p, const thr_tid *pTid, const char *zColl,
                     char **pzSchema, char **pzErr);
 
 /* Views: zView's shadow table "<zView>_data" materializes collection zColl
-** of the thread; zProps is a JSON array of the mirrored top-level property
-** names, in column order. */
+** of the thread; zProps is a JSON array of the mirrored top-level
+** properties, [name, kind] each (kind a THR_PT_*), in column order. */
 int thr_view_register(thr_store *p, const char *zView, const thr_tid *pTid,
                       const char *zColl, const char *zProps, char **pzErr);
 int thr_view_unregister(thr_store *p, const char *zView, char **pzErr);
+
+/* The kind of a mirrored column, from its property's JSON Schema type. */
+#define THR_PT_ANY 0  /* no single type: stored as bound, no affinity */
+#define THR_PT_TEXT 1 /* string */
+#define THR_PT_INT 2  /* integer */
+#define THR_PT_REAL 3 /* number */
+#define THR_PT_BOOL 4 /* boolean, stored as 0/1 */
+#define THR_PT_JSON 5 /* object or array, stored as canonical JSON text */
+
+/* Bind JSON value v (NULL: absent) as the column value of a field. */
+void thr_bind_json(sqlite3_stmt *pStmt, int i, const json_t *v);
+
+/* The _rest of a shadow row: the fields of pDoc (but "_id") that the
+** mirrored columns do not reproduce exactly, as canonical JSON text
+** (owned, sqlite3_free()); NULL with *pRc untouched when there are none. */
+char *thr_doc_rest(const json_t *pDoc, int nProp, char *const *azProp,
+                   const int *aeKind, int *pRc);
+
+/* Rebuild a document from a shadow row read by pStmt: column 0 is _id
+** (added if bLive), columns 1..nProp the mirrored fields, column iRest the
+** _rest text or NULL.  Returns NULL with *pRc set on error. */
+json_t *thr_doc_rebuild(sqlite3_stmt *pStmt, int bLive, int nProp,
+                        char *const *azProp, const int *aeKind, int iRest,
+                        int *pRc);
 
 /* What a local write needs to know about the writer, looked up once per
 ** transaction rather than per row. */
@@ -622,8 +660,10 @@ struct thr_writer {
   int bValid;
   sqlite3_int64 iThread;
   int bWrite;              /* this peer holds the read key */
-  char zAuthor[64];        /* peer ID of this identity */
+  char zAuthor[64];        /* peer ID of this identity... */
+  unsigned char idPk[32];  /* ...whose public key is this */
   unsigned char logPk[32]; /* this identity's log in the thread */
+  sqlite3_int64 iLog;      /* ... and its row in _threads_log */
 };
 int thr_coll_writer(thr_store *p, const thr_tid *pTid, thr_writer *pW,
                     char **pzErr);
@@ -637,10 +677,10 @@ int thr_coll_writer(thr_store *p, const thr_tid *pTid, thr_writer *pW,
 int thr_coll_write(thr_store *p, const thr_tid *pTid, const thr_writer *pW,
                    thr_action *pAct, json_t *pDoc, int eConflict, char **pzErr);
 
-/* Apply one action written by log logPk (author zAuthor, a peer ID) to the
+/* Apply one action written by log logPk (row iLog of _threads_log) to the
 ** views of its collection; only to zOnlyView if not NULL. */
 int thr_reduce(thr_store *p, sqlite3_int64 iThread, const thr_action *pAct,
-               const unsigned char logPk[32], const char *zAuthor,
+               const unsigned char logPk[32], sqlite3_int64 iLog,
                const char *zOnlyView, char **pzErr);
 
 /* Apply the actions of one record body (plaintext dag-cbor, written by

@@ -23,8 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Column kinds of a property, from its JSON Schema "type". */
-enum { PT_ANY, PT_TEXT, PT_INT, PT_REAL, PT_BOOL, PT_JSON };
 
 typedef struct coll_stmt coll_stmt;
 struct coll_stmt {
@@ -35,6 +33,7 @@ struct coll_stmt {
 };
 
 typedef struct coll_vtab coll_vtab;
+typedef struct coll_cursor coll_cursor;
 struct coll_vtab {
   sqlite3_vtab base; /* Base class - must be first */
   int eKind;         /* THR_VTAB_COLLECTION (see thr_sql.h) */
@@ -52,13 +51,15 @@ struct coll_vtab {
   int iCookie;       /* schema cookie aIndexed was read under */
   thr_writer w;      /* the writer, looked up once per transaction */
   coll_stmt *pStmts; /* read statements by SQL text */
+  struct coll_cursor *pSpare; /* a closed cursor kept for the next open */
 };
 
-typedef struct coll_cursor coll_cursor;
 struct coll_cursor {
   sqlite3_vtab_cursor base; /* Base class - must be first */
   coll_stmt *pS;
   int bEof;
+  int bOne;     /* a unique lookup: at most one row */
+  int bStarted; /* the statement has been stepped since the filter */
 };
 
 #define COL_ID 0
@@ -151,24 +152,24 @@ static int coll_prop_type(json_t *pProp) {
   json_t *pType = json_object_get(pProp, "type");
   const char *z = json_string_value(pType);
   if (z == NULL) {
-    return PT_ANY;
+    return THR_PT_ANY;
   }
   if (strcmp(z, "string") == 0) {
-    return PT_TEXT;
+    return THR_PT_TEXT;
   }
   if (strcmp(z, "integer") == 0) {
-    return PT_INT;
+    return THR_PT_INT;
   }
   if (strcmp(z, "number") == 0) {
-    return PT_REAL;
+    return THR_PT_REAL;
   }
   if (strcmp(z, "boolean") == 0) {
-    return PT_BOOL;
+    return THR_PT_BOOL;
   }
   if (strcmp(z, "object") == 0 || strcmp(z, "array") == 0) {
-    return PT_JSON;
+    return THR_PT_JSON;
   }
-  return PT_ANY;
+  return THR_PT_ANY;
 }
 
 static const char *const azSqlType[] = {"",     "TEXT",    "INTEGER",
@@ -243,6 +244,7 @@ static void coll_scan_indexes(coll_vtab *p) {
 
 static void coll_free(coll_vtab *p) {
   int i;
+  sqlite3_free(p->pSpare);
   while (p->pStmts) {
     coll_stmt *pS = p->pStmts;
     p->pStmts = pS->pNext;
@@ -292,8 +294,8 @@ static int coll_create_shadow(coll_vtab *p, char **pzErr) {
     sqlite3_str_appendf(pSql, ", \"%w\" %s", p->azProp[i],
                         azSqlType[p->aeType[i]]);
   }
-  sqlite3_str_appendall(pSql, ", _doc TEXT NOT NULL, _author TEXT, _mod "
-                              "INTEGER, _live INTEGER NOT NULL, _clock BLOB)"
+  sqlite3_str_appendall(pSql, ", _rest TEXT, _log INTEGER, _hlc INTEGER,"
+                              " _live INTEGER NOT NULL, _clock BLOB)"
                               " WITHOUT ROWID;");
   for (i = 0; i < p->nProp; i++) {
     json_t *pProp = json_object_get(pProps, p->azProp[i]);
@@ -317,13 +319,15 @@ static int coll_create_shadow(coll_vtab *p, char **pzErr) {
   return rc;
 }
 
-/* The mirrored property names as a JSON array, for the view registry. */
+/* The mirrored properties as a JSON array of [name, kind], for the view
+** registry. */
 static char *coll_props_json(coll_vtab *p) {
   json_t *pArr = json_array();
   char *z, *zOut;
   int i;
   for (i = 0; i < p->nProp; i++) {
-    json_array_append_new(pArr, json_string(p->azProp[i]));
+    json_array_append_new(
+        pArr, json_pack("[s,i]", p->azProp[i], p->aeType[i]));
   }
   z = json_dumps(pArr, JSON_COMPACT);
   json_decref(pArr);
@@ -573,21 +577,28 @@ static const char *coll_op(unsigned char op) {
   }
 }
 
-/* The SQL name of vtab column iCol in the shadow table. */
-static const char *coll_col(coll_vtab *p, int iCol) {
+/* Append the SQL of vtab column iCol over shadow row "d".  _doc reads as
+** _rest (xColumn rebuilds the document), _author as the writer's identity
+** key (xColumn names the peer). */
+static void coll_expr(coll_vtab *p, sqlite3_str *pSql, int iCol) {
   if (iCol == COL_ID) {
-    return "_id";
+    sqlite3_str_appendall(pSql, "d._id");
+  } else if (iCol == COL_DOC(p)) {
+    sqlite3_str_appendall(pSql, "d._rest");
+  } else if (iCol == COL_AUTHOR(p)) {
+    sqlite3_str_appendall(pSql,
+                          "(SELECT author FROM _threads_log WHERE lid = d._log)");
+  } else if (iCol == COL_MOD(p)) {
+    sqlite3_str_appendall(pSql, "(d._hlc >> 16)");
+  } else {
+    sqlite3_str_appendf(pSql, "d.\"%w\"", p->azProp[iCol - 1]);
   }
-  if (iCol == COL_DOC(p)) {
-    return "_doc";
-  }
-  if (iCol == COL_AUTHOR(p)) {
-    return "_author";
-  }
-  if (iCol == COL_MOD(p)) {
-    return "_mod";
-  }
-  return p->azProp[iCol - 1];
+}
+
+/* Can SQL over the shadow table compare or order column iCol as the user
+** sees it?  Not _doc or _author, which xColumn computes. */
+static int coll_pushable(coll_vtab *p, int iCol) {
+  return iCol >= 0 && iCol != COL_DOC(p) && iCol != COL_AUTHOR(p);
 }
 
 static int collBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
@@ -595,7 +606,7 @@ static int collBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
   sqlite3_str *pSql;
   int i, nArg = 0, bAll = 1, iLimit = -1, iOffset = -1;
   double rows, cost;
-  int bIdEq = 0, bUniqueEq = 0, bIndexEq = 0, bRange = 0;
+  int bIdEq = 0, bUniqueEq = 0, bIndexEq = 0, bRange = 0, bDoc;
   if (is_listing(pVtab)) {
     return thr_listingBestIndex(pVtab, pInfo); /* not a coll_vtab */
   }
@@ -607,12 +618,15 @@ static int collBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
   pSql = sqlite3_str_new(p->db);
   /* Only the columns the statement uses; NULL stands in for the others,
   ** so that e.g. count(*) over an indexed field never leaves the index. */
+  /* _doc is rebuilt from _id, every property and _rest. */
+  bDoc = (pInfo->colUsed &
+          ((sqlite3_uint64)1 << (COL_DOC(p) < 63 ? COL_DOC(p) : 63))) != 0;
   sqlite3_str_appendall(pSql, "SELECT ");
   for (i = 0; i < COL_MOD(p) + 1; i++) {
     sqlite3_uint64 bit = (sqlite3_uint64)1 << (i < 63 ? i : 63);
     sqlite3_str_appendf(pSql, i ? ", " : "");
-    if (pInfo->colUsed & bit) {
-      sqlite3_str_appendf(pSql, "\"%w\"", coll_col(p, i));
+    if ((pInfo->colUsed & bit) || (bDoc && i < COL_DOC(p))) {
+      coll_expr(p, pSql, i);
     } else {
       sqlite3_str_appendall(pSql, "NULL");
     }
@@ -620,7 +634,8 @@ static int collBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
   /* "+_live": the unary plus keeps this filter from choosing an index (the
   ** (field, _live) indexes would otherwise be scanned just to read _live),
   ** while an index chosen for another term still answers it. */
-  sqlite3_str_appendf(pSql, " FROM \"%w_data\" WHERE +_live = 1", p->zName);
+  sqlite3_str_appendf(pSql, " FROM \"%w_data\" AS d WHERE +d._live = 1",
+                      p->zName);
   for (i = 0; i < pInfo->nConstraint; i++) {
     const struct sqlite3_index_constraint *pC = &pInfo->aConstraint[i];
     const char *zOp = coll_op(pC->op);
@@ -635,12 +650,13 @@ static int collBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
       iOffset = i;
       continue;
     }
-    if (zOp == NULL || pC->iColumn < 0) {
+    if (zOp == NULL || !coll_pushable(p, pC->iColumn)) {
       bAll = 0;
       continue;
     }
-    sqlite3_str_appendf(pSql, " AND \"%w\" %s ?%d", coll_col(p, pC->iColumn),
-                        zOp, nArg + 1);
+    sqlite3_str_appendall(pSql, " AND ");
+    coll_expr(p, pSql, pC->iColumn);
+    sqlite3_str_appendf(pSql, " %s ?%d", zOp, nArg + 1);
     pInfo->aConstraintUsage[i].argvIndex = ++nArg;
     pInfo->aConstraintUsage[i].omit = 1;
     if (pC->op == SQLITE_INDEX_CONSTRAINT_EQ ||
@@ -662,15 +678,15 @@ static int collBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
   if (pInfo->nOrderBy > 0) {
     int bOk = 1;
     for (i = 0; i < pInfo->nOrderBy; i++) {
-      if (pInfo->aOrderBy[i].iColumn < 0) {
+      if (!coll_pushable(p, pInfo->aOrderBy[i].iColumn)) {
         bOk = 0;
       }
     }
     if (bOk) {
       for (i = 0; i < pInfo->nOrderBy; i++) {
-        sqlite3_str_appendf(pSql, "%s \"%w\"%s", i ? "," : " ORDER BY",
-                            coll_col(p, pInfo->aOrderBy[i].iColumn),
-                            pInfo->aOrderBy[i].desc ? " DESC" : "");
+        sqlite3_str_appendall(pSql, i ? ", " : " ORDER BY ");
+        coll_expr(p, pSql, pInfo->aOrderBy[i].iColumn);
+        sqlite3_str_appendall(pSql, pInfo->aOrderBy[i].desc ? " DESC" : "");
       }
       pInfo->orderByConsumed = 1;
     }
@@ -700,6 +716,7 @@ static int collBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
   } else {
     cost = rows * 2 + 10;
   }
+  pInfo->idxNum = (bIdEq || bUniqueEq) ? 1 : 0;
   pInfo->estimatedRows = (sqlite3_int64)rows;
   pInfo->estimatedCost = cost;
   pInfo->idxStr = sqlite3_str_finish(pSql);
@@ -712,8 +729,10 @@ static int collOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCur) {
   if (is_listing(pVtab)) {
     return thr_listingOpen(pVtab, ppCur);
   }
-  pCur = sqlite3_malloc64(sizeof(*pCur));
-  if (pCur == NULL) {
+  /* Point lookups open and close a cursor each: reuse one. */
+  pCur = ((coll_vtab *)pVtab)->pSpare;
+  ((coll_vtab *)pVtab)->pSpare = NULL;
+  if (pCur == NULL && (pCur = sqlite3_malloc64(sizeof(*pCur))) == NULL) {
     return SQLITE_NOMEM;
   }
   memset(pCur, 0, sizeof(*pCur));
@@ -734,7 +753,11 @@ static int collClose(sqlite3_vtab_cursor *pCursor) {
     return thr_listingClose(pCursor);
   }
   cursor_release((coll_cursor *)pCursor);
-  sqlite3_free(pCursor);
+  if (((coll_vtab *)pCursor->pVtab)->pSpare == NULL) {
+    ((coll_vtab *)pCursor->pVtab)->pSpare = (coll_cursor *)pCursor;
+  } else {
+    sqlite3_free(pCursor);
+  }
   return SQLITE_OK;
 }
 
@@ -744,6 +767,11 @@ static int collNext(sqlite3_vtab_cursor *pCursor) {
   if (is_listing(pCursor->pVtab)) {
     return thr_listingNext(pCursor);
   }
+  if (pCur->bOne && pCur->bEof == 0 && pCur->bStarted) {
+    pCur->bEof = 1; /* no second row: no second step */
+    return SQLITE_OK;
+  }
+  pCur->bStarted = 1;
   rc = sqlite3_step(pCur->pS->pStmt);
   if (rc == SQLITE_ROW) {
     return SQLITE_OK;
@@ -802,6 +830,8 @@ static int collFilter(sqlite3_vtab_cursor *pCursor, int idxNum,
   }
   cursor_release(pCur);
   pCur->bEof = 0;
+  pCur->bOne = idxNum == 1;
+  pCur->bStarted = 0;
   pCur->pS = coll_stmt_get(p, idxStr, &rc);
   if (pCur->pS == NULL) {
     return rc;
@@ -822,6 +852,8 @@ static int collEof(sqlite3_vtab_cursor *pCursor) {
 static int collColumn(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx,
                       int iCol) {
   coll_cursor *pCur = (coll_cursor *)pCursor;
+  coll_vtab *p;
+  sqlite3_stmt *pStmt;
   if (is_listing(pCursor->pVtab)) {
     return thr_listingColumn(pCursor, ctx, iCol);
   }
@@ -830,7 +862,33 @@ static int collColumn(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx,
   if (sqlite3_vtab_nochange(ctx)) {
     return SQLITE_OK;
   }
-  sqlite3_result_value(ctx, sqlite3_column_value(pCur->pS->pStmt, iCol));
+  p = (coll_vtab *)pCursor->pVtab;
+  pStmt = pCur->pS->pStmt;
+  if (iCol == COL_DOC(p)) {
+    int rc = SQLITE_OK;
+    json_t *pDoc = thr_doc_rebuild(pStmt, 1, p->nProp, p->azProp, p->aeType,
+                                   COL_DOC(p), &rc);
+    char *z = pDoc ? thr_json_text(pDoc, NULL) : NULL;
+    json_decref(pDoc);
+    if (z == NULL) {
+      if (rc == SQLITE_CORRUPT_VTAB) {
+        coll_error(p, "%s: a stored document is corrupt", p->zName);
+      }
+      return rc != SQLITE_OK ? rc : SQLITE_NOMEM;
+    }
+    sqlite3_result_text(ctx, z, -1, sqlite3_free);
+  } else if (iCol == COL_AUTHOR(p)) {
+    char *z = NULL;
+    if (sqlite3_column_bytes(pStmt, iCol) == 32) {
+      z = thr_peer_text(sqlite3_column_blob(pStmt, iCol));
+      if (z == NULL) {
+        return SQLITE_NOMEM;
+      }
+    }
+    sqlite3_result_text(ctx, z, -1, sqlite3_free);
+  } else {
+    sqlite3_result_value(ctx, sqlite3_column_value(pStmt, iCol));
+  }
   return SQLITE_OK;
 }
 
@@ -849,23 +907,23 @@ static int collRowid(sqlite3_vtab_cursor *pCursor, sqlite_int64 *pRowid) {
 static json_t *coll_json_of(sqlite3_value *pVal, int eType) {
   switch (sqlite3_value_type(pVal)) {
   case SQLITE_INTEGER:
-    if (eType == PT_BOOL) {
+    if (eType == THR_PT_BOOL) {
       return json_boolean(sqlite3_value_int64(pVal) != 0);
     }
-    if (eType == PT_REAL) {
+    if (eType == THR_PT_REAL) {
       return json_real((double)sqlite3_value_int64(pVal));
     }
     return json_integer(sqlite3_value_int64(pVal));
   case SQLITE_FLOAT: {
     double r = sqlite3_value_double(pVal);
-    if (eType == PT_INT && r == (double)(json_int_t)r) {
+    if (eType == THR_PT_INT && r == (double)(json_int_t)r) {
       return json_integer((json_int_t)r);
     }
     return json_real(r);
   }
   case SQLITE_TEXT: {
     const char *z = (const char *)sqlite3_value_text(pVal);
-    if (eType == PT_JSON) {
+    if (eType == THR_PT_JSON) {
       json_t *pJ = json_loads(z, JSON_DECODE_ANY, NULL);
       if (pJ) {
         return pJ;
@@ -884,21 +942,24 @@ static json_t *coll_json_of(sqlite3_value *pVal, int eType) {
 /* Load the live document with _id zId from the shadow table. */
 static int coll_load_doc(coll_vtab *p, const char *zId, json_t **ppDoc) {
   sqlite3_stmt *pStmt = NULL;
-  char *zSql = sqlite3_mprintf(
-      "SELECT _doc FROM \"%w_data\" WHERE _id = ?1 AND _live = 1", p->zName);
-  int rc =
-      zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, NULL) : SQLITE_NOMEM;
+  sqlite3_str *pSql = sqlite3_str_new(p->db);
+  char *zSql;
+  int i, rc;
+  sqlite3_str_appendall(pSql, "SELECT _id");
+  for (i = 0; i < p->nProp; i++) {
+    sqlite3_str_appendf(pSql, ", \"%w\"", p->azProp[i]);
+  }
+  sqlite3_str_appendf(pSql, ", _rest FROM \"%w_data\" WHERE _id = ?1 AND "
+                      "_live = 1", p->zName);
+  zSql = sqlite3_str_finish(pSql);
+  rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, NULL) : SQLITE_NOMEM;
   *ppDoc = NULL;
   sqlite3_free(zSql);
   if (rc == SQLITE_OK) {
     sqlite3_bind_text(pStmt, 1, zId, -1, SQLITE_STATIC);
     if (sqlite3_step(pStmt) == SQLITE_ROW) {
-      *ppDoc = json_loads((const char *)sqlite3_column_text(pStmt, 0), 0, NULL);
-      if (!json_is_object(*ppDoc)) {
-        json_decref(*ppDoc);
-        *ppDoc = NULL;
-        rc = SQLITE_CORRUPT_VTAB;
-      }
+      *ppDoc = thr_doc_rebuild(pStmt, 1, p->nProp, p->azProp, p->aeType,
+                               p->nProp + 1, &rc);
     }
   }
   sqlite3_finalize(pStmt);
@@ -996,7 +1057,11 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     if (rc != SQLITE_OK) {
       goto done;
     }
-    zJson = json_dumps(pDoc, JSON_COMPACT | JSON_SORT_KEYS);
+    zJson = thr_json_text(pDoc, NULL);
+    if (zJson == NULL) {
+      rc = SQLITE_NOMEM;
+      goto done;
+    }
     act.eType = THR_ACT_CREATE;
     act.zId = zId;
     act.zJson = zJson;
@@ -1072,7 +1137,11 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     goto done; /* nothing changed: no action, no record */
   }
   json_object_set_new(pPatch, "_id", json_string(zId));
-  zJson = json_dumps(pPatch, JSON_COMPACT | JSON_SORT_KEYS);
+  zJson = thr_json_text(pPatch, NULL);
+  if (zJson == NULL) {
+    rc = SQLITE_NOMEM;
+    goto done;
+  }
   act.eType = THR_ACT_SAVE;
   act.zId = zId;
   act.zJson = zJson;
@@ -1085,7 +1154,7 @@ done:
   json_decref(pDoc);
   json_decref(pOld);
   json_decref(pPatch);
-  free(zJson);
+  sqlite3_free(zJson);
   sqlite3_free(zId);
   return rc;
 }

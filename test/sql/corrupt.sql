@@ -3,7 +3,7 @@
 SELECT length(threads_create('notes'));
 CREATE VIRTUAL TABLE person USING threads(thread='notes', schema='{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"}}}');
 INSERT INTO person(_id, name, age) VALUES ('d', 'Dee', 1), ('e', 'Eve', 2);
-UPDATE person_data SET _doc = 'garbage' WHERE _id = 'd';
+UPDATE person_data SET _rest = 'garbage' WHERE _id = 'd';
 UPDATE person SET age = 5 WHERE _id = 'd';
 UPDATE person_data SET _clock = x'00' WHERE _id = 'e';
 INSERT OR REPLACE INTO person(_id, name) VALUES ('e', 'Eve2');

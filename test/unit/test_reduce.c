@@ -33,13 +33,13 @@ static void exec(const char *zSql) {
 static void make_view(const char *zView) {
   char *zErr = NULL;
   char *zSql = sqlite3_mprintf(
-      "CREATE TABLE \"%w_data\"(_id TEXT PRIMARY KEY, a, b, _doc TEXT NOT "
-      "NULL, _author TEXT, _mod INTEGER, _live INTEGER NOT NULL, _clock "
-      "BLOB) WITHOUT ROWID",
+      "CREATE TABLE \"%w_data\"(_id TEXT PRIMARY KEY, a, b, _rest TEXT, "
+      "_log INTEGER, _hlc INTEGER, _live INTEGER NOT NULL, _clock BLOB) "
+      "WITHOUT ROWID",
       zView);
   exec(zSql);
   sqlite3_free(zSql);
-  TT_CHECK(thr_view_register(gStore, zView, &gTid, "c", "[\"a\",\"b\"]",
+  TT_CHECK(thr_view_register(gStore, zView, &gTid, "c", "[[\"a\",0],[\"b\",0]]",
                              &zErr) == SQLITE_OK);
   sqlite3_free(zErr);
 }
@@ -99,32 +99,68 @@ static int make_actions(act *aAct, int nMax) {
   return nMax;
 }
 
+/* The _threads_log row of a test log (made on first use). */
+static sqlite3_int64 log_row(const unsigned char log[32]) {
+  sqlite3_int64 iLog = 0;
+  char *zErr = NULL;
+  TT_CHECK(thr_store_log_lid(gStore, gThread, log, log, 0, &iLog, &zErr) ==
+           SQLITE_OK);
+  sqlite3_free(zErr);
+  return iLog;
+}
+
+static int reduce(const thr_action *pAct, const unsigned char log[32],
+                  const char *zView) {
+  char *zErr = NULL;
+  int rc = thr_reduce(gStore, gThread, pAct, log, log_row(log), zView, &zErr);
+  if (rc != SQLITE_OK) {
+    printf("  reduce: %s\n", zErr);
+  }
+  sqlite3_free(zErr);
+  return rc;
+}
+
 static void apply_all(act *aAct, int *aOrder, int n, const char *zView) {
   int i;
   for (i = 0; i < n; i++) {
     act *p = &aAct[aOrder[i]];
-    char *zErr = NULL;
-    TT_CHECK(thr_reduce(gStore, gThread, &p->a, p->log, "author", zView,
-                        &zErr) == SQLITE_OK);
-    sqlite3_free(zErr);
+    TT_CHECK(reduce(&p->a, p->log, zView) == SQLITE_OK);
   }
 }
 
-/* The visible state of a view: live rows and their documents. */
-static char *view_state(const char *zView) {
+/* The visible state of a view: live rows, their documents (rebuilt from
+** the row) and column values; with bClock, each row's newest clock too. */
+static char *view_state(const char *zView, int bClock) {
+  static char *const azProp[] = {"a", "b"};
+  static const int aeKind[] = {THR_PT_ANY, THR_PT_ANY};
   sqlite3_stmt *pStmt = NULL;
+  sqlite3_str *pOut = sqlite3_str_new(gDb);
   char *zSql = sqlite3_mprintf(
-      "SELECT group_concat(_id || '=' || _doc || '/' || quote(a) || '/' || "
-      "quote(b), ';') FROM (SELECT * FROM \"%w_data\" WHERE _live = 1 ORDER "
-      "BY _id)",
+      "SELECT _id, a, b, _rest, quote(a), quote(b), _hlc, hex(l.pk) FROM "
+      "\"%w_data\" d LEFT JOIN _threads_log l ON l.lid = d._log WHERE _live "
+      "= 1 ORDER BY _id",
       zView);
-  char *zOut = NULL;
-  if (sqlite3_prepare_v2(gDb, zSql, -1, &pStmt, NULL) == SQLITE_OK &&
-      sqlite3_step(pStmt) == SQLITE_ROW) {
-    zOut = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 0));
+  char *zOut;
+  TT_CHECK(sqlite3_prepare_v2(gDb, zSql, -1, &pStmt, NULL) == SQLITE_OK);
+  while (sqlite3_step(pStmt) == SQLITE_ROW) {
+    int rc = SQLITE_OK;
+    json_t *pDoc = thr_doc_rebuild(pStmt, 1, 2, azProp, aeKind, 3, &rc);
+    char *zDoc = pDoc ? json_dumps(pDoc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    TT_CHECK(zDoc != NULL);
+    sqlite3_str_appendf(pOut, "%s%s=%s/%s/%s", sqlite3_str_length(pOut) ? ";" : "",
+                        sqlite3_column_text(pStmt, 0), zDoc,
+                        sqlite3_column_text(pStmt, 4),
+                        sqlite3_column_text(pStmt, 5));
+    if (bClock) {
+      sqlite3_str_appendf(pOut, "@%lld/%.2s", sqlite3_column_int64(pStmt, 6),
+                          sqlite3_column_text(pStmt, 7));
+    }
+    free(zDoc);
+    json_decref(pDoc);
   }
   sqlite3_finalize(pStmt);
   sqlite3_free(zSql);
+  zOut = sqlite3_str_finish(pOut);
   return zOut;
 }
 
@@ -149,8 +185,8 @@ static void test_convergence(void) {
     }
     apply_all(aAct, aOrder, n, "v2");
     apply_all(aAct, aOrder, n, "v2");
-    z1 = view_state("v1");
-    z2 = view_state("v2");
+    z1 = view_state("v1", 1);
+    z2 = view_state("v2", 1);
     if ((z1 == NULL) != (z2 == NULL) || (z1 && strcmp(z1, z2) != 0)) {
       if (nDiff++ == 0) {
         printf("  round %d differs:\n  %s\n  %s\n", r, z1 ? z1 : "(none)",
@@ -179,31 +215,32 @@ static void test_merge_rule(void) {
   a.eType = THR_ACT_SAVE;
   a.hlc = 40;
   a.zJson = "{\"_id\":\"d\",\"a\":4}";
-  TT_CHECK(thr_reduce(gStore, gThread, &a, logB, "B", "v3", &zErr) == 0);
+  TT_CHECK(reduce(&a, logB, "v3") == 0);
   a.eType = THR_ACT_DELETE;
   a.hlc = 30;
   a.zJson = NULL;
-  TT_CHECK(thr_reduce(gStore, gThread, &a, logA, "A", "v3", &zErr) == 0);
+  TT_CHECK(reduce(&a, logA, "v3") == 0);
   a.eType = THR_ACT_CREATE;
   a.hlc = 10;
   a.zJson = "{\"_id\":\"d\",\"a\":1,\"b\":1}";
-  TT_CHECK(thr_reduce(gStore, gThread, &a, logA, "A", "v3", &zErr) == 0);
+  TT_CHECK(reduce(&a, logA, "v3") == 0);
   a.eType = THR_ACT_SAVE;
   a.hlc = 20;
   a.zJson = "{\"_id\":\"d\",\"b\":2}";
-  TT_CHECK(thr_reduce(gStore, gThread, &a, logB, "B", "v3", &zErr) == 0);
-  z = view_state("v3");
-  TT_STREQ(z, "d={\"_id\":\"d\",\"a\":4}/4/NULL");
+  TT_CHECK(reduce(&a, logB, "v3") == 0);
+  /* The row's newest clock is B's save at 40 ("42" is hex of 'B'). */
+  z = view_state("v3", 1);
+  TT_STREQ(z, "d={\"_id\":\"d\",\"a\":4}/4/NULL@40/42");
   sqlite3_free(z);
   /* Same clock from two logs: the greater log ID wins ('B' > 'A'). */
   a.eType = THR_ACT_SAVE;
   a.hlc = 50;
   a.zJson = "{\"_id\":\"d\",\"b\":\"fromB\"}";
-  TT_CHECK(thr_reduce(gStore, gThread, &a, logB, "B", "v3", &zErr) == 0);
+  TT_CHECK(reduce(&a, logB, "v3") == 0);
   a.zJson = "{\"_id\":\"d\",\"b\":\"fromA\"}";
-  TT_CHECK(thr_reduce(gStore, gThread, &a, logA, "A", "v3", &zErr) == 0);
-  z = view_state("v3");
-  TT_STREQ(z, "d={\"_id\":\"d\",\"a\":4,\"b\":\"fromB\"}/4/'fromB'");
+  TT_CHECK(reduce(&a, logA, "v3") == 0);
+  z = view_state("v3", 1);
+  TT_STREQ(z, "d={\"_id\":\"d\",\"a\":4,\"b\":\"fromB\"}/4/'fromB'@50/42");
   sqlite3_free(z);
   sqlite3_free(zErr);
 }
