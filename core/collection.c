@@ -932,8 +932,9 @@ void thr_bind_json(sqlite3_stmt *pStmt, int i, const json_t *v) {
   }
   switch (json_typeof(v)) {
   case JSON_STRING:
+    /* Static: callers step before the value goes. */
     sqlite3_bind_text(pStmt, i, json_string_value(v),
-                      (int)json_string_length(v), SQLITE_TRANSIENT);
+                      (int)json_string_length(v), SQLITE_STATIC);
     break;
   case JSON_INTEGER:
     sqlite3_bind_int64(pStmt, i, json_integer_value(v));
@@ -950,7 +951,7 @@ void thr_bind_json(sqlite3_stmt *pStmt, int i, const json_t *v) {
   case JSON_OBJECT:
   case JSON_ARRAY:
     z = thr_json_text(v, NULL);
-    sqlite3_bind_text(pStmt, i, z, -1, sqlite3_free);
+    sqlite3_bind_text(pStmt, i, z, -1, free);
     break;
   default:
     sqlite3_bind_null(pStmt, i);
@@ -1142,7 +1143,7 @@ static int reduce_view(txn_view *pV, reduce_ctx *x, char **pzErr) {
     for (i = 0; i < nP; i++) {
       thr_bind_json(pV->pIns, i + 2, json_object_get(x->pIn, pV->azProp[i]));
     }
-    sqlite3_bind_text(pV->pIns, nP + 2, zRest, -1, sqlite3_free);
+    sqlite3_bind_text(pV->pIns, nP + 2, zRest, -1, free);
     sqlite3_bind_int64(pV->pIns, nP + 3, x->iLog);
     sqlite3_bind_int64(pV->pIns, nP + 4, (sqlite3_int64)clock_hlc(cAct));
     sqlite3_bind_int(pV->pIns, nP + 5, 1);
@@ -1277,7 +1278,7 @@ static int reduce_view(txn_view *pV, reduce_ctx *x, char **pzErr) {
       goto done;
     }
     if (aClock == NULL && clock_cmp(newest, c.D) != 0) {
-      sqlite3_free(zRest);
+      free(zRest);
       rc = SQLITE_INTERNAL; /* the short form needs D = newest */
       goto done;
     }
@@ -1285,7 +1286,7 @@ static int reduce_view(txn_view *pV, reduce_ctx *x, char **pzErr) {
     for (i = 0; i < nP; i++) {
       thr_bind_json(pW, i + 2, json_object_get(pDoc, pV->azProp[i]));
     }
-    sqlite3_bind_text(pW, nP + 2, zRest, -1, sqlite3_free);
+    sqlite3_bind_text(pW, nP + 2, zRest, -1, free);
     sqlite3_bind_int64(pW, nP + 3, iLog);
     sqlite3_bind_int64(pW, nP + 4, (sqlite3_int64)clock_hlc(newest));
     sqlite3_bind_int(pW, nP + 5, json_object_get(pDoc, "_id") != NULL);

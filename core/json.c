@@ -32,7 +32,7 @@ static int jbuf_grow(jbuf *b, size_t nMore) {
   while (nNew < b->n + nMore + 1) {
     nNew *= 2;
   }
-  aNew = sqlite3_realloc64(b->a, nNew);
+  aNew = realloc(b->a, nNew);
   if (aNew == NULL) {
     b->rc = SQLITE_NOMEM;
     return 0;
@@ -60,6 +60,10 @@ static void jbuf_char(jbuf *b, char c) {
 static void json_string_out(jbuf *b, const char *z, size_t n) {
   static const char zHex[] = "0123456789ABCDEF";
   size_t i, iRun = 0;
+  /* Room for the common case (nothing to escape) in one step. */
+  if (b->n + n + 3 > b->nAlloc && !jbuf_grow(b, n + 2)) {
+    return;
+  }
   jbuf_char(b, '"');
   for (i = 0; i < n; i++) {
     unsigned char c = (unsigned char)z[i];
@@ -217,11 +221,22 @@ static void json_out(jbuf *b, const json_t *v, int iDepth) {
   case JSON_STRING:
     json_string_out(b, json_string_value(v), json_string_length(v));
     break;
-  case JSON_INTEGER:
-    jbuf_add(b, z,
-             (size_t)snprintf(z, sizeof(z), "%lld",
-                              (long long)json_integer_value(v)));
+  case JSON_INTEGER: {
+    /* Decimal digits from the right, without printf. */
+    json_int_t i = json_integer_value(v);
+    unsigned long long u =
+        i < 0 ? 0ULL - (unsigned long long)i : (unsigned long long)i;
+    size_t k = sizeof(z);
+    do {
+      z[--k] = (char)('0' + u % 10);
+      u /= 10;
+    } while (u);
+    if (i < 0) {
+      z[--k] = '-';
+    }
+    jbuf_add(b, z + k, sizeof(z) - k);
     break;
+  }
   case JSON_REAL:
     json_real_out(b, json_real_value(v));
     break;
@@ -244,7 +259,7 @@ char *thr_json_text(const json_t *v, size_t *pn) {
   }
   json_out(&b, v, 0);
   if (b.rc != SQLITE_OK || (b.a == NULL && !jbuf_grow(&b, 0))) {
-    sqlite3_free(b.a);
+    free(b.a);
     return NULL;
   }
   b.a[b.n] = 0;

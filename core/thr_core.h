@@ -578,7 +578,7 @@ int thr_car_read(const char *zPath, thr_cid *aRoot, int nRootMax, int *pnRoot,
 ** Interface to code in json.c
 */
 /* Canonical JSON text of v (keys sorted, compact), the same text as
-** json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS); owned, sqlite3_free().
+** json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS); owned, free().
 ** *pn (if not NULL) gets its length.  NULL when out of memory. */
 char *thr_json_text(const json_t *v, size_t *pn);
 
@@ -637,12 +637,13 @@ int thr_view_unregister(thr_store *p, const char *zView, char **pzErr);
 #define THR_PT_BOOL 4 /* boolean, stored as 0/1 */
 #define THR_PT_JSON 5 /* object or array, stored as canonical JSON text */
 
-/* Bind JSON value v (NULL: absent) as the column value of a field. */
+/* Bind JSON value v (NULL: absent) as the column value of a field.  Text
+** is bound without a copy: v must outlive the statement's next step. */
 void thr_bind_json(sqlite3_stmt *pStmt, int i, const json_t *v);
 
 /* The _rest of a shadow row: the fields of pDoc (but "_id") that the
 ** mirrored columns do not reproduce exactly, as canonical JSON text
-** (owned, sqlite3_free()); NULL with *pRc untouched when there are none. */
+** (owned, free()); NULL with *pRc untouched when there are none. */
 char *thr_doc_rest(const json_t *pDoc, int nProp, char *const *azProp,
                    const int *aeKind, int *pRc);
 

@@ -62,6 +62,9 @@ struct coll_cursor {
   int bStarted; /* the statement has been stepped since the filter */
 };
 
+/* The filter that hides tombstones; see collBestIndex and collFilter. */
+#define LIVE_TERM "+d._live = 1"
+
 #define COL_ID 0
 #define COL_DOC(p) ((p)->nProp + 1)
 #define COL_AUTHOR(p) ((p)->nProp + 2)
@@ -297,6 +300,11 @@ static int coll_create_shadow(coll_vtab *p, char **pzErr) {
   sqlite3_str_appendall(pSql, ", _rest TEXT, _log INTEGER, _hlc INTEGER,"
                               " _live INTEGER NOT NULL, _clock BLOB)"
                               " WITHOUT ROWID;");
+  /* Tombstones, for scans to ask whether they must filter any out. */
+  sqlite3_str_appendf(pSql,
+                      "CREATE INDEX \"%w_dead\" ON \"%w_data\"(_id) WHERE "
+                      "_live = 0;",
+                      p->zName, p->zName);
   for (i = 0; i < p->nProp; i++) {
     json_t *pProp = json_object_get(pProps, p->azProp[i]);
     int bUnique = json_is_true(json_object_get(pProp, "unique"));
@@ -633,8 +641,9 @@ static int collBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
   }
   /* "+_live": the unary plus keeps this filter from choosing an index (the
   ** (field, _live) indexes would otherwise be scanned just to read _live),
-  ** while an index chosen for another term still answers it. */
-  sqlite3_str_appendf(pSql, " FROM \"%w_data\" AS d WHERE +d._live = 1",
+  ** while an index chosen for another term still answers it.  It must stay
+  ** the first term: collFilter drops it from scans when no row is dead. */
+  sqlite3_str_appendf(pSql, " FROM \"%w_data\" AS d WHERE " LIVE_TERM,
                       p->zName);
   for (i = 0; i < pInfo->nConstraint; i++) {
     const struct sqlite3_index_constraint *pC = &pInfo->aConstraint[i];
@@ -716,7 +725,10 @@ static int collBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
   } else {
     cost = rows * 2 + 10;
   }
-  pInfo->idxNum = (bIdEq || bUniqueEq) ? 1 : 0;
+  /* 1: at most one row; 2: a full scan (see collFilter); 0: other. */
+  pInfo->idxNum = (bIdEq || bUniqueEq) ? 1
+                  : (bIndexEq || bRange) ? 0
+                                         : 2;
   pInfo->estimatedRows = (sqlite3_int64)rows;
   pInfo->estimatedCost = cost;
   pInfo->idxStr = sqlite3_str_finish(pSql);
@@ -820,6 +832,31 @@ static coll_stmt *coll_stmt_get(coll_vtab *p, const char *zSql, int *pRc) {
   return pS;
 }
 
+/* Has the table any tombstone (a dead row)?  Asked of the partial index
+** "<name>_dead" (named: without statistics the planner would rather scan
+** a (field, _live) index), so the answer costs one lookup.  On error,
+** yes. */
+static int coll_has_dead(coll_vtab *p) {
+  int rc = SQLITE_OK, bDead = 1;
+  coll_stmt *pS;
+  char *zSql =
+      sqlite3_mprintf("SELECT 0 FROM \"%w_data\" INDEXED BY \"%w_dead\" "
+                      "WHERE _live = 0 LIMIT 1",
+                      p->zName, p->zName);
+  if (zSql == NULL) {
+    return 1;
+  }
+  pS = coll_stmt_get(p, zSql, &rc);
+  sqlite3_free(zSql);
+  if (pS) {
+    rc = sqlite3_step(pS->pStmt);
+    bDead = rc != SQLITE_DONE;
+    sqlite3_reset(pS->pStmt);
+    pS->bBusy = 0;
+  }
+  return bDead;
+}
+
 static int collFilter(sqlite3_vtab_cursor *pCursor, int idxNum,
                       const char *idxStr, int argc, sqlite3_value **argv) {
   coll_cursor *pCur = (coll_cursor *)pCursor;
@@ -832,7 +869,22 @@ static int collFilter(sqlite3_vtab_cursor *pCursor, int idxNum,
   pCur->bEof = 0;
   pCur->bOne = idxNum == 1;
   pCur->bStarted = 0;
-  pCur->pS = coll_stmt_get(p, idxStr, &rc);
+  if (idxNum == 2 && !coll_has_dead(p)) {
+    /* A full scan of a table without tombstones: checking _live on every
+    ** row would cost a third of the scan.  Same SQL, the term made "1". */
+    char *zSql = sqlite3_mprintf("%s", idxStr);
+    char *zTerm = zSql ? strstr(zSql, LIVE_TERM) : NULL;
+    if (zTerm) {
+      memset(zTerm, ' ', strlen(LIVE_TERM));
+      zTerm[0] = '1';
+      pCur->pS = coll_stmt_get(p, zSql, &rc);
+    } else {
+      rc = SQLITE_NOMEM;
+    }
+    sqlite3_free(zSql);
+  } else {
+    pCur->pS = coll_stmt_get(p, idxStr, &rc);
+  }
   if (pCur->pS == NULL) {
     return rc;
   }
@@ -876,7 +928,7 @@ static int collColumn(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx,
       }
       return rc != SQLITE_OK ? rc : SQLITE_NOMEM;
     }
-    sqlite3_result_text(ctx, z, -1, sqlite3_free);
+    sqlite3_result_text(ctx, z, -1, free);
   } else if (iCol == COL_AUTHOR(p)) {
     char *z = NULL;
     if (sqlite3_column_bytes(pStmt, iCol) == 32) {
@@ -995,7 +1047,9 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   coll_vtab *p = (coll_vtab *)pVtab;
   json_t *pDoc = NULL, *pOld = NULL, *pPatch = NULL;
   char zUlid[27];
-  char *zId = NULL, *zJson = NULL, *zErr = NULL;
+  /* zId points into argv, pDoc or zUlid, or is zIdCopy: no copy per row. */
+  const char *zId = NULL;
+  char *zIdCopy = NULL, *zJson = NULL, *zErr = NULL;
   thr_action act;
   int i, rc = SQLITE_OK;
   (void)pRowid;
@@ -1013,7 +1067,11 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
 
   if (argc == 1) {
     /* DELETE */
-    zId = sqlite3_mprintf("%s", sqlite3_value_text(argv[0]));
+    zId = (const char *)sqlite3_value_text(argv[0]);
+    if (zId == NULL) {
+      rc = SQLITE_NOMEM;
+      goto done;
+    }
     act.eType = THR_ACT_DELETE;
     act.zId = zId;
     rc = thr_coll_write(p->pStore, &p->tid, &p->w, &act, NULL, -1, &zErr);
@@ -1038,13 +1096,18 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
       pDoc = json_object();
     }
     if (sqlite3_value_type(argv[2]) != SQLITE_NULL) {
-      zId = sqlite3_mprintf("%s", sqlite3_value_text(argv[2]));
+      zId = (const char *)sqlite3_value_text(argv[2]);
     } else if (json_is_string(json_object_get(pDoc, "_id"))) {
-      zId = sqlite3_mprintf("%s",
-                            json_string_value(json_object_get(pDoc, "_id")));
+      /* Copied: the "_id" below replaces the string it points into. */
+      zId = zIdCopy = sqlite3_mprintf(
+          "%s", json_string_value(json_object_get(pDoc, "_id")));
+      if (zId == NULL) {
+        rc = SQLITE_NOMEM;
+        goto done;
+      }
     } else {
       thr_ulid_new(p->pStore, zUlid);
-      zId = sqlite3_mprintf("%s", zUlid);
+      zId = zUlid;
     }
     for (i = 0; i < p->nProp; i++) {
       json_t *pVal = coll_json_of(argv[3 + i], p->aeType[i]);
@@ -1074,7 +1137,11 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   }
 
   /* UPDATE: start from the stored document, apply changed columns. */
-  zId = sqlite3_mprintf("%s", sqlite3_value_text(argv[0]));
+  zId = (const char *)sqlite3_value_text(argv[0]);
+  if (zId == NULL) {
+    rc = SQLITE_NOMEM;
+    goto done;
+  }
   if (!sqlite3_value_nochange(argv[2]) &&
       (sqlite3_value_type(argv[2]) == SQLITE_NULL ||
        strcmp((const char *)sqlite3_value_text(argv[2]), zId) != 0)) {
@@ -1154,8 +1221,8 @@ done:
   json_decref(pDoc);
   json_decref(pOld);
   json_decref(pPatch);
-  sqlite3_free(zJson);
-  sqlite3_free(zId);
+  free(zJson);
+  sqlite3_free(zIdCopy);
   return rc;
 }
 

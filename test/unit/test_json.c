@@ -26,7 +26,7 @@ static void same_as_jansson(const json_t *v) {
   TT_CHECK(pBack != NULL && json_equal(pBack, (json_t *)v));
   json_decref(pBack);
   free(zWant);
-  sqlite3_free(zGot);
+  free(zGot);
   nCompared++;
 }
 
