@@ -27,6 +27,7 @@
 typedef struct coll_stmt coll_stmt;
 struct coll_stmt {
   char *zSql;
+  size_t nSql;
   sqlite3_stmt *pStmt;
   int bBusy;
   coll_stmt *pNext;
@@ -52,6 +53,7 @@ struct coll_vtab {
   thr_writer w;      /* the writer, looked up once per transaction */
   coll_stmt *pStmts; /* read statements by SQL text */
   struct coll_cursor *pSpare; /* a closed cursor kept for the next open */
+  json_t *pRowDoc; /* INSERT's document, kept from row to row */
 };
 
 struct coll_cursor {
@@ -248,6 +250,7 @@ static void coll_scan_indexes(coll_vtab *p) {
 static void coll_free(coll_vtab *p) {
   int i;
   sqlite3_free(p->pSpare);
+  json_decref(p->pRowDoc);
   while (p->pStmts) {
     coll_stmt *pS = p->pStmts;
     p->pStmts = pS->pNext;
@@ -755,6 +758,9 @@ static int collOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCur) {
 static void cursor_release(coll_cursor *pCur) {
   if (pCur->pS) {
     sqlite3_reset(pCur->pS->pStmt);
+    if (pCur->bOne) {
+      sqlite3_clear_bindings(pCur->pS->pStmt); /* they pointed into argv */
+    }
     pCur->pS->bBusy = 0;
     pCur->pS = NULL;
   }
@@ -800,8 +806,9 @@ static int collNext(sqlite3_vtab_cursor *pCursor) {
 /* A read statement for zSql: a cached one not in use, or a new one. */
 static coll_stmt *coll_stmt_get(coll_vtab *p, const char *zSql, int *pRc) {
   coll_stmt *pS;
+  size_t nSql = strlen(zSql);
   for (pS = p->pStmts; pS; pS = pS->pNext) {
-    if (!pS->bBusy && strcmp(pS->zSql, zSql) == 0) {
+    if (!pS->bBusy && pS->nSql == nSql && memcmp(pS->zSql, zSql, nSql) == 0) {
       pS->bBusy = 1;
       return pS;
     }
@@ -813,6 +820,7 @@ static coll_stmt *coll_stmt_get(coll_vtab *p, const char *zSql, int *pRc) {
   }
   memset(pS, 0, sizeof(*pS));
   pS->zSql = sqlite3_mprintf("%s", zSql);
+  pS->nSql = nSql;
   *pRc = sqlite3_prepare_v3(p->db, zSql, -1, SQLITE_PREPARE_PERSISTENT,
                             &pS->pStmt, NULL);
   if (*pRc != SQLITE_OK || pS->zSql == NULL) {
@@ -889,7 +897,15 @@ static int collFilter(sqlite3_vtab_cursor *pCursor, int idxNum,
     return rc;
   }
   for (i = 0; i < argc; i++) {
-    sqlite3_bind_value(pCur->pS->pStmt, i + 1, argv[i]);
+    sqlite3_value *v = argv[i];
+    if (pCur->bOne && sqlite3_value_type(v) == SQLITE_TEXT) {
+      /* A unique lookup steps only here, while argv is valid: no copy. */
+      sqlite3_bind_text(pCur->pS->pStmt, i + 1,
+                        (const char *)sqlite3_value_text(v),
+                        sqlite3_value_bytes(v), SQLITE_STATIC);
+    } else {
+      sqlite3_bind_value(pCur->pS->pStmt, i + 1, v);
+    }
   }
   return collNext(pCursor);
 }
@@ -988,6 +1004,34 @@ static json_t *coll_json_of(sqlite3_value *pVal, int eType) {
                         (size_t)sqlite3_value_bytes(pVal));
   default:
     return NULL;
+  }
+}
+
+/* Set field zKey of pDoc to the JSON value of pVal, changing the present
+** value in place when nothing else holds it and the type stays: a bulk
+** INSERT then allocates almost nothing per row.  NULL leaves the field
+** alone, or with bNullRemoves removes it. */
+static void coll_json_put(json_t *pDoc, const char *zKey, sqlite3_value *pVal,
+                          int eType, int bNullRemoves) {
+  json_t *pOld = json_object_get(pDoc, zKey), *pNew;
+  int t = sqlite3_value_type(pVal);
+  if (pOld && pOld->refcount == 1) {
+    if (t == SQLITE_TEXT && eType != THR_PT_JSON && json_is_string(pOld) &&
+        json_string_setn(pOld, (const char *)sqlite3_value_text(pVal),
+                         (size_t)sqlite3_value_bytes(pVal)) == 0) {
+      return;
+    }
+    if (t == SQLITE_INTEGER && eType != THR_PT_BOOL && eType != THR_PT_REAL &&
+        json_is_integer(pOld)) {
+      json_integer_set(pOld, sqlite3_value_int64(pVal));
+      return;
+    }
+  }
+  pNew = coll_json_of(pVal, eType);
+  if (pNew) {
+    json_object_set_new(pDoc, zKey, pNew);
+  } else if (pOld && bNullRemoves) {
+    json_object_del(pDoc, zKey);
   }
 }
 
@@ -1093,11 +1137,18 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
         goto done;
       }
     } else {
-      pDoc = json_object();
+      /* No base: the kept document, whose keys are _id and properties
+      ** only, all of them set below. */
+      if (p->pRowDoc == NULL && (p->pRowDoc = json_object()) == NULL) {
+        rc = SQLITE_NOMEM;
+        goto done;
+      }
+      pDoc = json_incref(p->pRowDoc);
     }
     if (sqlite3_value_type(argv[2]) != SQLITE_NULL) {
       zId = (const char *)sqlite3_value_text(argv[2]);
-    } else if (json_is_string(json_object_get(pDoc, "_id"))) {
+    } else if (pDoc != p->pRowDoc &&
+               json_is_string(json_object_get(pDoc, "_id"))) {
       /* Copied: the "_id" below replaces the string it points into. */
       zId = zIdCopy = sqlite3_mprintf(
           "%s", json_string_value(json_object_get(pDoc, "_id")));
@@ -1110,12 +1161,16 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
       zId = zUlid;
     }
     for (i = 0; i < p->nProp; i++) {
-      json_t *pVal = coll_json_of(argv[3 + i], p->aeType[i]);
-      if (pVal) {
-        json_object_set_new(pDoc, p->azProp[i], pVal);
+      coll_json_put(pDoc, p->azProp[i], argv[3 + i], p->aeType[i],
+                    pDoc == p->pRowDoc);
+    }
+    {
+      json_t *pOldId = json_object_get(pDoc, "_id");
+      if (pOldId == NULL || pOldId->refcount != 1 ||
+          json_string_set(pOldId, zId) != 0) {
+        json_object_set_new(pDoc, "_id", json_string(zId));
       }
     }
-    json_object_set_new(pDoc, "_id", json_string(zId));
     rc = coll_validate(p, zId, pDoc);
     if (rc != SQLITE_OK) {
       goto done;
