@@ -1019,7 +1019,8 @@ json_t *thr_doc_rebuild(sqlite3_stmt *pStmt, int bLive, int nProp,
   json_t *pDoc;
   int i;
   if (sqlite3_column_type(pStmt, iRest) != SQLITE_NULL) {
-    pDoc = json_loads((const char *)sqlite3_column_text(pStmt, iRest), JSON_ALLOW_NUL, NULL);
+    pDoc = json_loads((const char *)sqlite3_column_text(pStmt, iRest),
+                      JSON_ALLOW_NUL, NULL);
     if (!json_is_object(pDoc)) {
       json_decref(pDoc);
       *pRc = SQLITE_CORRUPT_VTAB;
@@ -1030,9 +1031,10 @@ json_t *thr_doc_rebuild(sqlite3_stmt *pStmt, int bLive, int nProp,
     return NULL;
   }
   if (bLive) {
-    json_object_set_new(pDoc, "_id",
-                        json_stringn((const char *)sqlite3_column_text(pStmt, 0),
-                                     (size_t)sqlite3_column_bytes(pStmt, 0)));
+    json_object_set_new(
+        pDoc, "_id",
+        json_stringn((const char *)sqlite3_column_text(pStmt, 0),
+                     (size_t)sqlite3_column_bytes(pStmt, 0)));
   }
   for (i = 0; i < nProp; i++) {
     int iCol = i + 1;
@@ -1111,11 +1113,11 @@ struct reduce_ctx {
   thr_store *pStore;
   sqlite3_int64 iThread;
   const thr_action *pAct;
-  json_t *pIn;                 /* its document or patch */
+  json_t *pIn;                  /* its document or patch */
   unsigned char c[CLOCK_BYTES]; /* its clock */
-  sqlite3_int64 iLog;          /* its log's row */
-  int eConflict;               /* for local creates; -1 otherwise */
-  int bSkip;                   /* set: OR IGNORE met a live document */
+  sqlite3_int64 iLog;           /* its log's row */
+  int eConflict;                /* for local creates; -1 otherwise */
+  int bSkip;                    /* set: OR IGNORE met a live document */
 };
 
 /* Apply the action to one view. */
@@ -1163,17 +1165,16 @@ static int reduce_view(txn_view *pV, reduce_ctx *x, char **pzErr) {
     const unsigned char *pk = sqlite3_column_blob(pV->pSel, nP + 5);
     bExists = 1;
     bLive = sqlite3_column_int(pV->pSel, nP + 3);
-    pDoc = thr_doc_rebuild(pV->pSel, bLive, nP, pV->azProp, pV->aeKind,
-                           nP + 1, &rc);
-    if (rc == SQLITE_OK && (pk == NULL ||
-                            sqlite3_column_bytes(pV->pSel, nP + 5) != 32)) {
+    pDoc = thr_doc_rebuild(pV->pSel, bLive, nP, pV->azProp, pV->aeKind, nP + 1,
+                           &rc);
+    if (rc == SQLITE_OK &&
+        (pk == NULL || sqlite3_column_bytes(pV->pSel, nP + 5) != 32)) {
       rc = SQLITE_CORRUPT_VTAB;
     }
     if (rc == SQLITE_OK) {
-      rc = clock_parse(
-          &c, sqlite3_column_blob(pV->pSel, nP + 2),
-          sqlite3_column_bytes(pV->pSel, nP + 2),
-          (uint64_t)sqlite3_column_int64(pV->pSel, nP + 4), pk);
+      rc = clock_parse(&c, sqlite3_column_blob(pV->pSel, nP + 2),
+                       sqlite3_column_bytes(pV->pSel, nP + 2),
+                       (uint64_t)sqlite3_column_int64(pV->pSel, nP + 4), pk);
     }
   } else {
     pDoc = json_object();
@@ -1325,8 +1326,7 @@ static int reduce_in(reduce_ctx *x, const unsigned char logPk[32],
   for (;;) {
     int nSeen = 0;
     for (pV = p->pViews; rc == SQLITE_OK && pV; pV = pV->pNext) {
-      if (pV->iThread != x->iThread ||
-          strcmp(pV->zColl, x->pAct->zColl) != 0 ||
+      if (pV->iThread != x->iThread || strcmp(pV->zColl, x->pAct->zColl) != 0 ||
           (zOnlyView && strcmp(pV->zView, zOnlyView) != 0)) {
         continue;
       }

@@ -1157,8 +1157,9 @@ int thr_store_log_pk(thr_store *p, const thr_tid *pTid, unsigned char pk[32],
 }
 
 int thr_store_log_lid(thr_store *p, sqlite3_int64 iThread,
-                      const unsigned char pk[32], const unsigned char author[32],
-                      int bOwn, sqlite3_int64 *pLid, char **pzErr) {
+                      const unsigned char pk[32],
+                      const unsigned char author[32], int bOwn,
+                      sqlite3_int64 *pLid, char **pzErr) {
   int rc = SQLITE_OK;
   sqlite3_stmt *pStmt = store_stmt(p, STMT_LOG_LID, &rc);
   *pLid = 0;

@@ -463,8 +463,9 @@ int thr_store_thread_row(thr_store *p, const thr_tid *pTid,
 /* The row (lid) of log pk of thread iThread, made (with its author's
 ** identity key and the own flag) if it is new.  Views name writers by it. */
 int thr_store_log_lid(thr_store *p, sqlite3_int64 iThread,
-                      const unsigned char pk[32], const unsigned char author[32],
-                      int bOwn, sqlite3_int64 *pLid, char **pzErr);
+                      const unsigned char pk[32],
+                      const unsigned char author[32], int bOwn,
+                      sqlite3_int64 *pLid, char **pzErr);
 
 /* The public key of this identity's log in the thread (its log ID). */
 int thr_store_log_pk(thr_store *p, const thr_tid *pTid, unsigned char pk[32],

@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 typedef struct coll_stmt coll_stmt;
 struct coll_stmt {
   char *zSql;
@@ -49,11 +48,11 @@ struct coll_vtab {
   int *aeType;
   unsigned char *aIndexed; /* per column: 0 no index, 1 index, 2 unique */
   sqlite3_int64 nRowEst;
-  int iCookie;       /* schema cookie aIndexed was read under */
-  thr_writer w;      /* the writer, looked up once per transaction */
-  coll_stmt *pStmts; /* read statements by SQL text */
+  int iCookie;                /* schema cookie aIndexed was read under */
+  thr_writer w;               /* the writer, looked up once per transaction */
+  coll_stmt *pStmts;          /* read statements by SQL text */
   struct coll_cursor *pSpare; /* a closed cursor kept for the next open */
-  json_t *pRowDoc; /* INSERT's document, kept from row to row */
+  json_t *pRowDoc;            /* INSERT's document, kept from row to row */
 };
 
 struct coll_cursor {
@@ -337,8 +336,7 @@ static char *coll_props_json(coll_vtab *p) {
   char *z, *zOut;
   int i;
   for (i = 0; i < p->nProp; i++) {
-    json_array_append_new(
-        pArr, json_pack("[s,i]", p->azProp[i], p->aeType[i]));
+    json_array_append_new(pArr, json_pack("[s,i]", p->azProp[i], p->aeType[i]));
   }
   z = json_dumps(pArr, JSON_COMPACT);
   json_decref(pArr);
@@ -597,8 +595,8 @@ static void coll_expr(coll_vtab *p, sqlite3_str *pSql, int iCol) {
   } else if (iCol == COL_DOC(p)) {
     sqlite3_str_appendall(pSql, "d._rest");
   } else if (iCol == COL_AUTHOR(p)) {
-    sqlite3_str_appendall(pSql,
-                          "(SELECT author FROM _threads_log WHERE lid = d._log)");
+    sqlite3_str_appendall(
+        pSql, "(SELECT author FROM _threads_log WHERE lid = d._log)");
   } else if (iCol == COL_MOD(p)) {
     sqlite3_str_appendall(pSql, "(d._hlc >> 16)");
   } else {
@@ -729,9 +727,7 @@ static int collBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
     cost = rows * 2 + 10;
   }
   /* 1: at most one row; 2: a full scan (see collFilter); 0: other. */
-  pInfo->idxNum = (bIdEq || bUniqueEq) ? 1
-                  : (bIndexEq || bRange) ? 0
-                                         : 2;
+  pInfo->idxNum = (bIdEq || bUniqueEq) ? 1 : (bIndexEq || bRange) ? 0 : 2;
   pInfo->estimatedRows = (sqlite3_int64)rows;
   pInfo->estimatedCost = cost;
   pInfo->idxStr = sqlite3_str_finish(pSql);
@@ -1045,8 +1041,10 @@ static int coll_load_doc(coll_vtab *p, const char *zId, json_t **ppDoc) {
   for (i = 0; i < p->nProp; i++) {
     sqlite3_str_appendf(pSql, ", \"%w\"", p->azProp[i]);
   }
-  sqlite3_str_appendf(pSql, ", _rest FROM \"%w_data\" WHERE _id = ?1 AND "
-                      "_live = 1", p->zName);
+  sqlite3_str_appendf(pSql,
+                      ", _rest FROM \"%w_data\" WHERE _id = ?1 AND "
+                      "_live = 1",
+                      p->zName);
   zSql = sqlite3_str_finish(pSql);
   rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, NULL) : SQLITE_NOMEM;
   *ppDoc = NULL;

@@ -22,7 +22,8 @@ static void same_as_jansson(const json_t *v) {
   json_t *pBack;
   TT_STREQ(zGot, zWant);
   TT_CHECK(zGot == NULL || n == strlen(zGot));
-  pBack = zGot ? json_loads(zGot, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL) : NULL;
+  pBack =
+      zGot ? json_loads(zGot, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL) : NULL;
   TT_CHECK(pBack != NULL && json_equal(pBack, (json_t *)v));
   json_decref(pBack);
   free(zWant);
@@ -69,7 +70,7 @@ static void test_scalars(void) {
 
 /* A random value of at most the given depth. */
 static json_t *random_value(int iDepth) {
-  static const char *azWord[] = {"",  "a",  "b",    "_id", "name", "Z",
+  static const char *azWord[] = {"",   "a",  "b",    "_id", "name", "Z",
                                  "\n", "\"", "x\\y", "é",   "k1",   "k10"};
   unsigned k = rng_below(iDepth > 0 ? 9 : 7);
   switch (k) {

@@ -147,10 +147,10 @@ static char *view_state(const char *zView, int bClock) {
     json_t *pDoc = thr_doc_rebuild(pStmt, 1, 2, azProp, aeKind, 3, &rc);
     char *zDoc = pDoc ? json_dumps(pDoc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     TT_CHECK(zDoc != NULL);
-    sqlite3_str_appendf(pOut, "%s%s=%s/%s/%s", sqlite3_str_length(pOut) ? ";" : "",
-                        sqlite3_column_text(pStmt, 0), zDoc,
-                        sqlite3_column_text(pStmt, 4),
-                        sqlite3_column_text(pStmt, 5));
+    sqlite3_str_appendf(
+        pOut, "%s%s=%s/%s/%s", sqlite3_str_length(pOut) ? ";" : "",
+        sqlite3_column_text(pStmt, 0), zDoc, sqlite3_column_text(pStmt, 4),
+        sqlite3_column_text(pStmt, 5));
     if (bClock) {
       sqlite3_str_appendf(pOut, "@%lld/%.2s", sqlite3_column_int64(pStmt, 6),
                           sqlite3_column_text(pStmt, 7));
