@@ -59,21 +59,27 @@ static void jbuf_char(jbuf *b, char c) {
 
 static void json_string_out(jbuf *b, const char *z, size_t n) {
   static const char zHex[] = "0123456789ABCDEF";
-  size_t i, iRun = 0;
+  size_t i = 0, iRun = 0;
   /* Room for the common case (nothing to escape) in one step. */
   if (b->n + n + 3 > b->nAlloc && !jbuf_grow(b, n + 2)) {
     return;
   }
-  jbuf_char(b, '"');
-  for (i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)z[i];
+  b->a[b->n++] = '"';
+  for (;;) {
+    unsigned char c;
     char aEsc[6];
     size_t nEsc = 2;
-    if (c >= 0x20 && c != '"' && c != '\\') {
-      continue;
+    /* The run of bytes that need no escape: controls, '"' and '\\' do. */
+    while (i < n && (unsigned char)z[i] >= 0x20 && z[i] != '"' &&
+           z[i] != '\\') {
+      i++;
     }
+    if (i == n) {
+      break;
+    }
+    c = (unsigned char)z[i];
     jbuf_add(b, z + iRun, i - iRun);
-    iRun = i + 1;
+    iRun = ++i;
     aEsc[0] = '\\';
     switch (c) {
     case '"':

@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 #define N_ROWS 100000L     /* rows of (a), read by (c) */
-#define A_ROUNDS 3         /* bulk-insert rounds, fresh tables each */
+#define A_ROUNDS 5         /* bulk-insert rounds, fresh tables each */
 #define B_INSERTS 2000L    /* autocommit inserts per side */
 #define B_SLICES 10        /* ... in this many interleaved slices */
 #define C_ROUNDS 10        /* read rounds */
