@@ -32,6 +32,14 @@
 **   A document is visible while its "_id" field is (a save after a delete
 **   revives it with the fields written after the delete).
 **
+** REMOTE ACTIONS (every action not written here: thr_apply_body) are
+**   judged by the collection's schema before they apply, on the action
+**   alone so that every peer judges alike: a create's document must be
+**   valid; a save may not remove "_id" or a required field, and the fields
+**   it sets must pass the schema's field rules (properties,
+**   patternProperties, additionalProperties).  Refused actions are counted
+**   and change nothing.
+**
 ** SHADOW TABLE of view V: "V_data"(_id TEXT PRIMARY KEY, <one column per
 **   mirrored property>, _rest TEXT, _log INTEGER, _hlc INTEGER,
 **   _live INTEGER, _clock BLOB) WITHOUT ROWID, where
@@ -109,6 +117,17 @@ struct txn_mark {
   int *anAct;
 };
 
+/* A collection's schema, compiled for actions that were not written here:
+** pFull checks a create's document, pPatch a save's changed fields. */
+typedef struct txn_schema txn_schema;
+struct txn_schema {
+  sqlite3_int64 iThread;
+  char *zColl;
+  thr_schema *pFull, *pPatch; /* both NULL: no such collection here */
+  json_t *pRequired;          /* the schema's "required" array, or NULL */
+  txn_schema *pNext;
+};
+
 typedef struct txn_view txn_view;
 struct txn_view {
   char *zView;
@@ -135,6 +154,7 @@ struct thr_txn {
   void *pChangeArg;
   txn_change *aChange; /* changes to report at commit */
   int nChange;
+  txn_schema *pSchemas; /* compiled schemas of remote actions' collections */
 };
 
 static void txn_changes_clear(thr_txn *p, int nKeep) {
@@ -217,6 +237,14 @@ void thr_txn_free(thr_txn *p) {
     sqlite3_free(p->aThread[i].w.a);
   }
   sqlite3_free(p->aThread);
+  while (p->pSchemas) {
+    txn_schema *pS = p->pSchemas;
+    p->pSchemas = pS->pNext;
+    thr_schema_free(pS->pFull);
+    thr_schema_free(pS->pPatch);
+    sqlite3_free(pS->zColl);
+    sqlite3_free(pS);
+  }
   sqlite3_free(p);
 }
 
@@ -1347,32 +1375,182 @@ static int reduce_in(reduce_ctx *x, const unsigned char logPk[32],
   return rc;
 }
 
-int thr_reduce(thr_store *pStore, sqlite3_int64 iThread, const thr_action *pAct,
-               const unsigned char logPk[32], sqlite3_int64 iLog,
-               const char *zOnlyView, char **pzErr) {
+/* Apply an action whose document (pIn, borrowed; NULL for a delete) is
+** already parsed. */
+static int reduce_parsed(thr_store *pStore, sqlite3_int64 iThread,
+                         const thr_action *pAct, json_t *pIn,
+                         const unsigned char logPk[32], sqlite3_int64 iLog,
+                         const char *zOnlyView, char **pzErr) {
   reduce_ctx x;
-  int rc;
-  if (pAct->eType == THR_ACT_COLL) {
-    return SQLITE_OK; /* definitions are handled by the sync path */
-  }
   memset(&x, 0, sizeof(x));
   x.pStore = pStore;
   x.iThread = iThread;
   x.pAct = pAct;
+  x.pIn = pIn;
   x.iLog = iLog;
   x.eConflict = -1;
-  if (pAct->zJson) {
-    x.pIn = json_loads(pAct->zJson, JSON_ALLOW_NUL, NULL);
-    if (!json_is_object(x.pIn)) {
-      json_decref(x.pIn);
-      *pzErr = sqlite3_mprintf("action on %s/%s: not a JSON object",
-                               pAct->zColl, pAct->zId);
-      return SQLITE_ERROR;
+  return reduce_in(&x, logPk, zOnlyView, pzErr);
+}
+
+/* The document of an action, or NULL (delete, or not a JSON object). */
+static json_t *action_doc(const thr_action *pAct) {
+  json_t *pIn = pAct->zJson ? json_loads(pAct->zJson, JSON_ALLOW_NUL, NULL)
+                            : NULL;
+  if (pIn && !json_is_object(pIn)) {
+    json_decref(pIn);
+    pIn = NULL;
+  }
+  return pIn;
+}
+
+int thr_reduce(thr_store *pStore, sqlite3_int64 iThread, const thr_action *pAct,
+               const unsigned char logPk[32], sqlite3_int64 iLog,
+               const char *zOnlyView, char **pzErr) {
+  json_t *pIn;
+  int rc;
+  if (pAct->eType == THR_ACT_COLL) {
+    return SQLITE_OK; /* definitions are handled by the sync path */
+  }
+  pIn = action_doc(pAct);
+  if (pAct->zJson && pIn == NULL) {
+    *pzErr = sqlite3_mprintf("action on %s/%s: not a JSON object",
+                             pAct->zColl, pAct->zId);
+    return SQLITE_ERROR;
+  }
+  rc = reduce_parsed(pStore, iThread, pAct, pIn, logPk, iLog, zOnlyView,
+                     pzErr);
+  json_decref(pIn);
+  return rc;
+}
+
+/* The patch schema of a collection schema: the keywords that constrain
+** single top-level fields (properties, patternProperties,
+** additionalProperties, with the definitions they may refer to).  A save
+** carries some fields only; whole-document keywords (required, min/max
+** properties, dependencies, combinators) cannot judge it. */
+static json_t *schema_patch_json(const json_t *pFull) {
+  static const char *const azKeep[] = {
+      "$schema",    "$id",          "definitions",         "properties",
+      "patternProperties", "additionalProperties"};
+  json_t *pPatch;
+  size_t i;
+  if (!json_is_object(pFull)) {
+    return json_deep_copy(pFull); /* true or false */
+  }
+  pPatch = json_object();
+  for (i = 0; pPatch && i < sizeof(azKeep) / sizeof(azKeep[0]); i++) {
+    json_t *pVal = json_object_get(pFull, azKeep[i]);
+    if (pVal) {
+      json_object_set(pPatch, azKeep[i], pVal);
     }
   }
-  rc = reduce_in(&x, logPk, zOnlyView, pzErr);
-  json_decref(x.pIn);
-  return rc;
+  return pPatch;
+}
+
+/* The compiled schemas of collection zColl of thread iThread, loaded once
+** per connection (a collection's schema never changes).  *ppS->pFull is
+** NULL when the collection is not defined here. */
+static int schema_for(thr_store *pStore, sqlite3_int64 iThread,
+                      const char *zColl, txn_schema **ppS, char **pzErr) {
+  thr_txn *p = txn_get(pStore);
+  sqlite3_stmt *pStmt = NULL;
+  txn_schema *pS;
+  int rc;
+  if (p == NULL) {
+    return SQLITE_NOMEM;
+  }
+  for (pS = p->pSchemas; pS; pS = pS->pNext) {
+    if (pS->iThread == iThread && strcmp(pS->zColl, zColl) == 0) {
+      *ppS = pS;
+      return SQLITE_OK;
+    }
+  }
+  pS = sqlite3_malloc64(sizeof(*pS));
+  if (pS == NULL) {
+    return SQLITE_NOMEM;
+  }
+  memset(pS, 0, sizeof(*pS));
+  pS->iThread = iThread;
+  pS->zColl = sqlite3_mprintf("%s", zColl);
+  rc = pS->zColl ? sqlite3_prepare_v2(thr_store_db(pStore),
+                                      "SELECT schema FROM _threads_collection"
+                                      " WHERE tid = ?1 AND name = ?2",
+                                      -1, &pStmt, NULL)
+                 : SQLITE_NOMEM;
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_int64(pStmt, 1, iThread);
+    sqlite3_bind_text(pStmt, 2, zColl, -1, SQLITE_STATIC);
+    if (sqlite3_step(pStmt) == SQLITE_ROW) {
+      rc = thr_schema_compile((const char *)sqlite3_column_text(pStmt, 0),
+                              &pS->pFull, pzErr);
+    }
+  }
+  sqlite3_finalize(pStmt);
+  if (rc == SQLITE_OK && pS->pFull) {
+    json_t *pPatch = schema_patch_json(thr_schema_json(pS->pFull));
+    char *zPatch = pPatch ? thr_json_text(pPatch, NULL) : NULL;
+    json_decref(pPatch);
+    rc = zPatch ? thr_schema_compile(zPatch, &pS->pPatch, pzErr) : SQLITE_NOMEM;
+    free(zPatch);
+    pS->pRequired = json_object_get(thr_schema_json(pS->pFull), "required");
+  }
+  if (rc != SQLITE_OK) {
+    thr_schema_free(pS->pFull);
+    thr_schema_free(pS->pPatch);
+    sqlite3_free(pS->zColl);
+    sqlite3_free(pS);
+    return rc;
+  }
+  pS->pNext = p->pSchemas;
+  p->pSchemas = pS;
+  *ppS = pS;
+  return SQLITE_OK;
+}
+
+/* Does a remote action pass its collection's schema?  A create's document
+** must be valid; a save may not remove _id or a required field, and each
+** field it sets must pass the schema's rules for that field.  The verdict
+** depends on the action alone, so every peer gives the same one. */
+static int action_valid(const txn_schema *pS, const thr_action *pAct,
+                        json_t *pIn) {
+  json_t *pSet, *pVal;
+  const char *zKey;
+  int bOk = 1;
+  char *zWhy = NULL;
+  if (pS->pFull == NULL || pAct->eType == THR_ACT_DELETE) {
+    return 1; /* no views of it here; or nothing to judge */
+  }
+  if (pAct->eType == THR_ACT_CREATE) {
+    bOk = thr_schema_check(pS->pFull, pIn, &zWhy) == SQLITE_OK;
+    sqlite3_free(zWhy);
+    return bOk;
+  }
+  pSet = json_object();
+  if (pSet == NULL) {
+    return 0;
+  }
+  json_object_foreach(pIn, zKey, pVal) {
+    size_t i;
+    if (!json_is_null(pVal)) {
+      json_object_set(pSet, zKey, pVal);
+      continue;
+    }
+    if (strcmp(zKey, "_id") == 0) {
+      bOk = 0;
+    }
+    for (i = 0; i < json_array_size(pS->pRequired); i++) {
+      const char *zReq = json_string_value(json_array_get(pS->pRequired, i));
+      if (zReq && strcmp(zReq, zKey) == 0) {
+        bOk = 0;
+      }
+    }
+  }
+  if (bOk) {
+    bOk = thr_schema_check(pS->pPatch, pSet, &zWhy) == SQLITE_OK;
+    sqlite3_free(zWhy);
+  }
+  json_decref(pSet);
+  return bOk;
 }
 
 int thr_coll_writer(thr_store *pStore, const thr_tid *pTid, thr_writer *pW,
@@ -1518,17 +1696,22 @@ int thr_apply_body(thr_store *pStore, sqlite3_int64 iThread,
     if (zC == NULL || zI == NULL || (zJson && zJ == NULL)) {
       rc = SQLITE_NOMEM;
     } else {
+      txn_schema *pS = NULL;
+      json_t *pIn;
       act.zColl = zC;
       act.zId = zI;
       act.zJson = zJ;
-      rc = thr_reduce(pStore, iThread, &act, logPk, iLog, zOnlyView, &zWhy);
-      if (rc == SQLITE_ERROR) {
-        /* A document that is not a JSON object: skipped and counted. */
-        sqlite3_free(zWhy);
-        zWhy = NULL;
+      pIn = action_doc(&act);
+      rc = schema_for(pStore, iThread, zC, &pS, &zWhy);
+      if (rc == SQLITE_OK && ((zJ && pIn == NULL) || !action_valid(pS, &act, pIn))) {
+        /* Not a JSON object, or against the schema: not applied, and
+        ** counted, the same way on every peer. */
         (*pnSkip)++;
-        rc = SQLITE_OK;
+      } else if (rc == SQLITE_OK) {
+        rc = reduce_parsed(pStore, iThread, &act, pIn, logPk, iLog, zOnlyView,
+                           &zWhy);
       }
+      json_decref(pIn);
     }
     sqlite3_free(zC);
     sqlite3_free(zI);

@@ -35,7 +35,14 @@ static void setup(void) {
                    "_clock BLOB) WITHOUT ROWID",
                    NULL, NULL, NULL) != SQLITE_OK ||
       thr_view_register(gStore, "v", &tid, "c", "[[\"a\",0],[\"b\",5]]",
-                        &zErr) != SQLITE_OK) {
+                        &zErr) != SQLITE_OK ||
+      /* A schema, so that remote actions are judged by it too. */
+      sqlite3_exec(gDb,
+                   "INSERT INTO _threads_collection(tid, name, schema) SELECT "
+                   "tid, 'c', '{\"properties\":{\"a\":{\"maximum\":1000},"
+                   "\"b\":{\"type\":\"array\",\"maxItems\":3}},"
+                   "\"required\":[\"_id\"]}' FROM _threads_thread",
+                   NULL, NULL, NULL) != SQLITE_OK) {
     abort();
   }
 }

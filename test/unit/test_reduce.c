@@ -318,6 +318,93 @@ static void test_subscribe(void) {
   TT_CHECK(sqlite3_close(db) == SQLITE_OK);
 }
 
+/* Apply a one-action body, as a peer's record would arrive; returns how
+** many actions were not applied. */
+static int apply_remote(const char *zType, const char *zId, uint64_t hlc,
+                        const char *zJson) {
+  static const unsigned char logR[32] = {'R'}, authorR[32] = {'r'};
+  unsigned char aBody[512];
+  thr_cw w = {aBody, 0, sizeof(aBody), SQLITE_OK, 0};
+  char *zErr = NULL;
+  int nSkip = 0;
+  thr_cw_map(&w, 1);
+  thr_cw_text(&w, "actions");
+  thr_cw_array(&w, 1);
+  thr_cw_map(&w, zJson ? 5 : 4);
+  thr_cw_text(&w, "id");
+  thr_cw_text(&w, zId);
+  thr_cw_text(&w, "hlc");
+  thr_cw_uint(&w, hlc);
+  thr_cw_text(&w, "coll");
+  thr_cw_text(&w, "c4");
+  if (zJson) {
+    thr_cw_text(&w, "json");
+    thr_cw_text(&w, zJson);
+  }
+  thr_cw_text(&w, "type");
+  thr_cw_text(&w, zType);
+  TT_CHECK(w.rc == SQLITE_OK);
+  TT_CHECK(thr_apply_body(gStore, gThread, logR, authorR, aBody, w.n, NULL,
+                          NULL, &nSkip, &zErr) == SQLITE_OK);
+  sqlite3_free(zErr);
+  return nSkip;
+}
+
+/* Remote actions meet the collection's schema: a create's document must
+** be valid; a save must keep _id and required fields and set each field
+** to a valid value.  A refused action changes nothing and is counted. */
+static void test_remote_validation(void) {
+  char *zSql, *z;
+  exec("CREATE TABLE v4_data(_id TEXT PRIMARY KEY, a, b, _rest TEXT, _log "
+       "INTEGER, _hlc INTEGER, _live INTEGER NOT NULL, _clock BLOB) WITHOUT "
+       "ROWID");
+  zSql = sqlite3_mprintf(
+      "INSERT INTO _threads_collection(tid, name, schema) VALUES (%lld, 'c4', "
+      "'{\"type\":\"object\",\"properties\":{\"_id\":{\"type\":"
+      "\"string\"},\"a\":{\"type\":\"integer\",\"minimum\":0},\"b\":"
+      "{\"type\":\"string\"}},\"required\":[\"a\"],"
+      "\"additionalProperties\":false}')",
+      (long long)gThread);
+  exec(zSql);
+  sqlite3_free(zSql);
+  {
+    char *zErr = NULL;
+    TT_CHECK(thr_view_register(gStore, "v4", &gTid, "c4",
+                               "[[\"a\",0],[\"b\",0]]",
+                               &zErr) == SQLITE_OK);
+    sqlite3_free(zErr);
+  }
+  /* Valid create: applied. */
+  TT_CHECK(apply_remote("create", "x", 10, "{\"_id\":\"x\",\"a\":1}") == 0);
+  /* Creates against the schema: wrong type, below minimum, missing a
+  ** required field, a field the schema does not allow. */
+  TT_CHECK(apply_remote("create", "y", 11, "{\"_id\":\"y\",\"a\":\"1\"}") ==
+           1);
+  TT_CHECK(apply_remote("create", "y", 12, "{\"_id\":\"y\",\"a\":-1}") == 1);
+  TT_CHECK(apply_remote("create", "y", 13, "{\"_id\":\"y\",\"b\":\"s\"}") ==
+           1);
+  TT_CHECK(apply_remote("create", "y", 14,
+                        "{\"_id\":\"y\",\"a\":1,\"zz\":1}") == 1);
+  /* Saves: removing a required field or _id, setting a bad value or an
+  ** unknown field are refused; a good patch (even one without the
+  ** required field) is applied. */
+  TT_CHECK(apply_remote("save", "x", 20, "{\"_id\":\"x\",\"a\":null}") == 1);
+  TT_CHECK(apply_remote("save", "x", 21, "{\"_id\":null,\"b\":\"s\"}") == 1);
+  TT_CHECK(apply_remote("save", "x", 22, "{\"_id\":\"x\",\"b\":5}") == 1);
+  TT_CHECK(apply_remote("save", "x", 23, "{\"_id\":\"x\",\"zz\":5}") == 1);
+  TT_CHECK(apply_remote("save", "x", 24, "{\"_id\":\"x\",\"b\":\"ok\"}") ==
+           0);
+  /* Not a JSON object: counted too.  A delete needs no document. */
+  TT_CHECK(apply_remote("create", "z", 25, "[1]") == 1);
+  z = view_state("v4", 0);
+  TT_STREQ(z, "x={\"_id\":\"x\",\"a\":1,\"b\":\"ok\"}/1/'ok'");
+  sqlite3_free(z);
+  TT_CHECK(apply_remote("delete", "x", 26, NULL) == 0);
+  z = view_state("v4", 0);
+  TT_CHECK(z == NULL || z[0] == 0); /* no live document */
+  sqlite3_free(z);
+}
+
 int main(void) {
   if (sodium_init() < 0) {
     return 2;
@@ -326,6 +413,7 @@ int main(void) {
   TT_RUN(test_convergence);
   TT_RUN(test_merge_rule);
   TT_RUN(test_subscribe);
+  TT_RUN(test_remote_validation);
   thr_store_close(gStore);
   sqlite3_close(gDb);
   return tt_done();
