@@ -1394,8 +1394,8 @@ static int reduce_parsed(thr_store *pStore, sqlite3_int64 iThread,
 
 /* The document of an action, or NULL (delete, or not a JSON object). */
 static json_t *action_doc(const thr_action *pAct) {
-  json_t *pIn = pAct->zJson ? json_loads(pAct->zJson, JSON_ALLOW_NUL, NULL)
-                            : NULL;
+  json_t *pIn =
+      pAct->zJson ? json_loads(pAct->zJson, JSON_ALLOW_NUL, NULL) : NULL;
   if (pIn && !json_is_object(pIn)) {
     json_decref(pIn);
     pIn = NULL;
@@ -1413,12 +1413,11 @@ int thr_reduce(thr_store *pStore, sqlite3_int64 iThread, const thr_action *pAct,
   }
   pIn = action_doc(pAct);
   if (pAct->zJson && pIn == NULL) {
-    *pzErr = sqlite3_mprintf("action on %s/%s: not a JSON object",
-                             pAct->zColl, pAct->zId);
+    *pzErr = sqlite3_mprintf("action on %s/%s: not a JSON object", pAct->zColl,
+                             pAct->zId);
     return SQLITE_ERROR;
   }
-  rc = reduce_parsed(pStore, iThread, pAct, pIn, logPk, iLog, zOnlyView,
-                     pzErr);
+  rc = reduce_parsed(pStore, iThread, pAct, pIn, logPk, iLog, zOnlyView, pzErr);
   json_decref(pIn);
   return rc;
 }
@@ -1430,7 +1429,8 @@ int thr_reduce(thr_store *pStore, sqlite3_int64 iThread, const thr_action *pAct,
 ** properties, dependencies, combinators) cannot judge it. */
 static json_t *schema_patch_json(const json_t *pFull) {
   static const char *const azKeep[] = {
-      "$schema",    "$id",          "definitions",         "properties",
+      "$schema",           "$id",
+      "definitions",       "properties",
       "patternProperties", "additionalProperties"};
   json_t *pPatch;
   size_t i;
@@ -1703,7 +1703,8 @@ int thr_apply_body(thr_store *pStore, sqlite3_int64 iThread,
       act.zJson = zJ;
       pIn = action_doc(&act);
       rc = schema_for(pStore, iThread, zC, &pS, &zWhy);
-      if (rc == SQLITE_OK && ((zJ && pIn == NULL) || !action_valid(pS, &act, pIn))) {
+      if (rc == SQLITE_OK &&
+          ((zJ && pIn == NULL) || !action_valid(pS, &act, pIn))) {
         /* Not a JSON object, or against the schema: not applied, and
         ** counted, the same way on every peer. */
         (*pnSkip)++;

@@ -38,7 +38,7 @@ static void threads_logs(thr_store *pStore, sqlite3_int64 tid,
   sqlite3_str *pJson = NULL;
   sqlite3_int64 nLog = 0, nRec = 0;
   int rc = sqlite3_prepare_v2(thr_store_db(pStore),
-                              "SELECT pk, head, counter FROM _threads_log"
+                              "SELECT pk, head, counter FROM _threads_heads"
                               " WHERE tid = ?1 ORDER BY pk",
                               -1, &pStmt, NULL);
   if (rc != SQLITE_OK) {

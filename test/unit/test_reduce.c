@@ -370,21 +370,18 @@ static void test_remote_validation(void) {
   {
     char *zErr = NULL;
     TT_CHECK(thr_view_register(gStore, "v4", &gTid, "c4",
-                               "[[\"a\",0],[\"b\",0]]",
-                               &zErr) == SQLITE_OK);
+                               "[[\"a\",0],[\"b\",0]]", &zErr) == SQLITE_OK);
     sqlite3_free(zErr);
   }
   /* Valid create: applied. */
   TT_CHECK(apply_remote("create", "x", 10, "{\"_id\":\"x\",\"a\":1}") == 0);
   /* Creates against the schema: wrong type, below minimum, missing a
   ** required field, a field the schema does not allow. */
-  TT_CHECK(apply_remote("create", "y", 11, "{\"_id\":\"y\",\"a\":\"1\"}") ==
-           1);
+  TT_CHECK(apply_remote("create", "y", 11, "{\"_id\":\"y\",\"a\":\"1\"}") == 1);
   TT_CHECK(apply_remote("create", "y", 12, "{\"_id\":\"y\",\"a\":-1}") == 1);
-  TT_CHECK(apply_remote("create", "y", 13, "{\"_id\":\"y\",\"b\":\"s\"}") ==
-           1);
-  TT_CHECK(apply_remote("create", "y", 14,
-                        "{\"_id\":\"y\",\"a\":1,\"zz\":1}") == 1);
+  TT_CHECK(apply_remote("create", "y", 13, "{\"_id\":\"y\",\"b\":\"s\"}") == 1);
+  TT_CHECK(
+      apply_remote("create", "y", 14, "{\"_id\":\"y\",\"a\":1,\"zz\":1}") == 1);
   /* Saves: removing a required field or _id, setting a bad value or an
   ** unknown field are refused; a good patch (even one without the
   ** required field) is applied. */
@@ -392,8 +389,7 @@ static void test_remote_validation(void) {
   TT_CHECK(apply_remote("save", "x", 21, "{\"_id\":null,\"b\":\"s\"}") == 1);
   TT_CHECK(apply_remote("save", "x", 22, "{\"_id\":\"x\",\"b\":5}") == 1);
   TT_CHECK(apply_remote("save", "x", 23, "{\"_id\":\"x\",\"zz\":5}") == 1);
-  TT_CHECK(apply_remote("save", "x", 24, "{\"_id\":\"x\",\"b\":\"ok\"}") ==
-           0);
+  TT_CHECK(apply_remote("save", "x", 24, "{\"_id\":\"x\",\"b\":\"ok\"}") == 0);
   /* Not a JSON object: counted too.  A delete needs no document. */
   TT_CHECK(apply_remote("create", "z", 25, "[1]") == 1);
   z = view_state("v4", 0);

@@ -118,11 +118,11 @@ static void test_log_and_reopen(void) {
   TT_CHECK(verify(&f, &n) == NULL);
   TT_CHECK(n == 3);
   TT_CHECK(q_int(f.db, "SELECT count(*) FROM _threads_log") == 1);
-  TT_CHECK(q_int(f.db, "SELECT counter FROM _threads_log") == 3);
+  TT_CHECK(q_int(f.db, "SELECT counter FROM _threads_heads") == 3);
   TT_CHECK(q_int(f.db, "SELECT count(record) + count(event) + count(header) "
                        "+ count(body) FROM _threads_record") == 12);
   TT_CHECK(q_int(f.db, "SELECT head = (SELECT cid FROM _threads_record "
-                       "WHERE counter = 3) FROM _threads_log") == 1);
+                       "WHERE counter = 3) FROM _threads_heads") == 1);
   TT_CHECK(q_int(f.db, "SELECT count(*) FROM _threads_record r1 JOIN "
                        "_threads_record r2 ON r2.counter = r1.counter + 1 "
                        "AND r2.prev = r1.cid") == 2);
@@ -196,7 +196,7 @@ static void test_flip_every_byte_in_place(void) {
 }
 
 /* Replace the head record with other bytes stored under their own,
-** correct CID (what a peer could send): head and record row point to it. */
+** correct CID (what a peer could send); the log's head is that row. */
 static void replace_head(fixture *f, const thr_cbuf *pNew) {
   sqlite3_stmt *pStmt = NULL;
   thr_cid cid;
@@ -207,11 +207,6 @@ static void replace_head(fixture *f, const thr_cbuf *pNew) {
                               -1, &pStmt, NULL) == SQLITE_OK);
   sqlite3_bind_blob(pStmt, 1, cid.a, 36, SQLITE_STATIC);
   sqlite3_bind_blob(pStmt, 2, pNew->a, (int)pNew->n, SQLITE_STATIC);
-  TT_CHECK(sqlite3_step(pStmt) == SQLITE_DONE);
-  sqlite3_finalize(pStmt);
-  TT_CHECK(sqlite3_prepare_v2(f->db, "UPDATE _threads_log SET head = ?1", -1,
-                              &pStmt, NULL) == SQLITE_OK);
-  sqlite3_bind_blob(pStmt, 1, cid.a, 36, SQLITE_STATIC);
   TT_CHECK(sqlite3_step(pStmt) == SQLITE_DONE);
   sqlite3_finalize(pStmt);
 }
@@ -349,7 +344,7 @@ static void test_append_is_atomic(void) {
   sqlite3_int64 nBlock, nCounter;
   fx_thread(&f, "atomic.db");
   nBlock = q_int(f.db, "SELECT count(*) FROM _threads_record");
-  nCounter = q_int(f.db, "SELECT counter FROM _threads_log");
+  nCounter = q_int(f.db, "SELECT counter FROM _threads_heads");
   exec(f.db, "CREATE TEMP TRIGGER boom BEFORE INSERT ON _threads_record "
              "BEGIN SELECT RAISE(ABORT, 'boom'); END");
   TT_CHECK(thr_store_append(f.pStore, &f.tid, aBody, sizeof(aBody), NULL,
@@ -358,7 +353,7 @@ static void test_append_is_atomic(void) {
   sqlite3_free(zErr);
   exec(f.db, "DROP TRIGGER boom");
   TT_CHECK(q_int(f.db, "SELECT count(*) FROM _threads_record") == nBlock);
-  TT_CHECK(q_int(f.db, "SELECT counter FROM _threads_log") == nCounter);
+  TT_CHECK(q_int(f.db, "SELECT counter FROM _threads_heads") == nCounter);
   TT_CHECK(verify(&f, NULL) == NULL);
   fx_close(&f);
 }
@@ -408,7 +403,7 @@ static void test_export_car(void) {
   TT_CHECK(seen.nBlock == 12 && seen.nKnown == 12);
   {
     sqlite3_stmt *pStmt = NULL;
-    TT_CHECK(sqlite3_prepare_v2(f.db, "SELECT head FROM _threads_log", -1,
+    TT_CHECK(sqlite3_prepare_v2(f.db, "SELECT head FROM _threads_heads", -1,
                                 &pStmt, NULL) == SQLITE_OK);
     TT_CHECK(sqlite3_step(pStmt) == SQLITE_ROW);
     TT_CHECK(memcmp(sqlite3_column_blob(pStmt, 0), aRoot[0].a, 36) == 0);
