@@ -857,6 +857,11 @@ static int coll_has_dead(coll_vtab *p) {
     bDead = rc != SQLITE_DONE;
     sqlite3_reset(pS->pStmt);
     pS->bBusy = 0;
+  } else {
+    /* No such index (a table made by an older version): filter, and
+    ** leave no message behind for a later error to carry. */
+    sqlite3_free(p->base.zErrMsg);
+    p->base.zErrMsg = NULL;
   }
   return bDead;
 }

@@ -66,3 +66,14 @@ DROP TABLE people;
 SELECT count(*) FROM sqlite_schema WHERE name LIKE 'people%';
 SELECT count(*) FROM person;
 SELECT threads_verify('notes');
+-- Full scans and tombstones: a scan drops its tombstone filter only while
+-- the table has none.  A fresh table, three rows, a scan; one deleted, the
+-- same scans again must not show it; revived by an insert, it is back.
+CREATE VIRTUAL TABLE scan_t USING threads(thread='notes', schema='{"type":"object","properties":{"n":{"type":"string"}}}');
+INSERT INTO scan_t(_id, n) VALUES ('s1', 'ab'), ('s2', 'ac'), ('s3', 'b');
+SELECT group_concat(_id) FROM (SELECT _id FROM scan_t WHERE n LIKE 'a%' ORDER BY _id);
+DELETE FROM scan_t WHERE _id = 's1';
+SELECT group_concat(_id) FROM (SELECT _id FROM scan_t WHERE n LIKE 'a%' ORDER BY _id);
+SELECT count(*) FROM scan_t;
+INSERT INTO scan_t(_id, n) VALUES ('s1', 'ax');
+SELECT group_concat(_id || '=' || n) FROM (SELECT _id, n FROM scan_t WHERE n LIKE 'a%' ORDER BY _id);
