@@ -515,17 +515,14 @@ int thr_txn_subscribe(thr_store *pStore, thr_change_fn xChange, void *pArg) {
 /**************************************************************************
 ** Collections and views.
 */
-int thr_coll_schema(thr_store *pStore, const thr_tid *pTid, const char *zColl,
-                    char **pzSchema, char **pzErr) {
+/* The schema text of collection zColl of thread row iThread (owned), or
+** SQLITE_NOTFOUND. */
+static int coll_schema_text(thr_store *pStore, sqlite3_int64 iThread,
+                            const char *zColl, char **pzSchema, char **pzErr) {
   sqlite3 *db = thr_store_db(pStore);
   sqlite3_stmt *pStmt = NULL;
-  sqlite3_int64 iThread;
-  int bWrite, rc;
+  int rc;
   *pzSchema = NULL;
-  rc = thr_store_thread_row(pStore, pTid, &iThread, &bWrite, pzErr);
-  if (rc != SQLITE_OK) {
-    return rc;
-  }
   rc = sqlite3_prepare_v2(db,
                           "SELECT schema FROM _threads_collection"
                           " WHERE tid = ?1 AND name = ?2",
@@ -546,6 +543,17 @@ int thr_coll_schema(thr_store *pStore, const thr_tid *pTid, const char *zColl,
   return rc;
 }
 
+int thr_coll_schema(thr_store *pStore, const thr_tid *pTid, const char *zColl,
+                    char **pzSchema, char **pzErr) {
+  sqlite3_int64 iThread;
+  int bWrite;
+  int rc = thr_store_thread_row(pStore, pTid, &iThread, &bWrite, pzErr);
+  *pzSchema = NULL;
+  return rc == SQLITE_OK
+             ? coll_schema_text(pStore, iThread, zColl, pzSchema, pzErr)
+             : rc;
+}
+
 int thr_coll_define(thr_store *pStore, const thr_tid *pTid, const char *zColl,
                     const char *zSchema, char **pzErr) {
   sqlite3 *db = thr_store_db(pStore);
@@ -562,7 +570,7 @@ int thr_coll_define(thr_store *pStore, const thr_tid *pTid, const char *zColl,
   if (rc != SQLITE_OK) {
     return rc;
   }
-  rc = thr_coll_schema(pStore, pTid, zColl, &zOld, pzErr);
+  rc = coll_schema_text(pStore, iThread, zColl, &zOld, pzErr);
   if (rc == SQLITE_OK) {
     if (strcmp(zOld, zSchema) != 0) {
       *pzErr = sqlite3_mprintf("collection %s already exists in this thread "
@@ -1453,8 +1461,8 @@ static json_t *schema_patch_json(const json_t *pFull) {
 static int schema_for(thr_store *pStore, sqlite3_int64 iThread,
                       const char *zColl, txn_schema **ppS, char **pzErr) {
   thr_txn *p = txn_get(pStore);
-  sqlite3_stmt *pStmt = NULL;
   txn_schema *pS;
+  char *zSchema = NULL;
   int rc;
   if (p == NULL) {
     return SQLITE_NOMEM;
@@ -1472,20 +1480,14 @@ static int schema_for(thr_store *pStore, sqlite3_int64 iThread,
   memset(pS, 0, sizeof(*pS));
   pS->iThread = iThread;
   pS->zColl = sqlite3_mprintf("%s", zColl);
-  rc = pS->zColl ? sqlite3_prepare_v2(thr_store_db(pStore),
-                                      "SELECT schema FROM _threads_collection"
-                                      " WHERE tid = ?1 AND name = ?2",
-                                      -1, &pStmt, NULL)
+  rc = pS->zColl ? coll_schema_text(pStore, iThread, zColl, &zSchema, pzErr)
                  : SQLITE_NOMEM;
-  if (rc == SQLITE_OK) {
-    sqlite3_bind_int64(pStmt, 1, iThread);
-    sqlite3_bind_text(pStmt, 2, zColl, -1, SQLITE_STATIC);
-    if (sqlite3_step(pStmt) == SQLITE_ROW) {
-      rc = thr_schema_compile((const char *)sqlite3_column_text(pStmt, 0),
-                              &pS->pFull, pzErr);
-    }
+  if (rc == SQLITE_NOTFOUND) {
+    rc = SQLITE_OK; /* not defined here: nothing to judge by */
+  } else if (rc == SQLITE_OK) {
+    rc = thr_schema_compile(zSchema, &pS->pFull, pzErr);
   }
-  sqlite3_finalize(pStmt);
+  sqlite3_free(zSchema);
   if (rc == SQLITE_OK && pS->pFull) {
     json_t *pPatch = schema_patch_json(thr_schema_json(pS->pFull));
     char *zPatch = pPatch ? thr_json_text(pPatch, NULL) : NULL;

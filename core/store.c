@@ -695,15 +695,7 @@ static int store_append_in(thr_store *p, const thr_tid *pTid,
     store_done(pStmt);
   }
   if (rc == SQLITE_OK && iLog == 0) {
-    pStmt = store_stmt(p, STMT_INS_LOG, &rc);
-    if (pStmt) {
-      sqlite3_bind_int64(pStmt, 1, iThread);
-      sqlite3_bind_blob(pStmt, 2, pLog->pk, 32, SQLITE_STATIC);
-      sqlite3_bind_int(pStmt, 3, 1);
-      sqlite3_bind_blob(pStmt, 4, p->pId->pk, 32, SQLITE_STATIC);
-      rc = store_exec(pStmt);
-      iLog = sqlite3_last_insert_rowid(p->db);
-    }
+    rc = thr_store_log_lid(p, iThread, pLog->pk, p->pId->pk, 1, &iLog, pzErr);
   }
   if (rc != SQLITE_OK) {
     goto cleanup;

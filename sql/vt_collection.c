@@ -1038,10 +1038,11 @@ static void coll_json_put(json_t *pDoc, const char *zKey, sqlite3_value *pVal,
 
 /* Load the live document with _id zId from the shadow table. */
 static int coll_load_doc(coll_vtab *p, const char *zId, json_t **ppDoc) {
-  sqlite3_stmt *pStmt = NULL;
   sqlite3_str *pSql = sqlite3_str_new(p->db);
+  coll_stmt *pS;
   char *zSql;
-  int i, rc;
+  int i, rc = SQLITE_OK;
+  *ppDoc = NULL;
   sqlite3_str_appendall(pSql, "SELECT _id");
   for (i = 0; i < p->nProp; i++) {
     sqlite3_str_appendf(pSql, ", \"%w\"", p->azProp[i]);
@@ -1051,17 +1052,21 @@ static int coll_load_doc(coll_vtab *p, const char *zId, json_t **ppDoc) {
                       "_live = 1",
                       p->zName);
   zSql = sqlite3_str_finish(pSql);
-  rc = zSql ? sqlite3_prepare_v2(p->db, zSql, -1, &pStmt, NULL) : SQLITE_NOMEM;
-  *ppDoc = NULL;
+  /* From the table's statement cache: an UPDATE of many rows prepares
+  ** this once. */
+  pS = zSql ? coll_stmt_get(p, zSql, &rc) : NULL;
   sqlite3_free(zSql);
-  if (rc == SQLITE_OK) {
-    sqlite3_bind_text(pStmt, 1, zId, -1, SQLITE_STATIC);
-    if (sqlite3_step(pStmt) == SQLITE_ROW) {
-      *ppDoc = thr_doc_rebuild(pStmt, 1, p->nProp, p->azProp, p->aeType,
-                               p->nProp + 1, &rc);
-    }
+  if (pS == NULL) {
+    return rc != SQLITE_OK ? rc : SQLITE_NOMEM;
   }
-  sqlite3_finalize(pStmt);
+  sqlite3_bind_text(pS->pStmt, 1, zId, -1, SQLITE_STATIC);
+  if (sqlite3_step(pS->pStmt) == SQLITE_ROW) {
+    *ppDoc = thr_doc_rebuild(pS->pStmt, 1, p->nProp, p->azProp, p->aeType,
+                             p->nProp + 1, &rc);
+  }
+  sqlite3_reset(pS->pStmt);
+  sqlite3_clear_bindings(pS->pStmt);
+  pS->bBusy = 0;
   return rc;
 }
 
