@@ -16,7 +16,7 @@ O := build/$(VARIANT)
 DIST := $(if $(filter release,$(VARIANT)),dist,$(O)/dist)
 
 CC ?= gcc
-PKGS := libsodium libcbor jansson libpcre2-8
+PKGS := libsodium libcbor jansson libpcre2-8 libuv
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) -g
 OPT_release := -O2
@@ -25,14 +25,15 @@ OPT_ubsan := -O1 -fno-omit-frame-pointer -fsanitize=undefined -fno-sanitize-reco
 OPT_tsan := -O1 -fsanitize=thread
 SANFLAGS := $(OPT_$(VARIANT))
 CFLAGS_ALL = $(BASE_CFLAGS) $(SANFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
-LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcbor -lsodium -ljansson -lpcre2-8 -lm
+LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcbor -lsodium -ljansson -lpcre2-8 -luv -lnng -lpthread -lm
 LDFLAGS_ALL = $(SANFLAGS) $(LDFLAGS)
 
 CORE_SRC := $(wildcard core/*.c)
 SQL_SRC := $(wildcard sql/*.c)
+NET_SRC := $(wildcard net/*.c)
 EXT_SRC := ext/threads.c
-LIB_SRC := $(CORE_SRC) $(SQL_SRC) $(EXT_SRC)
-HDRS := $(wildcard core/*.h sql/*.h ext/*.h)
+LIB_SRC := $(CORE_SRC) $(SQL_SRC) $(NET_SRC) $(EXT_SRC)
+HDRS := $(wildcard core/*.h sql/*.h net/*.h ext/*.h)
 
 # Two object sets: the loadable extension calls SQLite through the
 # extension API table; the static library calls it directly (SQLITE_CORE).

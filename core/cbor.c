@@ -601,6 +601,13 @@ void thr_cw_bytes(thr_cw *p, const unsigned char *aIn, size_t n) {
   }
 }
 
+void thr_cw_raw(thr_cw *p, const unsigned char *aIn, size_t n) {
+  unsigned char *a = n ? cw_room(p, n) : NULL;
+  if (a) {
+    memcpy(a, aIn, n);
+  }
+}
+
 /* cbor_encode_uint picks the shortest width, as dag-cbor requires. */
 void thr_cw_uint(thr_cw *p, uint64_t v) {
   cw_head(p, cbor_encode_uint, v);

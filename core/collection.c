@@ -419,6 +419,7 @@ void thr_txn_commit(thr_store *pStore) {
                azType[pC->eType], pC->zAuthor);
   }
   txn_changes_clear(p, 0);
+  thr_store_committed(pStore);
 }
 
 void thr_txn_rollback(thr_store *pStore) {
@@ -1509,6 +1510,65 @@ static int schema_for(thr_store *pStore, sqlite3_int64 iThread,
   return SQLITE_OK;
 }
 
+/* Drop the cached schema of a collection (it was just defined). */
+static void schema_forget(thr_store *pStore, sqlite3_int64 iThread,
+                          const char *zColl) {
+  thr_txn *p = *thr_store_txn(pStore);
+  txn_schema **pp;
+  for (pp = p ? &p->pSchemas : NULL; pp && *pp;) {
+    txn_schema *pS = *pp;
+    if (pS->iThread == iThread && strcmp(pS->zColl, zColl) == 0) {
+      *pp = pS->pNext;
+      thr_schema_free(pS->pFull);
+      thr_schema_free(pS->pPatch);
+      sqlite3_free(pS->zColl);
+      sqlite3_free(pS);
+    } else {
+      pp = &pS->pNext;
+    }
+  }
+}
+
+/* A collection definition from another peer: registered if the thread has
+** no collection of that name yet and the schema compiles; otherwise
+** counted in *pnSkip.  The first definition a peer stores stays. */
+static int define_remote(thr_store *pStore, sqlite3_int64 iThread,
+                         const char *zColl, size_t nColl, const char *zSchema,
+                         size_t nSchema, int *pnSkip, char **pzErr) {
+  sqlite3 *db = thr_store_db(pStore);
+  sqlite3_stmt *pStmt = NULL;
+  thr_schema *pSchema = NULL;
+  char *zC = sqlite3_mprintf("%.*s", (int)nColl, zColl);
+  char *zS = sqlite3_mprintf("%.*s", (int)nSchema, zSchema);
+  char *zWhy = NULL;
+  int rc = zC && zS ? SQLITE_OK : SQLITE_NOMEM;
+  if (rc == SQLITE_OK && (strlen(zC) != nColl || strlen(zS) != nSchema ||
+                          thr_schema_compile(zS, &pSchema, &zWhy) != SQLITE_OK)) {
+    (*pnSkip)++;
+  } else if (rc == SQLITE_OK) {
+    rc = sqlite3_prepare_v2(db,
+                            "INSERT OR IGNORE INTO _threads_collection(tid, "
+                            "name, schema) VALUES (?1, ?2, ?3)",
+                            -1, &pStmt, NULL);
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_int64(pStmt, 1, iThread);
+      sqlite3_bind_text(pStmt, 2, zC, -1, SQLITE_STATIC);
+      sqlite3_bind_text(pStmt, 3, zS, -1, SQLITE_STATIC);
+      rc = sqlite3_step(pStmt) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+    }
+    if (rc != SQLITE_OK) {
+      *pzErr = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+    }
+    sqlite3_finalize(pStmt);
+    schema_forget(pStore, iThread, zC);
+  }
+  thr_schema_free(pSchema);
+  sqlite3_free(zWhy);
+  sqlite3_free(zC);
+  sqlite3_free(zS);
+  return rc;
+}
+
 /* Does a remote action pass its collection's schema?  A create's document
 ** must be valid; a save may not remove _id or a required field, and each
 ** field it sets must pass the schema's rules for that field.  The verdict
@@ -1678,6 +1738,11 @@ int thr_apply_body(thr_store *pStore, sqlite3_int64 iThread,
     zColl = thr_cbor_as_text(thr_cbor_get(pA, "coll"), &nColl);
     zId = thr_cbor_as_text(thr_cbor_get(pA, "id"), &nId);
     zJson = thr_cbor_as_text(thr_cbor_get(pA, "json"), &nJson);
+    if (act.eType == THR_ACT_COLL && zOnlyColl == NULL && zColl && zJson) {
+      rc = define_remote(pStore, iThread, zColl, nColl, zJson, nJson, pnSkip,
+                         &zWhy);
+      continue;
+    }
     if (act.eType == 0 || act.eType == THR_ACT_COLL || zColl == NULL ||
         zId == NULL || !thr_cbor_as_uint(thr_cbor_get(pA, "hlc"), &act.hlc) ||
         (act.eType != THR_ACT_DELETE && zJson == NULL)) {

@@ -112,6 +112,14 @@ static const char zSchema[] =
     "  view TEXT PRIMARY KEY, tid INTEGER NOT NULL, coll TEXT NOT NULL,"
     "  props TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS _threads_view_coll ON _threads_view(tid, coll);"
+    "CREATE TABLE IF NOT EXISTS _threads_peer(tid INTEGER NOT NULL,"
+    "  addr TEXT NOT NULL, last_contact INTEGER,"
+    "  sent INTEGER NOT NULL DEFAULT 0, recv INTEGER NOT NULL DEFAULT 0,"
+    "  rejected INTEGER NOT NULL DEFAULT 0, last_error TEXT,"
+    "  PRIMARY KEY(tid, addr)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS _threads_reject(tid INTEGER NOT NULL,"
+    "  reason TEXT NOT NULL, n INTEGER NOT NULL,"
+    "  PRIMARY KEY(tid, reason)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS _threads_change("
     "  seq INTEGER PRIMARY KEY, tid INTEGER NOT NULL, coll TEXT NOT NULL,"
     "  id TEXT NOT NULL, action TEXT NOT NULL, author TEXT, time INTEGER);"
@@ -139,6 +147,9 @@ struct thr_store {
   int nLogKey;
   sqlite3_stmt *aStmt[STMT_COUNT]; /* Owned; see thr_store_release() */
   int nAttach;                     /* our virtual tables connected now */
+  void (*xCommitted)(sqlite3 *);   /* told after each commit; may be NULL */
+  void *pHeld;                     /* Owned through xHeldFree (the node) */
+  void (*xHeldFree)(void *);
   int (*xPin)(sqlite3 *);          /* connects one of them; may be NULL */
 };
 
@@ -222,12 +233,38 @@ void thr_store_close(thr_store *p) {
   if (p == NULL) {
     return;
   }
+  if (p->xHeldFree) {
+    p->xHeldFree(p->pHeld);
+  }
   thr_store_release(p);
   store_forget_identity(p);
   thr_txn_free(p->pTxn);
   sqlite3_free(p->aLogKey);
   sqlite3_free(p);
   thr_sign_release();
+}
+
+void thr_store_set_committed(thr_store *p, void (*xCommitted)(sqlite3 *)) {
+  p->xCommitted = xCommitted;
+}
+
+void thr_store_committed(thr_store *p) {
+  if (p->xCommitted) {
+    p->xCommitted(p->db);
+  }
+}
+
+int thr_store_hold(thr_store *p, void *pObj, void (*xFree)(void *)) {
+  if (p->xHeldFree) {
+    return 0; /* holds one already */
+  }
+  p->pHeld = pObj;
+  p->xHeldFree = xFree;
+  return 1;
+}
+
+void *thr_store_held(thr_store *p) {
+  return p->pHeld;
 }
 
 sqlite3 *thr_store_db(thr_store *p) {
@@ -1122,6 +1159,12 @@ int thr_store_setup(thr_store *p, char **pzErr) {
     *pzErr = store_errmsg(p, rc);
   }
   return rc;
+}
+
+int thr_store_thread_key(thr_store *p, const thr_tid *pTid,
+                         sqlite3_int64 *piThread, thr_tkey *pKey,
+                         char **pzErr) {
+  return store_known_thread(p, pTid, piThread, pKey, pzErr);
 }
 
 int thr_store_thread_row(thr_store *p, const thr_tid *pTid,

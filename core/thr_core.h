@@ -189,6 +189,8 @@ void thr_cw_text(thr_cw *p, const char *z);
 void thr_cw_bytes(thr_cw *p, const unsigned char *a, size_t n);
 void thr_cw_uint(thr_cw *p, uint64_t v);
 void thr_cw_link(thr_cw *p, const thr_cid *pCid);
+/* Append bytes that are already CBOR (items written by another writer). */
+void thr_cw_raw(thr_cw *p, const unsigned char *a, size_t n);
 
 /* A dag-cbor byte string around (a, n): the envelope of encrypted blocks.
 ** thr_cbor_unwrap_bytes returns SQLITE_OK and points (*pa, *pn) into a[]
@@ -444,6 +446,17 @@ int thr_store_open(sqlite3 *db, thr_store **ppStore, char **pzErr);
 void thr_store_close(thr_store *p);
 sqlite3 *thr_store_db(thr_store *p);
 
+/* After each commit of the connection's collection writes, xCommitted is
+** called with the connection (the extension pokes the sync node). */
+void thr_store_set_committed(thr_store *p, void (*xCommitted)(sqlite3 *));
+void thr_store_committed(thr_store *p);
+
+/* The store keeps one object for the connection's lifetime (its reference
+** to the sync node) and frees it with xFree when it closes.  Returns 0 if
+** it holds one already. */
+int thr_store_hold(thr_store *p, void *pObj, void (*xFree)(void *));
+void *thr_store_held(thr_store *p);
+
 /* 1 if this file has the internal tables (nothing to read otherwise). */
 int thr_store_ready(thr_store *p);
 
@@ -458,6 +471,12 @@ int thr_store_setup(thr_store *p, char **pzErr);
 ** (needed to write).  "no such thread: <id>" otherwise. */
 int thr_store_thread_row(thr_store *p, const thr_tid *pTid,
                          sqlite3_int64 *piThread, int *pbCanWrite,
+                         char **pzErr);
+
+/* The row and keys (caller wipes) of a known thread; "no such thread: <id>"
+** otherwise. */
+int thr_store_thread_key(thr_store *p, const thr_tid *pTid,
+                         sqlite3_int64 *piThread, thr_tkey *pKey,
                          char **pzErr);
 
 /* The row (lid) of log pk of thread iThread, made (with its author's

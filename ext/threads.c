@@ -13,6 +13,7 @@ SQLITE_EXTENSION_INIT1
 
 #include <sodium.h>
 
+#include "../net/thr_net_sql.h"
 #include "../sql/thr_sql.h"
 
 /* Flags for functions that change things or touch secrets: they may not be
@@ -38,6 +39,13 @@ static const struct {
     {"threads_index", 2, FN_DIRECT, thr_fn_index},
     {"threads_index", 3, FN_DIRECT, thr_fn_index},
     {"threads_subscribe", 1, FN_DIRECT, thr_fn_subscribe},
+    {"threads_listen", 0, FN_DIRECT, thr_fn_listen},
+    {"threads_listen", 1, FN_DIRECT, thr_fn_listen},
+    {"threads_invite", 1, FN_DIRECT, thr_fn_invite},
+    {"threads_invite", 2, FN_DIRECT, thr_fn_invite},
+    {"threads_join", 1, FN_DIRECT, thr_fn_join},
+    {"threads_sync", 1, FN_DIRECT, thr_fn_sync},
+    {"threads_sync", 2, FN_DIRECT, thr_fn_sync},
 };
 
 static const struct {
@@ -56,6 +64,18 @@ static int threads_pin(sqlite3 *db) {
   int rc = sqlite3_prepare_v2(db, "SELECT 0 FROM main.threads_records WHERE 0",
                               -1, &pStmt, NULL);
   sqlite3_finalize(pStmt);
+  return rc;
+}
+
+/* The node's own connection gets the extension too (it mounts tables). */
+static int threads_register(sqlite3 *db) {
+  char *zErr = NULL;
+#ifdef SQLITE_CORE
+  int rc = sqlite3_threads_init(db, &zErr, NULL);
+#else
+  int rc = sqlite3_threads_init(db, &zErr, sqlite3_api);
+#endif
+  sqlite3_free(zErr);
   return rc;
 }
 
@@ -81,6 +101,8 @@ sqlite3_threads_init(sqlite3 *db, char **pzErrMsg,
     return rc;
   }
   thr_store_set_pin(pStore, threads_pin);
+  thr_store_set_committed(pStore, thr_net_committed);
+  thr_net_set_register(threads_register);
 
   /* The first module owns the store: its destructor runs when the
   ** connection closes, or right away if registering it fails. */

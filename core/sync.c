@@ -1,0 +1,499 @@
+/*
+** sync.c: the event store as the sync node sees it.
+**
+** Serving: the logs of a thread with their counts (heads) and pages of
+** records by counter.  Receiving: thr_sync_put() checks a record a peer
+** sent before anything is stored:
+**
+**   1. position: a counter at or below the log's count is a record we hold
+**      (same CID: nothing to do; another CID: a fork, refused); above
+**      count + 1 is a gap, which the caller fills by pulling, never by
+**      guessing;
+**   2. the record block opens with the service key and its signature
+**      verifies with the log's key (thr_rec_open);
+**   3. its prev link names the log's current head (none on counter 1);
+**   4. the event block has the CID the record names, the header and body
+**      the CIDs the event names;
+**   5. with the read key, the header and body decrypt, and the body's
+**      actions go through the views' reducers (thr_apply_body), which
+**      judge each action by the collection's schema.
+**
+** The record row and the reducers' writes share one savepoint: a record is
+** stored with its effects or not at all.
+*/
+#include "thr_sync.h"
+
+#include <sodium.h>
+#include <string.h>
+
+enum {
+  SQ_HEADS,
+  SQ_HEAD_OF,
+  SQ_CID_AT,
+  SQ_READ,
+  SQ_INS,
+  SQ_SAVEPOINT,
+  SQ_RELEASE,
+  SQ_ROLLBACK_TO,
+  SQ_COUNT
+};
+
+static const char *const azSql[SQ_COUNT] = {
+    "SELECT pk, counter FROM _threads_heads WHERE tid = ?1 ORDER BY pk",
+    "SELECT l.lid, r.counter, r.cid FROM _threads_log l"
+    " LEFT JOIN _threads_record r ON r.lid = l.lid"
+    " WHERE l.tid = ?1 AND l.pk = ?2 ORDER BY r.counter DESC LIMIT 1",
+    "SELECT r.cid FROM _threads_log l JOIN _threads_record r"
+    " ON r.lid = l.lid WHERE l.tid = ?1 AND l.pk = ?2 AND r.counter = ?3",
+    "SELECT r.counter, r.record, r.event, r.header, r.body"
+    " FROM _threads_log l JOIN _threads_record r ON r.lid = l.lid"
+    " WHERE l.tid = ?1 AND l.pk = ?2 AND r.counter > ?3"
+    " ORDER BY r.counter",
+    "INSERT INTO _threads_record(lid, counter, cid, prev, author, time, "
+    "record, event, header, body) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    "SAVEPOINT _threads_sync",
+    "RELEASE _threads_sync",
+    "ROLLBACK TO _threads_sync",
+};
+
+struct thr_sync {
+  thr_store *pStore;
+  sqlite3 *db;
+  sqlite3_stmt *aStmt[SQ_COUNT];
+};
+
+int thr_sync_open(thr_store *pStore, thr_sync **pp, char **pzErr) {
+  thr_sync *p = sqlite3_malloc64(sizeof(*p));
+  int rc;
+  *pp = NULL;
+  if (p == NULL) {
+    return SQLITE_NOMEM;
+  }
+  memset(p, 0, sizeof(*p));
+  p->pStore = pStore;
+  p->db = thr_store_db(pStore);
+  rc = thr_store_setup(pStore, pzErr);
+  if (rc != SQLITE_OK) {
+    sqlite3_free(p);
+    return rc;
+  }
+  *pp = p;
+  return SQLITE_OK;
+}
+
+void thr_sync_close(thr_sync *p) {
+  int i;
+  if (p == NULL) {
+    return;
+  }
+  for (i = 0; i < SQ_COUNT; i++) {
+    sqlite3_finalize(p->aStmt[i]);
+  }
+  sqlite3_free(p);
+}
+
+/* Statement i, prepared on first use and reset for reuse. */
+static sqlite3_stmt *sync_stmt(thr_sync *p, int i, int *pRc) {
+  if (p->aStmt[i] == NULL) {
+    *pRc = sqlite3_prepare_v3(p->db, azSql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                              &p->aStmt[i], NULL);
+    if (*pRc != SQLITE_OK) {
+      return NULL;
+    }
+  }
+  return p->aStmt[i];
+}
+
+static void sync_done(sqlite3_stmt *pStmt) {
+  if (pStmt) {
+    sqlite3_reset(pStmt);
+    sqlite3_clear_bindings(pStmt);
+  }
+}
+
+static int sync_exec(thr_sync *p, int i) {
+  int rc = SQLITE_OK;
+  sqlite3_stmt *pStmt = sync_stmt(p, i, &rc);
+  if (pStmt) {
+    rc =
+        sqlite3_step(pStmt) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(p->db);
+    sync_done(pStmt);
+  }
+  return rc;
+}
+
+static char *sync_errmsg(thr_sync *p, int rc) {
+  if (rc == SQLITE_NOMEM) {
+    return sqlite3_mprintf("out of memory");
+  }
+  return sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
+}
+
+int thr_sync_thread(thr_sync *p, const thr_tid *pTid, sqlite3_int64 *piThread,
+                    thr_tkey *pKey, char **pzErr) {
+  return thr_store_thread_key(p->pStore, pTid, piThread, pKey, pzErr);
+}
+
+int thr_sync_join(thr_sync *p, const thr_tid *pTid, const thr_tkey *pKey,
+                  int bOwnLog, char **pzErr) {
+  sqlite3_stmt *pStmt = NULL;
+  sqlite3_int64 iThread = 0, iLid;
+  thr_tkey have;
+  unsigned char logPk[32];
+  const thr_keypair *pId;
+  int rc = sync_exec(p, SQ_SAVEPOINT);
+  if (rc != SQLITE_OK) {
+    *pzErr = sync_errmsg(p, rc);
+    return rc;
+  }
+  memset(&have, 0, sizeof(have));
+  rc = thr_store_thread_key(p->pStore, pTid, &iThread, &have, pzErr);
+  if (rc == SQLITE_ERROR) { /* unknown: a new thread row */
+    sqlite3_free(*pzErr);
+    *pzErr = NULL;
+    rc = sqlite3_prepare_v2(p->db,
+                            "INSERT INTO _threads_thread(id, name, service, "
+                            "read, created) VALUES (?1, NULL, ?2, ?3, ?4)",
+                            -1, &pStmt, NULL);
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_blob(pStmt, 1, pTid->a, pTid->n, SQLITE_STATIC);
+      sqlite3_bind_blob(pStmt, 2, pKey->service, THR_KEY_BYTES, SQLITE_STATIC);
+      if (pKey->hasRead) {
+        sqlite3_bind_blob(pStmt, 3, pKey->read, THR_KEY_BYTES, SQLITE_STATIC);
+      }
+      sqlite3_bind_int64(pStmt, 4, thr_now_ms());
+      rc = sqlite3_step(pStmt) == SQLITE_DONE ? SQLITE_OK
+                                              : sqlite3_errcode(p->db);
+      iThread = sqlite3_last_insert_rowid(p->db);
+    }
+  } else if (rc == SQLITE_OK) {
+    if (sodium_memcmp(have.service, pKey->service, THR_KEY_BYTES) != 0 ||
+        (have.hasRead && pKey->hasRead &&
+         sodium_memcmp(have.read, pKey->read, THR_KEY_BYTES) != 0)) {
+      *pzErr = sqlite3_mprintf("this thread is known here with another key");
+      rc = SQLITE_ERROR;
+    } else if (pKey->hasRead && !have.hasRead) {
+      rc = sqlite3_prepare_v2(p->db,
+                              "UPDATE _threads_thread SET read = ?2"
+                              " WHERE tid = ?1",
+                              -1, &pStmt, NULL);
+      if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(pStmt, 1, iThread);
+        sqlite3_bind_blob(pStmt, 2, pKey->read, THR_KEY_BYTES, SQLITE_STATIC);
+        rc = sqlite3_step(pStmt) == SQLITE_DONE ? SQLITE_OK
+                                                : sqlite3_errcode(p->db);
+      }
+    }
+  }
+  sqlite3_finalize(pStmt);
+  if (rc == SQLITE_OK && bOwnLog) {
+    rc = thr_store_identity(p->pStore, &pId, pzErr);
+    if (rc == SQLITE_OK) {
+      rc = thr_store_log_pk(p->pStore, pTid, logPk, pzErr);
+    }
+    if (rc == SQLITE_OK) {
+      rc = thr_store_log_lid(p->pStore, iThread, logPk, pId->pk, 1, &iLid,
+                             pzErr);
+    }
+  }
+  if (rc != SQLITE_OK && *pzErr == NULL) {
+    *pzErr = sync_errmsg(p, rc);
+  }
+  if (rc != SQLITE_OK) {
+    sync_exec(p, SQ_ROLLBACK_TO);
+  }
+  sync_exec(p, SQ_RELEASE);
+  sodium_memzero(&have, sizeof(have));
+  return rc;
+}
+
+int thr_sync_heads(thr_sync *p, sqlite3_int64 iThread, thr_head **paHead,
+                   int *pnHead, char **pzErr) {
+  int rc = SQLITE_OK, n = 0, nAlloc = 0;
+  thr_head *a = NULL;
+  sqlite3_stmt *pStmt = sync_stmt(p, SQ_HEADS, &rc);
+  *paHead = NULL;
+  *pnHead = 0;
+  if (pStmt == NULL) {
+    *pzErr = sync_errmsg(p, rc);
+    return rc;
+  }
+  sqlite3_bind_int64(pStmt, 1, iThread);
+  while (rc == SQLITE_OK) {
+    int s = sqlite3_step(pStmt);
+    if (s != SQLITE_ROW) {
+      rc = s == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(p->db);
+      break;
+    }
+    if (sqlite3_column_bytes(pStmt, 0) != 32) {
+      rc = SQLITE_CORRUPT;
+      break;
+    }
+    if (n == nAlloc) {
+      thr_head *aNew;
+      nAlloc = nAlloc ? 2 * nAlloc : 8;
+      aNew = sqlite3_realloc64(a, (sqlite3_uint64)nAlloc * sizeof(*a));
+      if (aNew == NULL) {
+        rc = SQLITE_NOMEM;
+        break;
+      }
+      a = aNew;
+    }
+    memcpy(a[n].pk, sqlite3_column_blob(pStmt, 0), 32);
+    a[n].counter = sqlite3_column_int64(pStmt, 1);
+    n++;
+  }
+  sync_done(pStmt);
+  if (rc != SQLITE_OK) {
+    sqlite3_free(a);
+    *pzErr = sync_errmsg(p, rc);
+    return rc;
+  }
+  *paHead = a;
+  *pnHead = n;
+  return SQLITE_OK;
+}
+
+int thr_sync_read(thr_sync *p, sqlite3_int64 iThread,
+                  const unsigned char pk[32], sqlite3_int64 iAfter, int nMax,
+                  size_t nMaxBytes, thr_sync_rec_fn xRec, void *pArg,
+                  char **pzErr) {
+  int rc = SQLITE_OK, nDone = 0;
+  size_t nBytes = 0;
+  sqlite3_stmt *pStmt = sync_stmt(p, SQ_READ, &rc);
+  if (pStmt == NULL) {
+    *pzErr = sync_errmsg(p, rc);
+    return rc;
+  }
+  sqlite3_bind_int64(pStmt, 1, iThread);
+  sqlite3_bind_blob(pStmt, 2, pk, 32, SQLITE_STATIC);
+  sqlite3_bind_int64(pStmt, 3, iAfter);
+  while (rc == SQLITE_OK && nDone < nMax) {
+    thr_wire_rec r;
+    size_t nRec = 0;
+    int i, s = sqlite3_step(pStmt);
+    if (s != SQLITE_ROW) {
+      if (s != SQLITE_DONE) {
+        rc = sqlite3_errcode(p->db);
+      }
+      break;
+    }
+    memset(&r, 0, sizeof(r));
+    r.counter = sqlite3_column_int64(pStmt, 0);
+    for (i = 0; i < 4; i++) {
+      r.n[i] = (size_t)sqlite3_column_bytes(pStmt, i + 1);
+      r.a[i] = sqlite3_column_blob(pStmt, i + 1);
+      nRec += r.n[i];
+    }
+    if (nDone > 0 && nBytes + nRec > nMaxBytes) {
+      break;
+    }
+    nBytes += nRec;
+    nDone++;
+    rc = xRec(pArg, &r);
+  }
+  sync_done(pStmt);
+  if (rc != SQLITE_OK && *pzErr == NULL) {
+    *pzErr = sync_errmsg(p, rc);
+  }
+  return rc;
+}
+
+/* Step 1 of the checks: where the record falls in the log.  Sets *piLog
+** (0: no log row yet), *pnHave and the head CID. */
+static int put_position(thr_sync *p, sqlite3_int64 iThread,
+                        const unsigned char logPk[32], sqlite3_int64 *piLog,
+                        sqlite3_int64 *pnHave, thr_cid *pHead) {
+  int rc = SQLITE_OK;
+  sqlite3_stmt *pStmt = sync_stmt(p, SQ_HEAD_OF, &rc);
+  *piLog = 0;
+  *pnHave = 0;
+  if (pStmt == NULL) {
+    return rc;
+  }
+  sqlite3_bind_int64(pStmt, 1, iThread);
+  sqlite3_bind_blob(pStmt, 2, logPk, 32, SQLITE_STATIC);
+  if (sqlite3_step(pStmt) == SQLITE_ROW) {
+    *piLog = sqlite3_column_int64(pStmt, 0);
+    if (sqlite3_column_type(pStmt, 1) != SQLITE_NULL) {
+      *pnHave = sqlite3_column_int64(pStmt, 1);
+      if (sqlite3_column_bytes(pStmt, 2) != THR_CID_BYTES) {
+        rc = SQLITE_CORRUPT;
+      } else {
+        memcpy(pHead->a, sqlite3_column_blob(pStmt, 2), THR_CID_BYTES);
+      }
+    }
+  }
+  sync_done(pStmt);
+  return rc;
+}
+
+/* Is the stored record at counter iAt of the log the one with CID pCid? */
+static int put_same(thr_sync *p, sqlite3_int64 iThread,
+                    const unsigned char logPk[32], sqlite3_int64 iAt,
+                    const thr_cid *pCid, int *pbSame) {
+  int rc = SQLITE_OK;
+  sqlite3_stmt *pStmt = sync_stmt(p, SQ_CID_AT, &rc);
+  *pbSame = 0;
+  if (pStmt == NULL) {
+    return rc;
+  }
+  sqlite3_bind_int64(pStmt, 1, iThread);
+  sqlite3_bind_blob(pStmt, 2, logPk, 32, SQLITE_STATIC);
+  sqlite3_bind_int64(pStmt, 3, iAt);
+  if (sqlite3_step(pStmt) == SQLITE_ROW &&
+      sqlite3_column_bytes(pStmt, 0) == THR_CID_BYTES &&
+      memcmp(sqlite3_column_blob(pStmt, 0), pCid->a, THR_CID_BYTES) == 0) {
+    *pbSame = 1;
+  }
+  sync_done(pStmt);
+  return rc;
+}
+
+/* Does block i of the record hash to pWant? */
+static int put_block_ok(const thr_wire_rec *pRec, int i, const thr_cid *pWant) {
+  thr_cid got;
+  if (pRec->a[i] == NULL || pRec->n[i] == 0) {
+    return 0;
+  }
+  thr_cid_of(&got, THR_CODEC_DAGCBOR, pRec->a[i], pRec->n[i]);
+  return memcmp(got.a, pWant->a, THR_CID_BYTES) == 0;
+}
+
+/* Steps 2-5, with the savepoint open. */
+static int put_checked(thr_sync *p, sqlite3_int64 iThread, const thr_tkey *pKey,
+                       const unsigned char logPk[32], const thr_wire_rec *pRec,
+                       sqlite3_int64 iLog, sqlite3_int64 nHave,
+                       const thr_cid *pHead, const thr_cid *pCid, int *peOut,
+                       int *pnSkip, char **pzWhy) {
+  thr_opened op;
+  thr_cid cidBody, cidHeader;
+  unsigned char contentKey[32];
+  int64_t tHeader = 0;
+  thr_cbuf plain = {NULL, 0};
+  sqlite3_stmt *pStmt;
+  int rc;
+
+  if (thr_rec_open(pKey->service, logPk, pRec->a[THR_BLK_RECORD],
+                   pRec->n[THR_BLK_RECORD], &op, pzWhy) != SQLITE_OK) {
+    *peOut = THR_PUT_BAD;
+    return SQLITE_OK;
+  }
+  if (nHave == 0 ? op.hasPrev
+                 : (!op.hasPrev ||
+                    memcmp(op.cidPrev.a, pHead->a, THR_CID_BYTES) != 0)) {
+    *pzWhy = sqlite3_mprintf("%s", THR_CHECK_PREV);
+    *peOut = THR_PUT_BAD;
+    return SQLITE_OK;
+  }
+  if (!put_block_ok(pRec, THR_BLK_EVENT, &op.cidEvent) ||
+      thr_event_open(pRec->a[THR_BLK_EVENT], pRec->n[THR_BLK_EVENT], &cidBody,
+                     &cidHeader, pzWhy) != SQLITE_OK ||
+      !put_block_ok(pRec, THR_BLK_HEADER, &cidHeader) ||
+      !put_block_ok(pRec, THR_BLK_BODY, &cidBody)) {
+    if (*pzWhy == NULL) {
+      *pzWhy = sqlite3_mprintf("%s", THR_CHECK_CID);
+    }
+    *peOut = THR_PUT_BAD;
+    return SQLITE_OK;
+  }
+  if (pKey->hasRead) {
+    if (thr_header_open(pKey->read, pRec->a[THR_BLK_HEADER],
+                        pRec->n[THR_BLK_HEADER], contentKey, &tHeader,
+                        pzWhy) != SQLITE_OK ||
+        thr_body_open(contentKey, pRec->a[THR_BLK_BODY], pRec->n[THR_BLK_BODY],
+                      &plain, pzWhy) != SQLITE_OK) {
+      sodium_memzero(contentKey, sizeof(contentKey));
+      *peOut = THR_PUT_BAD;
+      return SQLITE_OK;
+    }
+    sodium_memzero(contentKey, sizeof(contentKey));
+  }
+  rc = SQLITE_OK;
+  if (iLog == 0) {
+    rc = thr_store_log_lid(p->pStore, iThread, logPk, op.author, 0, &iLog,
+                           pzWhy);
+  }
+  if (rc == SQLITE_OK && pKey->hasRead) {
+    rc = thr_apply_body(p->pStore, iThread, logPk, op.author, plain.a, plain.n,
+                        NULL, NULL, pnSkip, pzWhy);
+  }
+  if (plain.a) {
+    sodium_memzero(plain.a, plain.n);
+    sqlite3_free(plain.a);
+  }
+  if (rc != SQLITE_OK) {
+    return rc;
+  }
+  pStmt = sync_stmt(p, SQ_INS, &rc);
+  if (pStmt) {
+    sqlite3_bind_int64(pStmt, 1, iLog);
+    sqlite3_bind_int64(pStmt, 2, nHave + 1);
+    sqlite3_bind_blob(pStmt, 3, pCid->a, THR_CID_BYTES, SQLITE_STATIC);
+    if (op.hasPrev) {
+      sqlite3_bind_blob(pStmt, 4, op.cidPrev.a, THR_CID_BYTES, SQLITE_STATIC);
+    }
+    sqlite3_bind_blob(pStmt, 5, op.author, 32, SQLITE_STATIC);
+    if (pKey->hasRead) {
+      sqlite3_bind_int64(pStmt, 6, tHeader);
+    }
+    sqlite3_bind_blob64(pStmt, 7, pRec->a[THR_BLK_RECORD],
+                        pRec->n[THR_BLK_RECORD], SQLITE_STATIC);
+    sqlite3_bind_blob64(pStmt, 8, pRec->a[THR_BLK_EVENT],
+                        pRec->n[THR_BLK_EVENT], SQLITE_STATIC);
+    sqlite3_bind_blob64(pStmt, 9, pRec->a[THR_BLK_HEADER],
+                        pRec->n[THR_BLK_HEADER], SQLITE_STATIC);
+    sqlite3_bind_blob64(pStmt, 10, pRec->a[THR_BLK_BODY], pRec->n[THR_BLK_BODY],
+                        SQLITE_STATIC);
+    rc =
+        sqlite3_step(pStmt) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(p->db);
+    sync_done(pStmt);
+  }
+  if (rc == SQLITE_OK) {
+    *peOut = THR_PUT_ADDED;
+  }
+  return rc;
+}
+
+int thr_sync_put(thr_sync *p, sqlite3_int64 iThread, const thr_tkey *pKey,
+                 const unsigned char logPk[32], const thr_wire_rec *pRec,
+                 int *peOut, int *pnSkip, char **pzWhy) {
+  sqlite3_int64 iLog, nHave;
+  thr_cid head, cid;
+  int rc, bSame;
+  *peOut = THR_PUT_BAD;
+  if (pRec->a[THR_BLK_RECORD] == NULL || pRec->n[THR_BLK_RECORD] == 0 ||
+      pRec->counter < 1) {
+    *pzWhy = sqlite3_mprintf("%s", THR_CHECK_DECODE);
+    return SQLITE_OK;
+  }
+  thr_cid_of(&cid, THR_CODEC_DAGCBOR, pRec->a[THR_BLK_RECORD],
+             pRec->n[THR_BLK_RECORD]);
+  rc = put_position(p, iThread, logPk, &iLog, &nHave, &head);
+  if (rc == SQLITE_OK && pRec->counter <= nHave) {
+    rc = put_same(p, iThread, logPk, pRec->counter, &cid, &bSame);
+    if (rc == SQLITE_OK && bSame) {
+      *peOut = THR_PUT_HAVE;
+    } else if (rc == SQLITE_OK) {
+      *pzWhy = sqlite3_mprintf("%s: another record at counter %lld",
+                               THR_CHECK_PREV, (long long)pRec->counter);
+    }
+  } else if (rc == SQLITE_OK && pRec->counter > nHave + 1) {
+    *peOut = THR_PUT_GAP;
+  } else if (rc == SQLITE_OK) {
+    rc = sync_exec(p, SQ_SAVEPOINT);
+    if (rc == SQLITE_OK) {
+      rc = put_checked(p, iThread, pKey, logPk, pRec, iLog, nHave, &head, &cid,
+                       peOut, pnSkip, pzWhy);
+      if (rc != SQLITE_OK || *peOut != THR_PUT_ADDED) {
+        sync_exec(p, SQ_ROLLBACK_TO);
+      }
+      sync_exec(p, SQ_RELEASE);
+    }
+  }
+  if (rc != SQLITE_OK && *pzWhy == NULL) {
+    *pzWhy = sync_errmsg(p, rc);
+  }
+  return rc;
+}

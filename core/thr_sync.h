@@ -1,0 +1,75 @@
+/*
+** thr_sync.h: the event store as the sync node sees it (core/sync.c).
+**
+** The node (net/) reads records to serve them and stores records that
+** peers send, always through these calls and on its own connection.
+*/
+#ifndef THR_SYNC_H
+#define THR_SYNC_H
+
+#include "thr_core.h"
+
+/* A log of a thread and how many records this peer holds of it. */
+typedef struct thr_head thr_head;
+struct thr_head {
+  unsigned char pk[32];
+  sqlite3_int64 counter;
+};
+
+/* One record as it travels: its four blocks (borrowed). */
+enum { THR_BLK_RECORD, THR_BLK_EVENT, THR_BLK_HEADER, THR_BLK_BODY };
+typedef struct thr_wire_rec thr_wire_rec;
+struct thr_wire_rec {
+  sqlite3_int64 counter;
+  const unsigned char *a[4];
+  size_t n[4];
+};
+
+/* What thr_sync_put() did with a record. */
+#define THR_PUT_ADDED 1 /* verified and stored, with its effects */
+#define THR_PUT_HAVE 2  /* already stored: nothing to do */
+#define THR_PUT_GAP 3   /* records before it are missing: pull them first */
+#define THR_PUT_BAD 4   /* refused; *pzWhy says why (THR_CHECK_* first) */
+
+typedef struct thr_sync thr_sync;
+
+/* A sync context on a store: prepared statements of its own.  The store
+** must outlive it. */
+int thr_sync_open(thr_store *pStore, thr_sync **pp, char **pzErr);
+void thr_sync_close(thr_sync *p);
+
+/* A thread's row and keys.  "no such thread: <id>" if unknown. */
+int thr_sync_thread(thr_sync *p, const thr_tid *pTid, sqlite3_int64 *piThread,
+                    thr_tkey *pKey, char **pzErr);
+
+/* Learn a thread from an invite: store its keys (a follower's has no read
+** key; a known thread may gain its read key, never change its service
+** key), and make this identity's log row when bOwnLog.  In one savepoint. */
+int thr_sync_join(thr_sync *p, const thr_tid *pTid, const thr_tkey *pKey,
+                  int bOwnLog, char **pzErr);
+
+/* Every log of a thread with its record count, in log order (*paHead owned,
+** sqlite3_free). */
+int thr_sync_heads(thr_sync *p, sqlite3_int64 iThread, thr_head **paHead,
+                   int *pnHead, char **pzErr);
+
+/* Records of log pk after counter iAfter, in order, at most nMax of them
+** and, past the first, no more than nMaxBytes in all; xRec returns
+** SQLITE_OK to go on.  Blocks are borrowed for the call. */
+typedef int (*thr_sync_rec_fn)(void *pArg, const thr_wire_rec *pRec);
+int thr_sync_read(thr_sync *p, sqlite3_int64 iThread,
+                  const unsigned char pk[32], sqlite3_int64 iAfter, int nMax,
+                  size_t nMaxBytes, thr_sync_rec_fn xRec, void *pArg,
+                  char **pzErr);
+
+/* Check a record that a peer sent for log logPk and store it as the log's
+** next record, applying its actions to the views when this peer holds the
+** read key: the record and its effects are stored together or not at all
+** (a savepoint; the caller's transaction batches records).  *peOut is a
+** THR_PUT_*; SQLITE_OK unless storage failed.  *pnSkip counts actions the
+** views refused. */
+int thr_sync_put(thr_sync *p, sqlite3_int64 iThread, const thr_tkey *pKey,
+                 const unsigned char logPk[32], const thr_wire_rec *pRec,
+                 int *peOut, int *pnSkip, char **pzWhy);
+
+#endif /* THR_SYNC_H */

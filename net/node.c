@@ -1,0 +1,1733 @@
+/*
+** node.c: the background node: one thread per (database file, process)
+** running a libuv loop, with nng sockets and its own SQLite connection.
+**
+** THE PROTOCOL
+**
+** Transport: nng req/rep.  A node listens with one rep socket on every
+** address given to threads_listen(); for every peer address it knows it
+** dials one req socket (nng redials a lost connection by itself, with
+** backoff), and runs each request in its own context, so requests to one
+** peer overlap.  Messages are at most NODE_MAXMSG bytes on both sides.
+**
+** Framing: every message about a thread is the CBOR array
+**
+**     [1, tag, nonce, box]
+**
+** where, for the thread's service key S,
+**
+**     W   = BLAKE2b-256(key = S, "sqlite-threads/wire/v1")   the wire key
+**     tag = BLAKE2b-128(key = W, "tag")                      names the thread
+**     box = XChaCha20-Poly1305(W, nonce, inner, ad = tag)    random nonce
+**
+** A node finds the thread by its tag and opens the box with W; only a
+** holder of S can make a box that opens, so the box is the proof of the
+** service key, and the key itself never travels.  A request that names no
+** thread here or does not open gets [1, "unauthorized"] and nothing else:
+** not even whether the thread exists.  Replies are boxed the same way.
+**
+** Inner messages are CBOR maps.  Requests carry "op" and "addrs" (the
+** sender's listen addresses, for discovery):
+**
+**   heads  {"op":"heads", "digest": bytes}
+**          -> {"same": 1} when the digest (BLAKE2b of the sorted heads)
+**             matches ours, so idle peers exchange a few dozen bytes;
+**          -> {"heads": [[log pk, count], ...], "addrs": [text, ...]}
+**             otherwise, with every address we know for the thread.
+**   pull   {"op":"pull", "log": pk, "after": n, "max": n}
+**          -> {"recs": [[counter, record, event, header, body], ...]}
+**             the log's records after counter n, in order, at most "max"
+**             of them and NODE_PAGE_BYTES in all (past the first).
+**   push   {"op":"push", "log": pk, "recs": [...]}
+**          -> {"added": n} or {"need": count} when the records start past
+**             the end of what we hold (the sender continues from there).
+**
+** A sync round with a peer: heads; then pull every log the peer holds more
+** of and push every log it holds less of, page by page, until even.
+** Rounds run on every commit (threads_commit pokes the node), every
+** NODE_TICK_MS, and on threads_sync().  Received records are checked and
+** stored by thr_sync_put(), one SQLite transaction per page; a record that
+** fails a check is refused, the rest of its page is dropped, the peer's
+** socket is closed and the reason counted (threads_peers.last_error).
+*/
+#include "thr_net.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#define NODE_MAXMSG (4 * 1024 * 1024) /* bytes per message, both ways */
+#define NODE_PAGE_BYTES (2 * 1024 * 1024)
+#define NODE_PAGE_RECS 2000
+#define NODE_TICK_MS 1000
+#define NODE_REQ_MS 10000 /* a request without an answer by then fails */
+#define NODE_NSRV 4       /* requests served at once */
+
+enum { OP_HEADS = 1, OP_PULL, OP_PUSH };
+enum { CMD_LISTEN = 1, CMD_ADD_PEER, CMD_SYNC, CMD_POKE, CMD_ADDRS, CMD_JOIN };
+
+typedef struct node_peer node_peer;
+typedef struct node_req node_req;
+typedef struct node_srv node_srv;
+typedef struct node_cmd node_cmd;
+typedef struct node_thr node_thr;
+
+/* A thread known here, with its wire key and tag. */
+struct node_thr {
+  thr_tid tid;
+  sqlite3_int64 iThread;
+  thr_tkey key;
+  unsigned char wire[32];
+  unsigned char tag[16];
+};
+
+/* An address we dial. */
+struct node_peer {
+  char *zAddr;
+  nng_socket sock;
+  int bOpen;
+  node_peer *pNext;
+};
+
+/* A request in flight to a peer. */
+struct node_req {
+  thr_node *pNode;
+  node_peer *pPeer;
+  nng_ctx ctx;
+  nng_aio *aio;
+  int eOp;
+  thr_tid tid;
+  unsigned char logPk[32];
+  node_cmd *pCmd; /* the sync waiting on it, or NULL */
+  int bSent;      /* the request went out; now the reply */
+  node_req *pNext;
+};
+
+/* One of the rep contexts that serve requests. */
+struct node_srv {
+  thr_node *pNode;
+  nng_ctx ctx;
+  nng_aio *aio;
+  int bSending;
+  node_srv *pNext; /* in the loop's queue */
+};
+
+/* A call from a user thread, answered by the loop. */
+struct node_cmd {
+  int eCmd;
+  char *zArg;
+  thr_tid tid;
+  int rc;
+  char *zErr;
+  sqlite3_int64 nRecv;
+  int nPending; /* requests of this sync still in flight */
+  int bDone;
+  int nRef; /* caller + loop */
+  char **azAddr;
+  int nAddr;
+  const thr_tkey *pKey; /* CMD_JOIN: borrowed from the waiting caller */
+  int bOwnLog;
+  node_cmd *pNext;
+};
+
+struct thr_node {
+  char *zPath;
+  int nRef;
+  int (*xRegister)(sqlite3 *);
+  thr_node *pNext; /* registry */
+
+  uv_thread_t thread;
+  uv_loop_t loop;
+  uv_async_t wake;
+  uv_timer_t tick;
+  pthread_mutex_t mu; /* guards the queues, bStop, bDone, nRef of cmds */
+  pthread_cond_t cv;
+  node_cmd *pCmds;
+  node_req *pDone;
+  node_srv *pSrvQ;
+  int bStop;
+  int bStarted;
+  int rcStart;
+  char *zStartErr;
+
+  /* Loop thread only from here. */
+  sqlite3 *db;
+  thr_store *pStore;
+  thr_sync *pSync;
+  nng_socket rep;
+  int bRep;
+  node_srv aSrv[NODE_NSRV];
+  char **azListen;
+  int nListen;
+  node_peer *pPeers;
+  node_peer *pDead; /* dropped peers: requests in flight still name them */
+  node_thr *aThr;
+  int nThr;
+  node_cmd *pSyncs; /* syncs waiting on requests */
+  int nInFlight;
+};
+
+static pthread_mutex_t gRegistry = PTHREAD_MUTEX_INITIALIZER;
+static thr_node *gNodes;
+
+/**************************************************************************
+** Small helpers.
+*/
+
+static char *node_strdup(const char *z) {
+  return z ? sqlite3_mprintf("%s", z) : NULL;
+}
+
+static int node_exec(thr_node *p, const char *zSql) {
+  return sqlite3_exec(p->db, zSql, NULL, NULL, NULL);
+}
+
+/* The thread with this tag or ID, after (re)loading the list if needed. */
+static int node_load_threads(thr_node *p) {
+  sqlite3_stmt *pStmt = NULL;
+  node_thr *a = NULL;
+  int n = 0, rc;
+  rc = sqlite3_prepare_v2(p->db,
+                          "SELECT tid, id, service, read FROM _threads_thread",
+                          -1, &pStmt, NULL);
+  while (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
+    node_thr *t;
+    char *zErr = NULL;
+    node_thr *aNew = sqlite3_realloc64(a, (sqlite3_uint64)(n + 1) * sizeof(*a));
+    if (aNew == NULL) {
+      rc = SQLITE_NOMEM;
+      break;
+    }
+    a = aNew;
+    t = &a[n];
+    memset(t, 0, sizeof(*t));
+    if (sqlite3_column_bytes(pStmt, 2) != 32 ||
+        thr_tid_from_bytes(&t->tid, sqlite3_column_blob(pStmt, 1),
+                           (size_t)sqlite3_column_bytes(pStmt, 1),
+                           &zErr) != SQLITE_OK) {
+      sqlite3_free(zErr);
+      continue;
+    }
+    t->iThread = sqlite3_column_int64(pStmt, 0);
+    memcpy(t->key.service, sqlite3_column_blob(pStmt, 2), 32);
+    if (sqlite3_column_bytes(pStmt, 3) == 32) {
+      memcpy(t->key.read, sqlite3_column_blob(pStmt, 3), 32);
+      t->key.hasRead = 1;
+    }
+    crypto_generichash(t->wire, 32,
+                       (const unsigned char *)"sqlite-threads/wire/v1", 22,
+                       t->key.service, 32);
+    crypto_generichash(t->tag, 16, (const unsigned char *)"tag", 3, t->wire,
+                       32);
+    n++;
+  }
+  sqlite3_finalize(pStmt);
+  if (rc != SQLITE_OK) {
+    sqlite3_free(a);
+    return rc;
+  }
+  if (p->aThr) {
+    sodium_memzero(p->aThr, (size_t)p->nThr * sizeof(*p->aThr));
+    sqlite3_free(p->aThr);
+  }
+  p->aThr = a;
+  p->nThr = n;
+  return SQLITE_OK;
+}
+
+static node_thr *node_thr_by_tag(thr_node *p, const unsigned char *tag) {
+  int i, k;
+  for (k = 0; k < 2; k++) {
+    for (i = 0; i < p->nThr; i++) {
+      if (sodium_memcmp(p->aThr[i].tag, tag, 16) == 0) {
+        return &p->aThr[i];
+      }
+    }
+    if (k == 0 && node_load_threads(p) != SQLITE_OK) {
+      break;
+    }
+  }
+  return NULL;
+}
+
+static node_thr *node_thr_by_id(thr_node *p, const thr_tid *pTid) {
+  int i, k;
+  for (k = 0; k < 2; k++) {
+    for (i = 0; i < p->nThr; i++) {
+      if (p->aThr[i].tid.n == pTid->n &&
+          memcmp(p->aThr[i].tid.a, pTid->a, (size_t)pTid->n) == 0) {
+        return &p->aThr[i];
+      }
+    }
+    if (k == 0 && node_load_threads(p) != SQLITE_OK) {
+      break;
+    }
+  }
+  return NULL;
+}
+
+/**************************************************************************
+** Framing.
+*/
+
+/* Box inner (a, n) for thread t into a new nng message. */
+static nng_msg *node_seal(const node_thr *t, const unsigned char *a, size_t n) {
+  unsigned char aHead[64], nonce[24];
+  thr_cw w = {aHead, 0, sizeof(aHead), SQLITE_OK, 0};
+  size_t nBox = n + crypto_aead_xchacha20poly1305_ietf_ABYTES;
+  nng_msg *pMsg = NULL;
+  unsigned char *pBox;
+  unsigned long long nOut = 0;
+  randombytes_buf(nonce, sizeof(nonce));
+  thr_cw_array(&w, 4);
+  thr_cw_uint(&w, 1);
+  thr_cw_bytes(&w, t->tag, 16);
+  thr_cw_bytes(&w, nonce, 24);
+  /* The byte string header of the box, then the box itself. */
+  {
+    size_t nHead = w.n;
+    thr_cw_bytes(&w, NULL, 0); /* placeholder to learn the header form */
+    w.n = nHead;
+  }
+  if (nng_msg_alloc(&pMsg, 0) != 0) {
+    return NULL;
+  }
+  {
+    /* Byte string header for nBox bytes, shortest form. */
+    unsigned char h[9];
+    size_t nh;
+    if (nBox < 24) {
+      h[0] = (unsigned char)(0x40 | nBox);
+      nh = 1;
+    } else if (nBox < 256) {
+      h[0] = 0x58;
+      h[1] = (unsigned char)nBox;
+      nh = 2;
+    } else if (nBox < 65536) {
+      h[0] = 0x59;
+      h[1] = (unsigned char)(nBox >> 8);
+      h[2] = (unsigned char)nBox;
+      nh = 3;
+    } else {
+      h[0] = 0x5a;
+      h[1] = (unsigned char)(nBox >> 24);
+      h[2] = (unsigned char)(nBox >> 16);
+      h[3] = (unsigned char)(nBox >> 8);
+      h[4] = (unsigned char)nBox;
+      nh = 5;
+    }
+    if (nng_msg_append(pMsg, aHead, w.n) != 0 ||
+        nng_msg_append(pMsg, h, nh) != 0 ||
+        nng_msg_realloc(pMsg, w.n + nh + nBox) != 0) {
+      nng_msg_free(pMsg);
+      return NULL;
+    }
+    pBox = (unsigned char *)nng_msg_body(pMsg) + w.n + nh;
+  }
+  crypto_aead_xchacha20poly1305_ietf_encrypt(pBox, &nOut, a, n, t->tag, 16,
+                                             NULL, nonce, t->wire);
+  return pMsg;
+}
+
+static nng_msg *node_plain(const char *zWhat) {
+  unsigned char a[64];
+  thr_cw w = {a, 0, sizeof(a), SQLITE_OK, 0};
+  nng_msg *pMsg = NULL;
+  thr_cw_array(&w, 2);
+  thr_cw_uint(&w, 1);
+  thr_cw_text(&w, zWhat);
+  if (w.rc == SQLITE_OK && nng_msg_alloc(&pMsg, 0) == 0 &&
+      nng_msg_append(pMsg, a, w.n) != 0) {
+    nng_msg_free(pMsg);
+    pMsg = NULL;
+  }
+  return pMsg;
+}
+
+/* Open a framed message: the thread (found by tag, or must be pExpect)
+** and the inner map, decoded (owned).  NULL if it does not open. */
+static thr_cbor *node_open(thr_node *p, nng_msg *pMsg, node_thr *pExpect,
+                           node_thr **ppThr) {
+  char *zErr = NULL;
+  thr_cbor *pTop =
+      thr_cbor_decode(nng_msg_body(pMsg), nng_msg_len(pMsg), &zErr);
+  thr_cbor *pInner = NULL;
+  const unsigned char *tag, *nonce, *box;
+  size_t nTag = 0, nNonce = 0, nBox = 0;
+  uint64_t v = 0;
+  node_thr *t;
+  sqlite3_free(zErr);
+  zErr = NULL;
+  if (pTop == NULL || thr_cbor_array_size(pTop) != 4 ||
+      !thr_cbor_as_uint(thr_cbor_array_at(pTop, 0), &v) || v != 1) {
+    thr_cbor_free(pTop);
+    return NULL;
+  }
+  tag = thr_cbor_as_bytes(thr_cbor_array_at(pTop, 1), &nTag);
+  nonce = thr_cbor_as_bytes(thr_cbor_array_at(pTop, 2), &nNonce);
+  box = thr_cbor_as_bytes(thr_cbor_array_at(pTop, 3), &nBox);
+  if (tag == NULL || nTag != 16 || nonce == NULL || nNonce != 24 ||
+      box == NULL || nBox < crypto_aead_xchacha20poly1305_ietf_ABYTES) {
+    thr_cbor_free(pTop);
+    return NULL;
+  }
+  t = pExpect ? pExpect : node_thr_by_tag(p, tag);
+  if (t && sodium_memcmp(t->tag, tag, 16) == 0) {
+    size_t nPlain = nBox - crypto_aead_xchacha20poly1305_ietf_ABYTES;
+    unsigned char *aPlain = sqlite3_malloc64(nPlain ? nPlain : 1);
+    unsigned long long nOut = 0;
+    if (aPlain &&
+        crypto_aead_xchacha20poly1305_ietf_decrypt(
+            aPlain, &nOut, NULL, box, nBox, tag, 16, nonce, t->wire) == 0) {
+      pInner = thr_cbor_decode(aPlain, (size_t)nOut, &zErr);
+      sqlite3_free(zErr);
+      if (pInner && thr_cbor_map_size(pInner) == 0) {
+        thr_cbor_free(pInner);
+        pInner = NULL;
+      }
+    }
+    sqlite3_free(aPlain);
+  }
+  thr_cbor_free(pTop);
+  *ppThr = pInner ? t : NULL;
+  return pInner;
+}
+
+static int cbor_text_is(thr_cbor *pItem, const char *z) {
+  size_t n = 0;
+  const char *zGot = thr_cbor_as_text(pItem, &n);
+  return zGot && n == strlen(z) && memcmp(zGot, z, n) == 0;
+}
+
+/**************************************************************************
+** Peers and addresses.
+*/
+
+static int node_is_own_addr(thr_node *p, const char *zAddr) {
+  int i;
+  for (i = 0; i < p->nListen; i++) {
+    if (strcmp(p->azListen[i], zAddr) == 0) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* Store addr for the thread (once). */
+static void node_remember(thr_node *p, sqlite3_int64 iThread, const char *zAddr,
+                          size_t nAddr) {
+  sqlite3_stmt *pStmt = NULL;
+  char *z = sqlite3_mprintf("%.*s", (int)nAddr, zAddr);
+  if (z && strlen(z) == nAddr && nAddr < 512 &&
+      (strncmp(z, "tcp://", 6) == 0 || strncmp(z, "ipc://", 6) == 0) &&
+      !node_is_own_addr(p, z) &&
+      sqlite3_prepare_v2(p->db,
+                         "INSERT OR IGNORE INTO _threads_peer(tid, addr)"
+                         " VALUES (?1, ?2)",
+                         -1, &pStmt, NULL) == SQLITE_OK) {
+    sqlite3_bind_int64(pStmt, 1, iThread);
+    sqlite3_bind_text(pStmt, 2, z, -1, SQLITE_STATIC);
+    sqlite3_step(pStmt);
+  }
+  sqlite3_finalize(pStmt);
+  sqlite3_free(z);
+}
+
+/* Update the peer row after an exchange. */
+static void node_note(thr_node *p, sqlite3_int64 iThread, const char *zAddr,
+                      sqlite3_int64 nSent, sqlite3_int64 nRecv,
+                      const char *zError) {
+  sqlite3_stmt *pStmt = NULL;
+  if (sqlite3_prepare_v2(
+          p->db,
+          "UPDATE _threads_peer SET sent = sent + ?3, recv = recv + ?4,"
+          " last_contact = CASE WHEN ?5 IS NULL THEN ?6 ELSE last_contact END,"
+          " last_error = coalesce(?5, last_error),"
+          " rejected = rejected + (?5 IS NOT NULL AND ?7)"
+          " WHERE tid = ?1 AND addr = ?2",
+          -1, &pStmt, NULL) == SQLITE_OK) {
+    sqlite3_bind_int64(pStmt, 1, iThread);
+    sqlite3_bind_text(pStmt, 2, zAddr, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(pStmt, 3, nSent);
+    sqlite3_bind_int64(pStmt, 4, nRecv);
+    if (zError) {
+      sqlite3_bind_text(pStmt, 5, zError, -1, SQLITE_STATIC);
+    }
+    sqlite3_bind_int64(pStmt, 6, thr_now_ms());
+    sqlite3_bind_int(pStmt, 7, zError && strncmp(zError, "refused", 7) == 0);
+    sqlite3_step(pStmt);
+  }
+  sqlite3_finalize(pStmt);
+}
+
+static node_peer *node_peer_get(thr_node *p, const char *zAddr) {
+  node_peer *pPeer;
+  for (pPeer = p->pPeers; pPeer; pPeer = pPeer->pNext) {
+    if (strcmp(pPeer->zAddr, zAddr) == 0) {
+      return pPeer;
+    }
+  }
+  pPeer = sqlite3_malloc64(sizeof(*pPeer));
+  if (pPeer == NULL) {
+    return NULL;
+  }
+  memset(pPeer, 0, sizeof(*pPeer));
+  pPeer->zAddr = node_strdup(zAddr);
+  if (pPeer->zAddr == NULL || nng_req0_open(&pPeer->sock) != 0) {
+    sqlite3_free(pPeer->zAddr);
+    sqlite3_free(pPeer);
+    return NULL;
+  }
+  nng_socket_set_size(pPeer->sock, NNG_OPT_RECVMAXSZ, NODE_MAXMSG);
+  nng_socket_set_ms(pPeer->sock, NNG_OPT_RECONNMINT, 100);
+  nng_socket_set_ms(pPeer->sock, NNG_OPT_RECONNMAXT, 5000);
+  nng_socket_set_ms(pPeer->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+  if (nng_dial(pPeer->sock, zAddr, NULL, NNG_FLAG_NONBLOCK) != 0) {
+    nng_close(pPeer->sock);
+    sqlite3_free(pPeer->zAddr);
+    sqlite3_free(pPeer);
+    return NULL;
+  }
+  pPeer->bOpen = 1;
+  pPeer->pNext = p->pPeers;
+  p->pPeers = pPeer;
+  return pPeer;
+}
+
+/* Drop a peer that misbehaved: its connection closes; it is dialed again
+** on a later round (a restarted honest peer comes back). */
+static void node_peer_drop(thr_node *p, node_peer *pPeer) {
+  node_peer **pp;
+  for (pp = &p->pPeers; *pp; pp = &(*pp)->pNext) {
+    if (*pp == pPeer) {
+      *pp = pPeer->pNext;
+      break;
+    }
+  }
+  nng_close(pPeer->sock); /* in-flight requests complete with an error */
+  pPeer->bOpen = 0;
+  pPeer->pNext = p->pDead;
+  p->pDead = pPeer;
+}
+
+/**************************************************************************
+** Client side: requests to peers.
+*/
+
+static void node_req_cb(void *pArg) {
+  node_req *r = pArg;
+  thr_node *p = r->pNode;
+  if (!r->bSent) {
+    /* A request context sends, then receives its reply. */
+    r->bSent = 1;
+    if (nng_aio_result(r->aio) == 0) {
+      nng_ctx_recv(r->ctx, r->aio);
+      return;
+    }
+    nng_msg_free(nng_aio_get_msg(r->aio)); /* not sent: still ours */
+    nng_aio_set_msg(r->aio, NULL);
+  }
+  pthread_mutex_lock(&p->mu);
+  r->pNext = p->pDone;
+  p->pDone = r;
+  pthread_mutex_unlock(&p->mu);
+  uv_async_send(&p->wake);
+}
+
+/* The digest of a thread's heads (what "heads" compares). */
+static int node_heads(thr_node *p, node_thr *t, thr_head **paHead, int *pnHead,
+                      unsigned char digest[32]) {
+  char *zErr = NULL;
+  int rc = thr_sync_heads(p->pSync, t->iThread, paHead, pnHead, &zErr);
+  sqlite3_free(zErr);
+  if (rc == SQLITE_OK && digest) {
+    crypto_generichash_state st;
+    int i;
+    crypto_generichash_init(&st, NULL, 0, 32);
+    for (i = 0; i < *pnHead; i++) {
+      unsigned char c[8];
+      int k;
+      for (k = 0; k < 8; k++) {
+        c[k] = (unsigned char)((uint64_t)(*paHead)[i].counter >> (56 - 8 * k));
+      }
+      crypto_generichash_update(&st, (*paHead)[i].pk, 32);
+      crypto_generichash_update(&st, c, 8);
+    }
+    crypto_generichash_final(&st, digest, 32);
+  }
+  return rc;
+}
+
+/* Request fields, each written where dag-cbor's key order puts it (by
+** length, then bytes): a request is checked as strict dag-cbor. */
+static void node_req_op(thr_cw *w, const char *zOp, size_t nPair) {
+  thr_cw_map(w, nPair);
+  thr_cw_text(w, "op");
+  thr_cw_text(w, zOp);
+}
+
+static void node_req_addrs(thr_node *p, thr_cw *w) {
+  int i;
+  thr_cw_text(w, "addrs");
+  thr_cw_array(w, (size_t)p->nListen);
+  for (i = 0; i < p->nListen; i++) {
+    thr_cw_text(w, p->azListen[i]);
+  }
+}
+
+static void node_send(thr_node *p, node_peer *pPeer, node_thr *t, int eOp,
+                      const unsigned char *logPk, thr_cw *w, node_cmd *pCmd) {
+  node_req *r;
+  nng_msg *pMsg;
+  if (w->rc != SQLITE_OK) {
+    return;
+  }
+  pMsg = node_seal(t, w->a, w->n);
+  r = sqlite3_malloc64(sizeof(*r));
+  if (pMsg == NULL || r == NULL) {
+    nng_msg_free(pMsg);
+    sqlite3_free(r);
+    return;
+  }
+  memset(r, 0, sizeof(*r));
+  r->pNode = p;
+  r->pPeer = pPeer;
+  r->eOp = eOp;
+  r->tid = t->tid;
+  if (logPk) {
+    memcpy(r->logPk, logPk, 32);
+  }
+  if (nng_ctx_open(&r->ctx, pPeer->sock) != 0 ||
+      nng_aio_alloc(&r->aio, node_req_cb, r) != 0) {
+    nng_msg_free(pMsg);
+    sqlite3_free(r);
+    return;
+  }
+  r->pCmd = pCmd;
+  if (pCmd) {
+    pCmd->nPending++;
+  }
+  p->nInFlight++;
+  nng_aio_set_timeout(r->aio, NODE_REQ_MS);
+  nng_aio_set_msg(r->aio, pMsg);
+  nng_ctx_send(r->ctx, r->aio);
+}
+
+static void node_send_heads(thr_node *p, node_peer *pPeer, node_thr *t,
+                            node_cmd *pCmd) {
+  thr_head *aHead = NULL;
+  int nHead = 0;
+  unsigned char digest[32];
+  thr_cw w = {NULL, 0, 0, SQLITE_OK, 1};
+  if (node_heads(p, t, &aHead, &nHead, digest) != SQLITE_OK) {
+    return;
+  }
+  sqlite3_free(aHead);
+  node_req_op(&w, "heads", 3);
+  node_req_addrs(p, &w);
+  thr_cw_text(&w, "digest");
+  thr_cw_bytes(&w, digest, 32);
+  node_send(p, pPeer, t, OP_HEADS, NULL, &w, pCmd);
+  sqlite3_free(w.a);
+}
+
+static void node_send_pull(thr_node *p, node_peer *pPeer, node_thr *t,
+                           const unsigned char logPk[32], sqlite3_int64 nAfter,
+                           node_cmd *pCmd) {
+  thr_cw w = {NULL, 0, 0, SQLITE_OK, 1};
+  node_req_op(&w, "pull", 5);
+  thr_cw_text(&w, "log");
+  thr_cw_bytes(&w, logPk, 32);
+  thr_cw_text(&w, "max");
+  thr_cw_uint(&w, NODE_PAGE_RECS);
+  node_req_addrs(p, &w);
+  thr_cw_text(&w, "after");
+  thr_cw_uint(&w, (uint64_t)nAfter);
+  node_send(p, pPeer, t, OP_PULL, logPk, &w, pCmd);
+  sqlite3_free(w.a);
+}
+
+/* A page of records as a CBOR array, written by thr_sync_read. */
+typedef struct page_ctx page_ctx;
+struct page_ctx {
+  thr_cw w; /* the records, growing */
+  int n;
+};
+
+static int page_rec(void *pArg, const thr_wire_rec *pRec) {
+  page_ctx *c = pArg;
+  int i;
+  thr_cw_array(&c->w, 5);
+  thr_cw_uint(&c->w, (uint64_t)pRec->counter);
+  for (i = 0; i < 4; i++) {
+    thr_cw_bytes(&c->w, pRec->a[i], pRec->n[i]);
+  }
+  c->n++;
+  return c->w.rc;
+}
+
+/* Write key "recs" and a page of log pk after nAfter into w. */
+static int node_write_page(thr_node *p, node_thr *t, thr_cw *w,
+                           const unsigned char pk[32], sqlite3_int64 nAfter,
+                           int nMax, int *pnRec) {
+  page_ctx c;
+  char *zErr = NULL;
+  int rc;
+  memset(&c, 0, sizeof(c));
+  c.w.rc = SQLITE_OK;
+  c.w.bGrow = 1;
+  rc = thr_sync_read(p->pSync, t->iThread, pk, nAfter,
+                     nMax < NODE_PAGE_RECS ? nMax : NODE_PAGE_RECS,
+                     NODE_PAGE_BYTES, page_rec, &c, &zErr);
+  sqlite3_free(zErr);
+  thr_cw_text(w, "recs");
+  thr_cw_array(w, (size_t)c.n);
+  thr_cw_raw(w, c.w.a, c.w.n);
+  if (w->rc == SQLITE_OK && c.w.rc != SQLITE_OK) {
+    w->rc = c.w.rc;
+  }
+  sqlite3_free(c.w.a);
+  *pnRec = c.n;
+  return rc;
+}
+
+static void node_send_push(thr_node *p, node_peer *pPeer, node_thr *t,
+                           const unsigned char logPk[32], sqlite3_int64 nAfter,
+                           node_cmd *pCmd) {
+  thr_cw w = {NULL, 0, 0, SQLITE_OK, 1};
+  int nRec = 0;
+  node_req_op(&w, "push", 4);
+  thr_cw_text(&w, "log");
+  thr_cw_bytes(&w, logPk, 32);
+  if (node_write_page(p, t, &w, logPk, nAfter, NODE_PAGE_RECS, &nRec) ==
+          SQLITE_OK &&
+      nRec > 0) {
+    node_req_addrs(p, &w);
+    node_send(p, pPeer, t, OP_PUSH, logPk, &w, pCmd);
+    node_note(p, t->iThread, pPeer->zAddr, nRec, 0, NULL);
+  }
+  sqlite3_free(w.a);
+}
+
+/* Store a page of records from a peer: one transaction.  Returns the
+** number added; *pzBad gets the reason when a record was refused, *pbGap
+** when the page starts past our end. */
+static sqlite3_int64 node_store_page(thr_node *p, node_thr *t,
+                                     const unsigned char logPk[32],
+                                     thr_cbor *pRecs, char **pzBad,
+                                     int *pbGap) {
+  size_t i, n = thr_cbor_array_size(pRecs);
+  sqlite3_int64 nAdded = 0;
+  int nSkip = 0;
+  *pbGap = 0;
+  if (n == 0) {
+    return 0;
+  }
+  if (node_exec(p, "BEGIN IMMEDIATE") != SQLITE_OK) {
+    *pzBad = sqlite3_mprintf("busy: %s", sqlite3_errmsg(p->db));
+    return 0;
+  }
+  for (i = 0; i < n; i++) {
+    thr_cbor *pR = thr_cbor_array_at(pRecs, i);
+    thr_wire_rec r;
+    uint64_t c = 0;
+    int k, eOut = 0, rc;
+    char *zWhy = NULL;
+    memset(&r, 0, sizeof(r));
+    if (thr_cbor_array_size(pR) != 5 ||
+        !thr_cbor_as_uint(thr_cbor_array_at(pR, 0), &c) || c > (1ULL << 62)) {
+      *pzBad = sqlite3_mprintf("refused: %s", THR_CHECK_DECODE);
+      break;
+    }
+    r.counter = (sqlite3_int64)c;
+    for (k = 0; k < 4; k++) {
+      r.a[k] = thr_cbor_as_bytes(thr_cbor_array_at(pR, (size_t)k + 1), &r.n[k]);
+    }
+    rc = thr_sync_put(p->pSync, t->iThread, &t->key, logPk, &r, &eOut, &nSkip,
+                      &zWhy);
+    if (rc != SQLITE_OK) {
+      *pzBad = sqlite3_mprintf("storage: %s", zWhy ? zWhy : "error");
+      sqlite3_free(zWhy);
+      break;
+    }
+    if (eOut == THR_PUT_BAD) {
+      *pzBad = sqlite3_mprintf("refused: %s", zWhy ? zWhy : "bad record");
+      sqlite3_free(zWhy);
+      break;
+    }
+    sqlite3_free(zWhy);
+    if (eOut == THR_PUT_GAP) {
+      *pbGap = 1;
+      break;
+    }
+    if (eOut == THR_PUT_ADDED) {
+      nAdded++;
+    }
+  }
+  if (node_exec(p, "COMMIT") != SQLITE_OK) {
+    node_exec(p, "ROLLBACK");
+    nAdded = 0;
+  }
+  return nAdded;
+}
+
+/* Mount collections of readable threads that have no table here yet. */
+static void node_mount(thr_node *p) {
+  sqlite3_stmt *pStmt = NULL;
+  char **azSql = NULL;
+  int nSql = 0, i;
+  if (sqlite3_prepare_v2(
+          p->db,
+          "SELECT t.id, c.name FROM _threads_collection c"
+          " JOIN _threads_thread t ON t.tid = c.tid"
+          " WHERE t.read IS NOT NULL AND NOT EXISTS (SELECT 1 FROM"
+          " _threads_view v WHERE v.tid = c.tid AND v.coll = c.name)"
+          " AND NOT EXISTS (SELECT 1 FROM main.sqlite_schema s"
+          " WHERE lower(s.name) = lower(c.name))",
+          -1, &pStmt, NULL) != SQLITE_OK) {
+    return;
+  }
+  while (sqlite3_step(pStmt) == SQLITE_ROW) {
+    thr_tid tid;
+    char *zErr = NULL, *zId, *zSql, **azNew;
+    if (thr_tid_from_bytes(&tid, sqlite3_column_blob(pStmt, 0),
+                           (size_t)sqlite3_column_bytes(pStmt, 0),
+                           &zErr) != SQLITE_OK) {
+      sqlite3_free(zErr);
+      continue;
+    }
+    zId = thr_tid_text(&tid);
+    zSql = sqlite3_mprintf(
+        "CREATE VIRTUAL TABLE \"%w\" USING threads(thread=%Q, collection=%Q)",
+        (const char *)sqlite3_column_text(pStmt, 1), zId,
+        (const char *)sqlite3_column_text(pStmt, 1));
+    sqlite3_free(zId);
+    azNew =
+        sqlite3_realloc64(azSql, (sqlite3_uint64)(nSql + 1) * sizeof(char *));
+    if (zSql == NULL || azNew == NULL) {
+      sqlite3_free(zSql);
+      break;
+    }
+    azSql = azNew;
+    azSql[nSql++] = zSql;
+  }
+  sqlite3_finalize(pStmt);
+  for (i = 0; i < nSql; i++) {
+    sqlite3_exec(p->db, azSql[i], NULL, NULL, NULL);
+    sqlite3_free(azSql[i]);
+  }
+  sqlite3_free(azSql);
+}
+
+static void node_cmd_finish(thr_node *p, node_cmd *c);
+
+/* A reply came back (or the request failed). */
+static void node_req_done(thr_node *p, node_req *r) {
+  int rcAio = nng_aio_result(r->aio);
+  nng_msg *pMsg = rcAio == 0 ? nng_aio_get_msg(r->aio) : NULL;
+  node_thr *t = node_thr_by_id(p, &r->tid);
+  node_thr *tGot = NULL;
+  thr_cbor *pIn = NULL;
+  node_peer *pPeer = r->pPeer;
+  if (pMsg && t) {
+    pIn = node_open(p, pMsg, t, &tGot);
+  }
+  if (t && rcAio != 0) {
+    node_note(p, t->iThread, pPeer->zAddr, 0, 0, nng_strerror(rcAio));
+  } else if (t && pIn == NULL) {
+    node_note(p, t->iThread, pPeer->zAddr, 0, 0, "refused: unreadable reply");
+  }
+  if (t && pIn && r->eOp == OP_HEADS && thr_cbor_get(pIn, "same") == NULL) {
+    thr_cbor *pHeads = thr_cbor_get(pIn, "heads");
+    thr_cbor *pAddrs = thr_cbor_get(pIn, "addrs");
+    thr_head *aMine = NULL;
+    int nMine = 0, i;
+    size_t k, nTheirs = thr_cbor_array_size(pHeads);
+    for (k = 0; k < thr_cbor_array_size(pAddrs); k++) {
+      size_t nA = 0;
+      const char *zA = thr_cbor_as_text(thr_cbor_array_at(pAddrs, k), &nA);
+      if (zA) {
+        node_remember(p, t->iThread, zA, nA);
+      }
+    }
+    node_note(p, t->iThread, pPeer->zAddr, 0, 0, NULL);
+    if (node_heads(p, t, &aMine, &nMine, NULL) == SQLITE_OK) {
+      /* Pull what they hold more of. */
+      for (k = 0; k < nTheirs; k++) {
+        thr_cbor *pH = thr_cbor_array_at(pHeads, k);
+        size_t nPk = 0;
+        const unsigned char *pk =
+            thr_cbor_as_bytes(thr_cbor_array_at(pH, 0), &nPk);
+        uint64_t c = 0;
+        sqlite3_int64 nHave = 0;
+        if (pk == NULL || nPk != 32 ||
+            !thr_cbor_as_uint(thr_cbor_array_at(pH, 1), &c)) {
+          continue;
+        }
+        for (i = 0; i < nMine; i++) {
+          if (memcmp(aMine[i].pk, pk, 32) == 0) {
+            nHave = aMine[i].counter;
+          }
+        }
+        if ((sqlite3_int64)c > nHave) {
+          node_send_pull(p, pPeer, t, pk, nHave, r->pCmd);
+        }
+      }
+      /* Push what they hold less of. */
+      for (i = 0; i < nMine; i++) {
+        sqlite3_int64 nTheirs2 = 0;
+        for (k = 0; k < nTheirs; k++) {
+          thr_cbor *pH = thr_cbor_array_at(pHeads, k);
+          size_t nPk = 0;
+          const unsigned char *pk =
+              thr_cbor_as_bytes(thr_cbor_array_at(pH, 0), &nPk);
+          uint64_t c = 0;
+          if (pk && nPk == 32 && memcmp(pk, aMine[i].pk, 32) == 0 &&
+              thr_cbor_as_uint(thr_cbor_array_at(pH, 1), &c)) {
+            nTheirs2 = (sqlite3_int64)c;
+          }
+        }
+        if (aMine[i].counter > nTheirs2) {
+          node_send_push(p, pPeer, t, aMine[i].pk, nTheirs2, r->pCmd);
+        }
+      }
+      sqlite3_free(aMine);
+    }
+  } else if (t && pIn && r->eOp == OP_PULL) {
+    thr_cbor *pRecs = thr_cbor_get(pIn, "recs");
+    char *zBad = NULL;
+    int bGap = 0;
+    sqlite3_int64 nAdded = node_store_page(p, t, r->logPk, pRecs, &zBad, &bGap);
+    node_note(p, t->iThread, pPeer->zAddr, 0, nAdded, zBad);
+    if (r->pCmd) {
+      r->pCmd->nRecv += nAdded;
+    }
+    if (nAdded > 0) {
+      node_mount(p);
+    }
+    if (zBad && strncmp(zBad, "refused", 7) == 0) {
+      node_peer_drop(p, pPeer);
+    } else if (nAdded > 0 &&
+               nAdded == (sqlite3_int64)thr_cbor_array_size(pRecs)) {
+      /* A full page: there may be more. */
+      thr_head *aMine = NULL;
+      int nMine = 0, i;
+      if (node_heads(p, t, &aMine, &nMine, NULL) == SQLITE_OK) {
+        for (i = 0; i < nMine; i++) {
+          if (memcmp(aMine[i].pk, r->logPk, 32) == 0) {
+            node_send_pull(p, pPeer, t, r->logPk, aMine[i].counter, r->pCmd);
+          }
+        }
+        sqlite3_free(aMine);
+      }
+    }
+    sqlite3_free(zBad);
+  } else if (t && pIn && r->eOp == OP_PUSH) {
+    uint64_t nNeed = 0;
+    if (thr_cbor_as_uint(thr_cbor_get(pIn, "need"), &nNeed)) {
+      node_send_push(p, pPeer, t, r->logPk, (sqlite3_int64)nNeed, r->pCmd);
+    }
+  }
+  thr_cbor_free(pIn);
+  if (pMsg) {
+    nng_msg_free(pMsg);
+  }
+  p->nInFlight--;
+  if (r->pCmd && --r->pCmd->nPending == 0) {
+    node_cmd_finish(p, r->pCmd);
+  }
+  nng_ctx_close(r->ctx);
+  nng_aio_free(r->aio);
+  sqlite3_free(r);
+}
+
+/* Start a round with every peer of the thread (or of every thread). */
+static void node_round(thr_node *p, node_thr *tOnly, node_cmd *pCmd) {
+  sqlite3_stmt *pStmt = NULL;
+  if (sqlite3_prepare_v2(p->db, "SELECT tid, addr FROM _threads_peer", -1,
+                         &pStmt, NULL) != SQLITE_OK) {
+    return;
+  }
+  while (sqlite3_step(pStmt) == SQLITE_ROW) {
+    sqlite3_int64 iThread = sqlite3_column_int64(pStmt, 0);
+    const char *zAddr = (const char *)sqlite3_column_text(pStmt, 1);
+    node_thr *t = NULL;
+    node_peer *pPeer;
+    int i;
+    if (tOnly && tOnly->iThread != iThread) {
+      continue;
+    }
+    for (i = 0; i < p->nThr; i++) {
+      if (p->aThr[i].iThread == iThread) {
+        t = &p->aThr[i];
+      }
+    }
+    if (t == NULL || zAddr == NULL || node_is_own_addr(p, zAddr)) {
+      continue;
+    }
+    pPeer = node_peer_get(p, zAddr);
+    if (pPeer) {
+      node_send_heads(p, pPeer, t, pCmd);
+    }
+  }
+  sqlite3_finalize(pStmt);
+}
+
+/**************************************************************************
+** Server side.
+*/
+
+static void node_srv_cb(void *pArg) {
+  node_srv *s = pArg;
+  thr_node *p = s->pNode;
+  int rc = nng_aio_result(s->aio);
+  if (s->bSending) {
+    s->bSending = 0;
+    if (rc != 0) {
+      nng_msg_free(nng_aio_get_msg(s->aio));
+    }
+    if (rc == NNG_ECLOSED) {
+      return;
+    }
+    nng_ctx_recv(s->ctx, s->aio);
+    return;
+  }
+  if (rc == NNG_ECLOSED || rc == NNG_ECANCELED) {
+    return;
+  }
+  if (rc != 0) {
+    nng_ctx_recv(s->ctx, s->aio);
+    return;
+  }
+  pthread_mutex_lock(&p->mu);
+  s->pNext = p->pSrvQ;
+  p->pSrvQ = s;
+  pthread_mutex_unlock(&p->mu);
+  uv_async_send(&p->wake);
+}
+
+/* Answer one request; returns the reply message. */
+static nng_msg *node_serve(thr_node *p, nng_msg *pReq) {
+  node_thr *t = NULL;
+  thr_cbor *pIn = node_open(p, pReq, NULL, &t);
+  thr_cw w = {NULL, 0, 0, SQLITE_OK, 1};
+  thr_cbor *pOp = pIn ? thr_cbor_get(pIn, "op") : NULL;
+  thr_cbor *pAddrs = pIn ? thr_cbor_get(pIn, "addrs") : NULL;
+  nng_msg *pReply = NULL;
+  size_t k;
+  if (pIn == NULL) {
+    return node_plain("unauthorized");
+  }
+  for (k = 0; k < thr_cbor_array_size(pAddrs) && k < 16; k++) {
+    size_t nA = 0;
+    const char *zA = thr_cbor_as_text(thr_cbor_array_at(pAddrs, k), &nA);
+    if (zA) {
+      node_remember(p, t->iThread, zA, nA);
+    }
+  }
+  if (cbor_text_is(pOp, "heads")) {
+    thr_head *aHead = NULL;
+    int nHead = 0, i;
+    unsigned char digest[32];
+    size_t nTheirs = 0;
+    const unsigned char *theirs =
+        thr_cbor_as_bytes(thr_cbor_get(pIn, "digest"), &nTheirs);
+    if (node_heads(p, t, &aHead, &nHead, digest) == SQLITE_OK) {
+      if (theirs && nTheirs == 32 && sodium_memcmp(theirs, digest, 32) == 0) {
+        thr_cw_map(&w, 1);
+        thr_cw_text(&w, "same");
+        thr_cw_uint(&w, 1);
+      } else {
+        sqlite3_stmt *pStmt = NULL;
+        int nAddr = 0;
+        char *azAddr[64];
+        if (sqlite3_prepare_v2(p->db,
+                               "SELECT addr FROM _threads_peer WHERE tid = ?1"
+                               " LIMIT 48",
+                               -1, &pStmt, NULL) == SQLITE_OK) {
+          sqlite3_bind_int64(pStmt, 1, t->iThread);
+          while (sqlite3_step(pStmt) == SQLITE_ROW && nAddr < 48) {
+            azAddr[nAddr] =
+                node_strdup((const char *)sqlite3_column_text(pStmt, 0));
+            if (azAddr[nAddr]) {
+              nAddr++;
+            }
+          }
+        }
+        sqlite3_finalize(pStmt);
+        for (i = 0; i < p->nListen && nAddr < 64; i++) {
+          azAddr[nAddr++] = node_strdup(p->azListen[i]);
+        }
+        thr_cw_map(&w, 2);
+        thr_cw_text(&w, "addrs");
+        thr_cw_array(&w, (size_t)nAddr);
+        for (i = 0; i < nAddr; i++) {
+          thr_cw_text(&w, azAddr[i] ? azAddr[i] : "");
+          sqlite3_free(azAddr[i]);
+        }
+        thr_cw_text(&w, "heads");
+        thr_cw_array(&w, (size_t)nHead);
+        for (i = 0; i < nHead; i++) {
+          thr_cw_array(&w, 2);
+          thr_cw_bytes(&w, aHead[i].pk, 32);
+          thr_cw_uint(&w, (uint64_t)aHead[i].counter);
+        }
+      }
+      sqlite3_free(aHead);
+    }
+  } else if (cbor_text_is(pOp, "pull")) {
+    size_t nPk = 0;
+    const unsigned char *pk = thr_cbor_as_bytes(thr_cbor_get(pIn, "log"), &nPk);
+    uint64_t nAfter = 0, nMax = 0;
+    int nRec = 0;
+    if (pk && nPk == 32 &&
+        thr_cbor_as_uint(thr_cbor_get(pIn, "after"), &nAfter) &&
+        thr_cbor_as_uint(thr_cbor_get(pIn, "max"), &nMax) &&
+        nAfter < (1ULL << 62)) {
+      thr_cw_map(&w, 1);
+      node_write_page(p, t, &w, pk, (sqlite3_int64)nAfter,
+                      nMax > NODE_PAGE_RECS ? NODE_PAGE_RECS : (int)nMax,
+                      &nRec);
+    }
+  } else if (cbor_text_is(pOp, "push")) {
+    size_t nPk = 0;
+    const unsigned char *pk = thr_cbor_as_bytes(thr_cbor_get(pIn, "log"), &nPk);
+    thr_cbor *pRecs = thr_cbor_get(pIn, "recs");
+    if (pk && nPk == 32 && pRecs) {
+      char *zBad = NULL;
+      int bGap = 0;
+      sqlite3_int64 nAdded = node_store_page(p, t, pk, pRecs, &zBad, &bGap);
+      if (nAdded > 0) {
+        node_mount(p);
+      }
+      if (zBad) {
+        /* Counted against the thread; the sender's address is unknown. */
+        sqlite3_stmt *pStmt = NULL;
+        if (sqlite3_prepare_v2(p->db,
+                               "INSERT INTO _threads_reject(tid, reason, n)"
+                               " VALUES (?1, ?2, 1) ON CONFLICT(tid, reason)"
+                               " DO UPDATE SET n = n + 1",
+                               -1, &pStmt, NULL) == SQLITE_OK) {
+          sqlite3_bind_int64(pStmt, 1, t->iThread);
+          sqlite3_bind_text(pStmt, 2, zBad, -1, SQLITE_STATIC);
+          sqlite3_step(pStmt);
+        }
+        sqlite3_finalize(pStmt);
+        thr_cw_map(&w, 1);
+        thr_cw_text(&w, "err");
+        thr_cw_text(&w, "refused");
+        sqlite3_free(zBad);
+      } else if (bGap) {
+        thr_head *aHead = NULL;
+        int nHead = 0, i;
+        sqlite3_int64 nHave = 0;
+        if (node_heads(p, t, &aHead, &nHead, NULL) == SQLITE_OK) {
+          for (i = 0; i < nHead; i++) {
+            if (memcmp(aHead[i].pk, pk, 32) == 0) {
+              nHave = aHead[i].counter;
+            }
+          }
+          sqlite3_free(aHead);
+        }
+        thr_cw_map(&w, 1);
+        thr_cw_text(&w, "need");
+        thr_cw_uint(&w, (uint64_t)nHave);
+      } else {
+        thr_cw_map(&w, 1);
+        thr_cw_text(&w, "added");
+        thr_cw_uint(&w, (uint64_t)nAdded);
+      }
+    }
+  }
+  if (w.n == 0 && w.rc == SQLITE_OK) {
+    thr_cw_map(&w, 1);
+    thr_cw_text(&w, "err");
+    thr_cw_text(&w, "bad request");
+  }
+  if (w.rc == SQLITE_OK) {
+    pReply = node_seal(t, w.a, w.n);
+  }
+  sqlite3_free(w.a);
+  thr_cbor_free(pIn);
+  return pReply ? pReply : node_plain("error");
+}
+
+/**************************************************************************
+** The loop.
+*/
+
+static void node_cmd_free(node_cmd *c) {
+  sqlite3_free(c->zErr);
+  sqlite3_free(c->azAddr);
+  sqlite3_free(c->zArg);
+  sqlite3_free(c);
+}
+
+/* The loop is done with c: wake its caller; free it if nobody waits (a
+** poke, or a sync whose caller gave up). */
+static void node_cmd_finish(thr_node *p, node_cmd *c) {
+  node_cmd **pp;
+  int bFree;
+  for (pp = &p->pSyncs; *pp; pp = &(*pp)->pNext) {
+    if (*pp == c) {
+      *pp = c->pNext;
+      break;
+    }
+  }
+  pthread_mutex_lock(&p->mu);
+  c->bDone = 1;
+  bFree = --c->nRef == 0;
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  if (bFree) {
+    node_cmd_free(c);
+  }
+}
+
+static int node_listen_on(thr_node *p, const char *zUrl, char **pzErr) {
+  int rv, i;
+  char **azNew;
+  for (i = 0; i < p->nListen; i++) {
+    if (strcmp(p->azListen[i], zUrl) == 0) {
+      return SQLITE_OK;
+    }
+  }
+  if (!p->bRep) {
+    if ((rv = nng_rep0_open(&p->rep)) != 0) {
+      *pzErr = sqlite3_mprintf("cannot open a socket: %s", nng_strerror(rv));
+      return SQLITE_ERROR;
+    }
+    nng_socket_set_size(p->rep, NNG_OPT_RECVMAXSZ, NODE_MAXMSG);
+    p->bRep = 1;
+    for (i = 0; i < NODE_NSRV; i++) {
+      node_srv *s = &p->aSrv[i];
+      s->pNode = p;
+      if (nng_ctx_open(&s->ctx, p->rep) != 0 ||
+          nng_aio_alloc(&s->aio, node_srv_cb, s) != 0) {
+        *pzErr = sqlite3_mprintf("out of memory");
+        return SQLITE_NOMEM;
+      }
+      nng_ctx_recv(s->ctx, s->aio);
+    }
+  }
+  if ((rv = nng_listen(p->rep, zUrl, NULL, 0)) != 0) {
+    *pzErr = sqlite3_mprintf("cannot listen on %s: %s", zUrl, nng_strerror(rv));
+    return SQLITE_ERROR;
+  }
+  azNew = sqlite3_realloc64(p->azListen,
+                            (sqlite3_uint64)(p->nListen + 1) * sizeof(char *));
+  if (azNew == NULL) {
+    return SQLITE_NOMEM;
+  }
+  p->azListen = azNew;
+  p->azListen[p->nListen] = node_strdup(zUrl);
+  if (p->azListen[p->nListen] == NULL) {
+    return SQLITE_NOMEM;
+  }
+  p->nListen++;
+  return SQLITE_OK;
+}
+
+static void node_run_cmd(thr_node *p, node_cmd *c) {
+  char *zErr = NULL;
+  c->rc = SQLITE_OK;
+  switch (c->eCmd) {
+  case CMD_LISTEN: {
+    sqlite3_stmt *pStmt = NULL;
+    if (c->zArg) {
+      c->rc = node_listen_on(p, c->zArg, &zErr);
+      if (c->rc == SQLITE_OK &&
+          sqlite3_prepare_v2(p->db,
+                             "INSERT OR REPLACE INTO _threads_meta(key, value)"
+                             " VALUES ('listen', ?1)",
+                             -1, &pStmt, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(pStmt, 1, c->zArg, -1, SQLITE_STATIC);
+        sqlite3_step(pStmt);
+      }
+    } else if (sqlite3_prepare_v2(p->db,
+                                  "SELECT value FROM _threads_meta"
+                                  " WHERE key = 'listen'",
+                                  -1, &pStmt, NULL) == SQLITE_OK &&
+               sqlite3_step(pStmt) == SQLITE_ROW) {
+      char *zUrl = node_strdup((const char *)sqlite3_column_text(pStmt, 0));
+      sqlite3_finalize(pStmt);
+      pStmt = NULL;
+      c->rc = zUrl ? node_listen_on(p, zUrl, &zErr) : SQLITE_NOMEM;
+      sqlite3_free(c->zArg);
+      c->zArg = zUrl;
+    } else {
+      zErr = sqlite3_mprintf("no listen address is stored in this file:"
+                             " give one, e.g. threads_listen('tcp://"
+                             "127.0.0.1:4006')");
+      c->rc = SQLITE_ERROR;
+    }
+    sqlite3_finalize(pStmt);
+    break;
+  }
+  case CMD_ADD_PEER: {
+    node_thr *t = node_thr_by_id(p, &c->tid);
+    if (t == NULL) {
+      zErr = sqlite3_mprintf("no such thread");
+      c->rc = SQLITE_ERROR;
+    } else {
+      node_remember(p, t->iThread, c->zArg, strlen(c->zArg));
+    }
+    break;
+  }
+  case CMD_SYNC: {
+    node_thr *t = node_thr_by_id(p, &c->tid);
+    if (t == NULL) {
+      zErr = sqlite3_mprintf("no such thread");
+      c->rc = SQLITE_ERROR;
+      break;
+    }
+    c->nPending = 0;
+    c->pNext = p->pSyncs;
+    p->pSyncs = c;
+    node_round(p, t, c);
+    if (c->nPending == 0) {
+      node_cmd_finish(p, c);
+    }
+    return; /* finished when its requests are */
+  }
+  case CMD_JOIN:
+    c->rc = thr_sync_join(p->pSync, &c->tid, c->pKey, c->bOwnLog, &zErr);
+    node_load_threads(p);
+    break;
+  case CMD_POKE:
+    node_load_threads(p);
+    node_round(p, NULL, NULL);
+    break;
+  case CMD_ADDRS: {
+    int i;
+    size_t nByte = 0;
+    char *z;
+    for (i = 0; i < p->nListen; i++) {
+      nByte += sizeof(char *) + strlen(p->azListen[i]) + 1;
+    }
+    c->azAddr = sqlite3_malloc64(nByte + 1);
+    if (c->azAddr) {
+      z = (char *)&c->azAddr[p->nListen];
+      for (i = 0; i < p->nListen; i++) {
+        size_t n = strlen(p->azListen[i]) + 1;
+        memcpy(z, p->azListen[i], n);
+        c->azAddr[i] = z;
+        z += n;
+      }
+      c->nAddr = p->nListen;
+    }
+    break;
+  }
+  }
+  c->zErr = zErr;
+  node_cmd_finish(p, c);
+}
+
+static void node_wake_cb(uv_async_t *h) {
+  thr_node *p = h->data;
+  node_cmd *pCmds, *c;
+  node_req *pDone, *r;
+  node_srv *pSrv, *s;
+  int bStop;
+  pthread_mutex_lock(&p->mu);
+  pCmds = p->pCmds;
+  p->pCmds = NULL;
+  pDone = p->pDone;
+  p->pDone = NULL;
+  pSrv = p->pSrvQ;
+  p->pSrvQ = NULL;
+  bStop = p->bStop;
+  pthread_mutex_unlock(&p->mu);
+  while ((r = pDone) != NULL) {
+    pDone = r->pNext;
+    node_req_done(p, r);
+  }
+  while ((s = pSrv) != NULL) {
+    nng_msg *pReq = nng_aio_get_msg(s->aio);
+    nng_msg *pReply;
+    pSrv = s->pNext;
+    pReply = node_serve(p, pReq);
+    nng_msg_free(pReq);
+    if (pReply) {
+      s->bSending = 1;
+      nng_aio_set_msg(s->aio, pReply);
+      nng_ctx_send(s->ctx, s->aio);
+    } else {
+      nng_ctx_recv(s->ctx, s->aio);
+    }
+  }
+  /* Commands in arrival order (the queue is pushed at its head). */
+  {
+    node_cmd *pRev = NULL;
+    while ((c = pCmds) != NULL) {
+      pCmds = c->pNext;
+      c->pNext = pRev;
+      pRev = c;
+    }
+    while ((c = pRev) != NULL) {
+      pRev = c->pNext;
+      c->pNext = NULL;
+      node_run_cmd(p, c);
+    }
+  }
+  if (bStop) {
+    uv_timer_stop(&p->tick);
+    uv_close((uv_handle_t *)&p->tick, NULL);
+    uv_close((uv_handle_t *)&p->wake, NULL);
+  }
+}
+
+static void node_tick_cb(uv_timer_t *h) {
+  thr_node *p = h->data;
+  if (p->nInFlight < 64) {
+    node_load_threads(p);
+    node_round(p, NULL, NULL);
+  }
+}
+
+static void node_main(void *pArg) {
+  thr_node *p = pArg;
+  node_peer *pPeer;
+  char *zErr = NULL;
+  int rc, i;
+  rc = sqlite3_open_v2(p->zPath, &p->db,
+                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_busy_timeout(p->db, 10000);
+    rc = p->xRegister ? p->xRegister(p->db) : SQLITE_OK;
+  }
+  if (rc == SQLITE_OK) {
+    rc = thr_store_open(p->db, &p->pStore, &zErr);
+  }
+  if (rc == SQLITE_OK) {
+    rc = thr_sync_open(p->pStore, &p->pSync, &zErr);
+  }
+  if (rc == SQLITE_OK) {
+    rc = node_load_threads(p);
+  }
+  if (rc == SQLITE_OK) {
+    uv_loop_init(&p->loop);
+    uv_async_init(&p->loop, &p->wake, node_wake_cb);
+    p->wake.data = p;
+    uv_timer_init(&p->loop, &p->tick);
+    p->tick.data = p;
+    uv_timer_start(&p->tick, node_tick_cb, NODE_TICK_MS, NODE_TICK_MS);
+  }
+  pthread_mutex_lock(&p->mu);
+  p->bStarted = 1;
+  p->rcStart = rc;
+  if (rc != SQLITE_OK) {
+    p->zStartErr = sqlite3_mprintf(
+        "cannot start the node: %s",
+        zErr ? zErr : (p->db ? sqlite3_errmsg(p->db) : sqlite3_errstr(rc)));
+  }
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  sqlite3_free(zErr);
+  if (rc == SQLITE_OK) {
+    uv_run(&p->loop, UV_RUN_DEFAULT);
+  }
+
+  /* Stop: sockets first (callbacks finish), then what is left. */
+  if (p->bRep) {
+    nng_close(p->rep);
+    for (i = 0; i < NODE_NSRV; i++) {
+      if (p->aSrv[i].aio) {
+        nng_aio_stop(p->aSrv[i].aio);
+        nng_aio_free(p->aSrv[i].aio);
+      }
+    }
+  }
+  /* Requests in flight end with NNG_ECLOSED; drained below. */
+  for (pPeer = p->pPeers; pPeer; pPeer = pPeer->pNext) {
+    nng_close(pPeer->sock);
+  }
+  for (;;) {
+    node_req *r;
+    pthread_mutex_lock(&p->mu);
+    r = p->pDone;
+    if (r) {
+      p->pDone = r->pNext;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (r == NULL) {
+      if (p->nInFlight <= 0) {
+        break;
+      }
+      {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+      }
+      continue;
+    }
+    nng_msg_free(nng_aio_result(r->aio) == 0 ? nng_aio_get_msg(r->aio) : NULL);
+    p->nInFlight--;
+    if (r->pCmd && --r->pCmd->nPending == 0) {
+      node_cmd_finish(p, r->pCmd);
+    }
+    nng_ctx_close(r->ctx);
+    nng_aio_free(r->aio);
+    sqlite3_free(r);
+  }
+  while (p->pSyncs) {
+    node_cmd_finish(p, p->pSyncs);
+  }
+  while ((pPeer = p->pPeers) != NULL || (pPeer = p->pDead) != NULL) {
+    if (pPeer == p->pPeers) {
+      p->pPeers = pPeer->pNext;
+    } else {
+      p->pDead = pPeer->pNext;
+    }
+    sqlite3_free(pPeer->zAddr);
+    sqlite3_free(pPeer);
+  }
+  if (rc == SQLITE_OK) {
+    uv_run(&p->loop, UV_RUN_NOWAIT);
+    uv_loop_close(&p->loop);
+  }
+  thr_sync_close(p->pSync);
+  thr_store_close(p->pStore);
+  sqlite3_close(p->db);
+  for (i = 0; i < p->nListen; i++) {
+    sqlite3_free(p->azListen[i]);
+  }
+  sqlite3_free(p->azListen);
+  if (p->aThr) {
+    sodium_memzero(p->aThr, (size_t)p->nThr * sizeof(*p->aThr));
+    sqlite3_free(p->aThr);
+  }
+}
+
+/**************************************************************************
+** Calls from user threads.
+*/
+
+int thr_node_acquire(const char *zPath, int (*xRegister)(sqlite3 *),
+                     thr_node **pp, char **pzErr) {
+  thr_node *p;
+  int rc;
+  *pp = NULL;
+  pthread_mutex_lock(&gRegistry);
+  for (p = gNodes; p; p = p->pNext) {
+    if (strcmp(p->zPath, zPath) == 0) {
+      p->nRef++;
+      pthread_mutex_unlock(&gRegistry);
+      *pp = p;
+      return SQLITE_OK;
+    }
+  }
+  p = sqlite3_malloc64(sizeof(*p));
+  if (p == NULL) {
+    pthread_mutex_unlock(&gRegistry);
+    return SQLITE_NOMEM;
+  }
+  memset(p, 0, sizeof(*p));
+  p->zPath = node_strdup(zPath);
+  p->xRegister = xRegister;
+  p->nRef = 1;
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_cond_init(&p->cv, NULL);
+  if (p->zPath == NULL || uv_thread_create(&p->thread, node_main, p) != 0) {
+    pthread_mutex_unlock(&gRegistry);
+    sqlite3_free(p->zPath);
+    sqlite3_free(p);
+    *pzErr = sqlite3_mprintf("cannot start the node thread");
+    return SQLITE_ERROR;
+  }
+  pthread_mutex_lock(&p->mu);
+  while (!p->bStarted) {
+    pthread_cond_wait(&p->cv, &p->mu);
+  }
+  rc = p->rcStart;
+  pthread_mutex_unlock(&p->mu);
+  if (rc != SQLITE_OK) {
+    uv_thread_join(&p->thread);
+    pthread_mutex_unlock(&gRegistry);
+    *pzErr = p->zStartErr;
+    sqlite3_free(p->zPath);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    sqlite3_free(p);
+    return rc;
+  }
+  p->pNext = gNodes;
+  gNodes = p;
+  pthread_mutex_unlock(&gRegistry);
+  *pp = p;
+  return SQLITE_OK;
+}
+
+void thr_node_release(thr_node *p) {
+  thr_node **pp;
+  if (p == NULL) {
+    return;
+  }
+  pthread_mutex_lock(&gRegistry);
+  if (--p->nRef > 0) {
+    pthread_mutex_unlock(&gRegistry);
+    return;
+  }
+  for (pp = &gNodes; *pp; pp = &(*pp)->pNext) {
+    if (*pp == p) {
+      *pp = p->pNext;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&gRegistry);
+  pthread_mutex_lock(&p->mu);
+  p->bStop = 1;
+  pthread_mutex_unlock(&p->mu);
+  uv_async_send(&p->wake);
+  uv_thread_join(&p->thread);
+  pthread_mutex_destroy(&p->mu);
+  pthread_cond_destroy(&p->cv);
+  sqlite3_free(p->zStartErr);
+  sqlite3_free(p->zPath);
+  sqlite3_free(p);
+}
+
+static void node_queue(thr_node *p, node_cmd *c) {
+  pthread_mutex_lock(&p->mu);
+  c->pNext = p->pCmds;
+  p->pCmds = c;
+  pthread_mutex_unlock(&p->mu);
+  uv_async_send(&p->wake);
+}
+
+/* With p->mu held: wait until c is done or timeoutMs pass (<0: no limit). */
+static void node_wait(thr_node *p, node_cmd *c, int timeoutMs) {
+  struct timespec until;
+  if (timeoutMs >= 0) {
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeoutMs / 1000;
+    until.tv_nsec += (long)(timeoutMs % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+  }
+  while (!c->bDone) {
+    if (timeoutMs < 0) {
+      pthread_cond_wait(&p->cv, &p->mu);
+    } else if (pthread_cond_timedwait(&p->cv, &p->mu, &until) != 0) {
+      break;
+    }
+  }
+}
+
+/* Run a command on the stack to completion. */
+static void node_call(thr_node *p, node_cmd *c) {
+  c->nRef = 2;
+  node_queue(p, c);
+  pthread_mutex_lock(&p->mu);
+  node_wait(p, c, -1);
+  c->nRef--;
+  pthread_mutex_unlock(&p->mu);
+}
+
+int thr_node_listen(thr_node *p, const char *zUrl, char **pzErr) {
+  node_cmd c;
+  memset(&c, 0, sizeof(c));
+  c.eCmd = CMD_LISTEN;
+  c.zArg = node_strdup(zUrl);
+  node_call(p, &c);
+  *pzErr = c.zErr;
+  sqlite3_free(c.zArg);
+  return c.rc;
+}
+
+int thr_node_join(thr_node *p, const thr_tid *pTid, const thr_tkey *pKey,
+                  int bOwnLog, char **pzErr) {
+  node_cmd c;
+  memset(&c, 0, sizeof(c));
+  c.eCmd = CMD_JOIN;
+  c.tid = *pTid;
+  c.pKey = pKey;
+  c.bOwnLog = bOwnLog;
+  node_call(p, &c);
+  *pzErr = c.zErr;
+  return c.rc;
+}
+
+void thr_node_poke_file(const char *zPath) {
+  thr_node *p;
+  pthread_mutex_lock(&gRegistry);
+  for (p = gNodes; p; p = p->pNext) {
+    if (strcmp(p->zPath, zPath) == 0) {
+      thr_node_poke(p);
+      break;
+    }
+  }
+  pthread_mutex_unlock(&gRegistry);
+}
+
+int thr_node_add_peer(thr_node *p, const thr_tid *pTid, const char *zAddr,
+                      char **pzErr) {
+  node_cmd c;
+  memset(&c, 0, sizeof(c));
+  c.eCmd = CMD_ADD_PEER;
+  c.tid = *pTid;
+  c.zArg = node_strdup(zAddr);
+  if (c.zArg == NULL) {
+    return SQLITE_NOMEM;
+  }
+  node_call(p, &c);
+  *pzErr = c.zErr;
+  sqlite3_free(c.zArg);
+  return c.rc;
+}
+
+int thr_node_sync(thr_node *p, const thr_tid *pTid, int timeoutMs,
+                  sqlite3_int64 *pnRecv, char **pzErr) {
+  node_cmd *c = sqlite3_malloc64(sizeof(*c));
+  int rc, bFree;
+  if (c == NULL) {
+    return SQLITE_NOMEM;
+  }
+  memset(c, 0, sizeof(*c));
+  c->eCmd = CMD_SYNC;
+  c->tid = *pTid;
+  c->nRef = 2;
+  node_queue(p, c);
+  pthread_mutex_lock(&p->mu);
+  node_wait(p, c, timeoutMs < 0 ? 0 : timeoutMs);
+  *pnRecv = c->nRecv;
+  rc = c->bDone ? c->rc : SQLITE_OK; /* a timeout is not an error */
+  *pzErr = c->bDone ? c->zErr : NULL;
+  if (c->bDone) {
+    c->zErr = NULL;
+  }
+  bFree = --c->nRef == 0;
+  pthread_mutex_unlock(&p->mu);
+  if (bFree) {
+    node_cmd_free(c);
+  }
+  return rc;
+}
+
+void thr_node_poke(thr_node *p) {
+  node_cmd *c = sqlite3_malloc64(sizeof(*c));
+  if (c == NULL) {
+    return;
+  }
+  memset(c, 0, sizeof(*c));
+  c->eCmd = CMD_POKE;
+  c->nRef = 1; /* the loop's only: it frees it */
+  node_queue(p, c);
+}
+
+int thr_node_addrs(thr_node *p, char ***pazAddr, int *pnAddr) {
+  node_cmd c;
+  memset(&c, 0, sizeof(c));
+  c.eCmd = CMD_ADDRS;
+  node_call(p, &c);
+  *pazAddr = c.azAddr;
+  *pnAddr = c.nAddr;
+  return c.azAddr || c.nAddr == 0 ? SQLITE_OK : SQLITE_NOMEM;
+}
