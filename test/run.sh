@@ -112,6 +112,16 @@ done
 # A short libFuzzer pass over every decoder of peer or file bytes on the
 # plain build (the fuzz targets carry their own ASan+UBSan); `make fuzz`
 # runs longer.
+echo "== network tests (real processes on loopback)"
+for f in "$ROOT"/test/net/test_*.py; do
+  [ -f "$f" ] || continue
+  name=$(basename "$f" .py)
+  dir="$TMP/net-$name"
+  mkdir -p "$dir"
+  out=$(cd "$dir" && timeout 300 $PYTHON3 "$f" 2>&1)
+  count "net/$name" "$out" $?
+done
+
 if [ "$VARIANT" = release ]; then
   echo "== fuzz smoke (${FUZZ_SECONDS:=10} s per target)"
   out=$(FUZZ_SECONDS=$FUZZ_SECONDS sh "$ROOT/test/fuzz/run.sh" 2>&1)

@@ -1,0 +1,79 @@
+"""Helpers for the network tests: peers as real processes on loopback."""
+import os
+import socket
+import subprocess
+import sys
+import time
+
+EXT = os.environ.get("EXT", os.path.join(os.path.dirname(__file__), "../../dist/threads"))
+PYTHON = os.environ.get("PYTHON3", "/usr/bin/python3").split()
+HERE = os.path.dirname(os.path.abspath(__file__))
+results = {"pass": 0, "fail": 0}
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Peer:
+    def __init__(self, path):
+        self.path = path
+        self.proc = subprocess.Popen(PYTHON + [os.path.join(HERE, "peer.py"), path, EXT],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, bufsize=1)
+
+    def q(self, sql, timeout=30):
+        self.proc.stdin.write(sql.replace("\n", " ") + "\n")
+        self.proc.stdin.flush()
+        out = []
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            if line == "":
+                raise RuntimeError("peer %s exited (status %s)" % (self.path, self.proc.poll()))
+            line = line.rstrip("\n")
+            if line == ".":
+                return out
+            out.append(line)
+        raise RuntimeError("peer %s: no answer to %s" % (self.path, sql))
+
+    def one(self, sql):
+        rows = self.q(sql)
+        return rows[0] if rows else None
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def check(name, ok, detail=""):
+    if ok:
+        results["pass"] += 1
+        print("PASS", name)
+    else:
+        results["fail"] += 1
+        print("FAIL", name, detail)
+
+
+def wait_for(fn, seconds=10.0):
+    """Poll fn() until it returns a true value or the time is up."""
+    deadline = time.time() + seconds
+    while True:
+        v = fn()
+        if v or time.time() > deadline:
+            return v
+        time.sleep(0.05)
+
+
+def done():
+    print("%d passed, %d failed" % (results["pass"], results["fail"]))
+    sys.exit(1 if results["fail"] else 0)
