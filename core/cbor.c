@@ -601,6 +601,10 @@ void thr_cw_bytes(thr_cw *p, const unsigned char *aIn, size_t n) {
   }
 }
 
+void thr_cw_bytes_head(thr_cw *p, size_t n) {
+  cw_head(p, cw_enc_bytes, n);
+}
+
 void thr_cw_raw(thr_cw *p, const unsigned char *aIn, size_t n) {
   unsigned char *a = n ? cw_room(p, n) : NULL;
   if (a) {

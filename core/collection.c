@@ -1542,8 +1542,9 @@ static int define_remote(thr_store *pStore, sqlite3_int64 iThread,
   char *zS = sqlite3_mprintf("%.*s", (int)nSchema, zSchema);
   char *zWhy = NULL;
   int rc = zC && zS ? SQLITE_OK : SQLITE_NOMEM;
-  if (rc == SQLITE_OK && (strlen(zC) != nColl || strlen(zS) != nSchema ||
-                          thr_schema_compile(zS, &pSchema, &zWhy) != SQLITE_OK)) {
+  if (rc == SQLITE_OK &&
+      (strlen(zC) != nColl || strlen(zS) != nSchema ||
+       thr_schema_compile(zS, &pSchema, &zWhy) != SQLITE_OK)) {
     (*pnSkip)++;
   } else if (rc == SQLITE_OK) {
     rc = sqlite3_prepare_v2(db,

@@ -124,19 +124,6 @@ static int invite_unreserved(unsigned char c) {
          (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
 }
 
-static int invite_hexval(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 /* True if the user-typed word (z, n) is short and plain enough to quote in
 ** an error message: no key text (53 characters at least) and nothing that
 ** could garble a terminal or a log line. */
@@ -205,8 +192,8 @@ static int invite_unescape(const char *z, size_t n, char **pzOut,
     if (z[i] != '%') {
       zOut[j++] = z[i];
     } else {
-      int hi = n - i >= 3 ? invite_hexval(z[i + 1]) : -1;
-      int lo = n - i >= 3 ? invite_hexval(z[i + 2]) : -1;
+      int hi = n - i >= 3 ? thr_hexval(z[i + 1]) : -1;
+      int lo = n - i >= 3 ? thr_hexval(z[i + 2]) : -1;
       if (hi < 0 || lo < 0) {
         invite_wipe_free(zOut, n + 1);
         return SQLITE_ERROR;

@@ -544,3 +544,16 @@ int thr_base58_decode(const char *z, size_t nz, unsigned char **paOut,
   return mb_decode_bignum(mb_find(THR_MB_BASE58BTC), z, nz, paOut, pnOut,
                           pzErr);
 }
+
+int thr_hexval(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}

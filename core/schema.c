@@ -1000,19 +1000,6 @@ static void schema_rx_emit_cp(schema_rx *p, size_t iIn, unsigned long cp) {
   schema_rx_emit(p, iIn, zBuf, strlen(zBuf));
 }
 
-static int schema_hexval(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 /* Read exactly nHex hex digits at z[i]; -1 if they are not there. */
 static long schema_hexn(const char *z, size_t n, size_t i, int nHex) {
   long v = 0;
@@ -1021,7 +1008,7 @@ static long schema_hexn(const char *z, size_t n, size_t i, int nHex) {
     return -1;
   }
   for (k = 0; k < nHex; k++) {
-    int h = schema_hexval(z[i + k]);
+    int h = thr_hexval(z[i + k]);
     if (h < 0) {
       return -1;
     }
@@ -1223,8 +1210,8 @@ static int schema_rx_escape(schema_rx *p, const char *z, size_t n, size_t *pi,
     if (i + 2 < n && z[i + 2] == '{') {
       size_t j = i + 3;
       v = 0;
-      while (j < n && schema_hexval(z[j]) >= 0 && v <= 0x10ffff) {
-        v = v * 16 + schema_hexval(z[j]);
+      while (j < n && thr_hexval(z[j]) >= 0 && v <= 0x10ffff) {
+        v = v * 16 + thr_hexval(z[j]);
         j++;
       }
       if (j == i + 3 || j >= n || z[j] != '}' || v > 0x10ffff) {
@@ -2869,7 +2856,7 @@ static int schema_fmt_ipv6(const char *z, size_t n) {
   }
   while (i < n) {
     size_t iStart = i, k;
-    while (i < n && schema_hexval(z[i]) >= 0) {
+    while (i < n && thr_hexval(z[i]) >= 0) {
       i++;
     }
     if (i < n && z[i] == '.') {
@@ -3060,7 +3047,7 @@ static int schema_uri_authority(const char *z, size_t n, int bIri) {
     if (nHost > 2 && (z[1] == 'v' || z[1] == 'V')) {
       /* IPvFuture: "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ) */
       size_t k = 2;
-      while (k < nHost - 1 && schema_hexval(z[k]) >= 0) {
+      while (k < nHost - 1 && thr_hexval(z[k]) >= 0) {
         k++;
       }
       if (k == 2 || k >= nHost - 2 || z[k] != '.' ||

@@ -150,7 +150,7 @@ struct thr_store {
   void (*xCommitted)(sqlite3 *);   /* told after each commit; may be NULL */
   void *pHeld;                     /* Owned through xHeldFree (the node) */
   void (*xHeldFree)(void *);
-  int (*xPin)(sqlite3 *);          /* connects one of them; may be NULL */
+  int (*xPin)(sqlite3 *); /* connects one of them; may be NULL */
 };
 
 int64_t thr_now_ms(void) {

@@ -70,6 +70,8 @@ int thr_mb_decode(const char *z, size_t nz, unsigned char **paOut,
 ** contracts as above; the decoder's message for a bad character is
 ** "invalid base58 digit ('c')". */
 char *thr_base58_encode(const unsigned char *a, size_t n);
+/* The value of one hex digit (either case), or -1. */
+int thr_hexval(char c);
 int thr_base58_decode(const char *z, size_t nz, unsigned char **paOut,
                       size_t *pnOut, char **pzErr);
 
@@ -189,6 +191,9 @@ void thr_cw_text(thr_cw *p, const char *z);
 void thr_cw_bytes(thr_cw *p, const unsigned char *a, size_t n);
 void thr_cw_uint(thr_cw *p, uint64_t v);
 void thr_cw_link(thr_cw *p, const thr_cid *pCid);
+/* The header of a byte string of n bytes, for a caller that writes the n
+** bytes itself (in place, e.g. encrypting into the message). */
+void thr_cw_bytes_head(thr_cw *p, size_t n);
 /* Append bytes that are already CBOR (items written by another writer). */
 void thr_cw_raw(thr_cw *p, const unsigned char *a, size_t n);
 
@@ -476,8 +481,7 @@ int thr_store_thread_row(thr_store *p, const thr_tid *pTid,
 /* The row and keys (caller wipes) of a known thread; "no such thread: <id>"
 ** otherwise. */
 int thr_store_thread_key(thr_store *p, const thr_tid *pTid,
-                         sqlite3_int64 *piThread, thr_tkey *pKey,
-                         char **pzErr);
+                         sqlite3_int64 *piThread, thr_tkey *pKey, char **pzErr);
 
 /* The row (lid) of log pk of thread iThread, made (with its author's
 ** identity key and the own flag) if it is new.  Views name writers by it. */

@@ -278,60 +278,24 @@ static node_thr *node_thr_by_id(thr_node *p, const thr_tid *pTid) {
 
 /* Box inner (a, n) for thread t into a new nng message. */
 static nng_msg *node_seal(const node_thr *t, const unsigned char *a, size_t n) {
-  unsigned char aHead[64], nonce[24];
+  unsigned char aHead[80], nonce[24];
   thr_cw w = {aHead, 0, sizeof(aHead), SQLITE_OK, 0};
   size_t nBox = n + crypto_aead_xchacha20poly1305_ietf_ABYTES;
   nng_msg *pMsg = NULL;
-  unsigned char *pBox;
   unsigned long long nOut = 0;
   randombytes_buf(nonce, sizeof(nonce));
   thr_cw_array(&w, 4);
   thr_cw_uint(&w, 1);
   thr_cw_bytes(&w, t->tag, 16);
   thr_cw_bytes(&w, nonce, 24);
-  /* The byte string header of the box, then the box itself. */
-  {
-    size_t nHead = w.n;
-    thr_cw_bytes(&w, NULL, 0); /* placeholder to learn the header form */
-    w.n = nHead;
-  }
-  if (nng_msg_alloc(&pMsg, 0) != 0) {
+  thr_cw_bytes_head(&w, nBox); /* the box is encrypted in place below */
+  if (w.rc != SQLITE_OK || nng_msg_alloc(&pMsg, w.n + nBox) != 0) {
     return NULL;
   }
-  {
-    /* Byte string header for nBox bytes, shortest form. */
-    unsigned char h[9];
-    size_t nh;
-    if (nBox < 24) {
-      h[0] = (unsigned char)(0x40 | nBox);
-      nh = 1;
-    } else if (nBox < 256) {
-      h[0] = 0x58;
-      h[1] = (unsigned char)nBox;
-      nh = 2;
-    } else if (nBox < 65536) {
-      h[0] = 0x59;
-      h[1] = (unsigned char)(nBox >> 8);
-      h[2] = (unsigned char)nBox;
-      nh = 3;
-    } else {
-      h[0] = 0x5a;
-      h[1] = (unsigned char)(nBox >> 24);
-      h[2] = (unsigned char)(nBox >> 16);
-      h[3] = (unsigned char)(nBox >> 8);
-      h[4] = (unsigned char)nBox;
-      nh = 5;
-    }
-    if (nng_msg_append(pMsg, aHead, w.n) != 0 ||
-        nng_msg_append(pMsg, h, nh) != 0 ||
-        nng_msg_realloc(pMsg, w.n + nh + nBox) != 0) {
-      nng_msg_free(pMsg);
-      return NULL;
-    }
-    pBox = (unsigned char *)nng_msg_body(pMsg) + w.n + nh;
-  }
-  crypto_aead_xchacha20poly1305_ietf_encrypt(pBox, &nOut, a, n, t->tag, 16,
-                                             NULL, nonce, t->wire);
+  memcpy(nng_msg_body(pMsg), aHead, w.n);
+  crypto_aead_xchacha20poly1305_ietf_encrypt(
+      (unsigned char *)nng_msg_body(pMsg) + w.n, &nOut, a, n, t->tag, 16, NULL,
+      nonce, t->wire);
   return pMsg;
 }
 
@@ -562,6 +526,18 @@ static int node_heads(thr_node *p, node_thr *t, thr_head **paHead, int *pnHead,
     crypto_generichash_final(&st, digest, 32);
   }
   return rc;
+}
+
+/* How many records of log pk a heads list says are held (0: none). */
+static sqlite3_int64 heads_count(const thr_head *a, int n,
+                                 const unsigned char *pk) {
+  int i;
+  for (i = 0; i < n; i++) {
+    if (memcmp(a[i].pk, pk, 32) == 0) {
+      return a[i].counter;
+    }
+  }
+  return 0;
 }
 
 /* Request fields, each written where dag-cbor's key order puts it (by
@@ -846,9 +822,9 @@ static void node_req_done(thr_node *p, node_req *r) {
   if (t && pIn && r->eOp == OP_HEADS && thr_cbor_get(pIn, "same") == NULL) {
     thr_cbor *pHeads = thr_cbor_get(pIn, "heads");
     thr_cbor *pAddrs = thr_cbor_get(pIn, "addrs");
-    thr_head *aMine = NULL;
-    int nMine = 0, i;
-    size_t k, nTheirs = thr_cbor_array_size(pHeads);
+    thr_head *aMine = NULL, *aTheirs;
+    int nMine = 0, nTheirs = 0, i;
+    size_t k, nItem = thr_cbor_array_size(pHeads);
     for (k = 0; k < thr_cbor_array_size(pAddrs); k++) {
       size_t nA = 0;
       const char *zA = thr_cbor_as_text(thr_cbor_array_at(pAddrs, k), &nA);
@@ -857,48 +833,36 @@ static void node_req_done(thr_node *p, node_req *r) {
       }
     }
     node_note(p, t->iThread, pPeer->zAddr, 0, 0, NULL);
-    if (node_heads(p, t, &aMine, &nMine, NULL) == SQLITE_OK) {
-      /* Pull what they hold more of. */
-      for (k = 0; k < nTheirs; k++) {
-        thr_cbor *pH = thr_cbor_array_at(pHeads, k);
-        size_t nPk = 0;
-        const unsigned char *pk =
-            thr_cbor_as_bytes(thr_cbor_array_at(pH, 0), &nPk);
-        uint64_t c = 0;
-        sqlite3_int64 nHave = 0;
-        if (pk == NULL || nPk != 32 ||
-            !thr_cbor_as_uint(thr_cbor_array_at(pH, 1), &c)) {
-          continue;
-        }
-        for (i = 0; i < nMine; i++) {
-          if (memcmp(aMine[i].pk, pk, 32) == 0) {
-            nHave = aMine[i].counter;
-          }
-        }
-        if ((sqlite3_int64)c > nHave) {
-          node_send_pull(p, pPeer, t, pk, nHave, r->pCmd);
+    /* Their heads, the well-formed entries only. */
+    aTheirs = sqlite3_malloc64((nItem ? nItem : 1) * sizeof(*aTheirs));
+    for (k = 0; aTheirs && k < nItem; k++) {
+      thr_cbor *pH = thr_cbor_array_at(pHeads, k);
+      size_t nPk = 0;
+      const unsigned char *pk =
+          thr_cbor_as_bytes(thr_cbor_array_at(pH, 0), &nPk);
+      uint64_t c = 0;
+      if (pk && nPk == 32 && thr_cbor_as_uint(thr_cbor_array_at(pH, 1), &c) &&
+          c < (1ULL << 62)) {
+        memcpy(aTheirs[nTheirs].pk, pk, 32);
+        aTheirs[nTheirs++].counter = (sqlite3_int64)c;
+      }
+    }
+    if (aTheirs && node_heads(p, t, &aMine, &nMine, NULL) == SQLITE_OK) {
+      for (i = 0; i < nTheirs; i++) { /* pull what they hold more of */
+        sqlite3_int64 nHave = heads_count(aMine, nMine, aTheirs[i].pk);
+        if (aTheirs[i].counter > nHave) {
+          node_send_pull(p, pPeer, t, aTheirs[i].pk, nHave, r->pCmd);
         }
       }
-      /* Push what they hold less of. */
-      for (i = 0; i < nMine; i++) {
-        sqlite3_int64 nTheirs2 = 0;
-        for (k = 0; k < nTheirs; k++) {
-          thr_cbor *pH = thr_cbor_array_at(pHeads, k);
-          size_t nPk = 0;
-          const unsigned char *pk =
-              thr_cbor_as_bytes(thr_cbor_array_at(pH, 0), &nPk);
-          uint64_t c = 0;
-          if (pk && nPk == 32 && memcmp(pk, aMine[i].pk, 32) == 0 &&
-              thr_cbor_as_uint(thr_cbor_array_at(pH, 1), &c)) {
-            nTheirs2 = (sqlite3_int64)c;
-          }
-        }
-        if (aMine[i].counter > nTheirs2) {
-          node_send_push(p, pPeer, t, aMine[i].pk, nTheirs2, r->pCmd);
+      for (i = 0; i < nMine; i++) { /* push what they hold less of */
+        sqlite3_int64 nThey = heads_count(aTheirs, nTheirs, aMine[i].pk);
+        if (aMine[i].counter > nThey) {
+          node_send_push(p, pPeer, t, aMine[i].pk, nThey, r->pCmd);
         }
       }
       sqlite3_free(aMine);
     }
+    sqlite3_free(aTheirs);
   } else if (t && pIn && r->eOp == OP_PULL) {
     thr_cbor *pRecs = thr_cbor_get(pIn, "recs");
     char *zBad = NULL;
@@ -917,13 +881,10 @@ static void node_req_done(thr_node *p, node_req *r) {
                nAdded == (sqlite3_int64)thr_cbor_array_size(pRecs)) {
       /* A full page: there may be more. */
       thr_head *aMine = NULL;
-      int nMine = 0, i;
+      int nMine = 0;
       if (node_heads(p, t, &aMine, &nMine, NULL) == SQLITE_OK) {
-        for (i = 0; i < nMine; i++) {
-          if (memcmp(aMine[i].pk, r->logPk, 32) == 0) {
-            node_send_pull(p, pPeer, t, r->logPk, aMine[i].counter, r->pCmd);
-          }
-        }
+        node_send_pull(p, pPeer, t, r->logPk,
+                       heads_count(aMine, nMine, r->logPk), r->pCmd);
         sqlite3_free(aMine);
       }
     }
@@ -1125,14 +1086,10 @@ static nng_msg *node_serve(thr_node *p, nng_msg *pReq) {
         sqlite3_free(zBad);
       } else if (bGap) {
         thr_head *aHead = NULL;
-        int nHead = 0, i;
+        int nHead = 0;
         sqlite3_int64 nHave = 0;
         if (node_heads(p, t, &aHead, &nHead, NULL) == SQLITE_OK) {
-          for (i = 0; i < nHead; i++) {
-            if (memcmp(aHead[i].pk, pk, 32) == 0) {
-              nHave = aHead[i].counter;
-            }
-          }
+          nHave = heads_count(aHead, nHead, pk);
           sqlite3_free(aHead);
         }
         thr_cw_map(&w, 1);
