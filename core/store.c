@@ -113,7 +113,7 @@ static const char zSchema[] =
     "  props TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS _threads_view_coll ON _threads_view(tid, coll);"
     "CREATE TABLE IF NOT EXISTS _threads_peer(tid INTEGER NOT NULL,"
-    "  addr TEXT NOT NULL, last_contact INTEGER,"
+    "  addr TEXT NOT NULL, peer BLOB, last_contact INTEGER,"
     "  sent INTEGER NOT NULL DEFAULT 0, recv INTEGER NOT NULL DEFAULT 0,"
     "  rejected INTEGER NOT NULL DEFAULT 0, last_error TEXT,"
     "  PRIMARY KEY(tid, addr)) WITHOUT ROWID;"
