@@ -32,6 +32,7 @@ enum {
   SQ_CID_AT,
   SQ_READ,
   SQ_INS,
+  SQ_SIZES,
   SQ_SAVEPOINT,
   SQ_RELEASE,
   SQ_ROLLBACK_TO,
@@ -52,6 +53,9 @@ static const char *const azSql[SQ_COUNT] = {
     "INSERT INTO _threads_record(lid, counter, cid, prev, author, time, "
     "record, event, header, body) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    "SELECT r.rid, length(r.record), length(r.event), length(r.header),"
+    " length(r.body) FROM _threads_log l JOIN _threads_record r"
+    " ON r.lid = l.lid WHERE l.tid = ?1 AND l.pk = ?2 AND r.counter = ?3",
     "SAVEPOINT _threads_sync",
     "RELEASE _threads_sync",
     "ROLLBACK TO _threads_sync",
@@ -289,12 +293,79 @@ int thr_sync_read(thr_sync *p, sqlite3_int64 iThread,
     if (nDone > 0 && nBytes + nRec > nMaxBytes) {
       break;
     }
+    rc = xRec(pArg, &r);
+    if (rc == SQLITE_DONE) { /* the callback stops before this record */
+      rc = SQLITE_OK;
+      break;
+    }
     nBytes += nRec;
     nDone++;
-    rc = xRec(pArg, &r);
   }
   sync_done(pStmt);
   if (rc != SQLITE_OK && *pzErr == NULL) {
+    *pzErr = sync_errmsg(p, rc);
+  }
+  return rc;
+}
+
+int thr_sync_part(thr_sync *p, sqlite3_int64 iThread,
+                  const unsigned char pk[32], sqlite3_int64 iCounter,
+                  size_t an[4], size_t iOff, unsigned char *aBuf, size_t nBuf,
+                  size_t *pnGot, char **pzErr) {
+  static const char *const azCol[4] = {"record", "event", "header", "body"};
+  sqlite3_int64 iRid = 0;
+  size_t iStart = 0;
+  int rc = SQLITE_OK, i;
+  sqlite3_stmt *pStmt = sync_stmt(p, SQ_SIZES, &rc);
+  *pnGot = 0;
+  if (pStmt == NULL) {
+    *pzErr = sync_errmsg(p, rc);
+    return rc;
+  }
+  sqlite3_bind_int64(pStmt, 1, iThread);
+  sqlite3_bind_blob(pStmt, 2, pk, 32, SQLITE_STATIC);
+  sqlite3_bind_int64(pStmt, 3, iCounter);
+  rc = sqlite3_step(pStmt);
+  if (rc == SQLITE_ROW) {
+    rc = SQLITE_OK;
+    iRid = sqlite3_column_int64(pStmt, 0);
+    for (i = 0; i < 4; i++) {
+      an[i] = (size_t)sqlite3_column_int64(pStmt, i + 1);
+    }
+  } else if (rc == SQLITE_DONE) {
+    rc = SQLITE_NOTFOUND;
+  } else {
+    rc = sqlite3_errcode(p->db);
+  }
+  sync_done(pStmt);
+  if (rc != SQLITE_OK) {
+    *pzErr = rc == SQLITE_NOTFOUND ? sqlite3_mprintf("no such record")
+                                   : sync_errmsg(p, rc);
+    return rc;
+  }
+  /* The blocks one after the other; copy what overlaps [iOff, iOff+nBuf). */
+  for (i = 0; i < 4 && rc == SQLITE_OK && *pnGot < nBuf; i++) {
+    size_t iEnd = iStart + an[i];
+    if (iOff + *pnGot < iEnd) {
+      size_t iFrom = iOff + *pnGot - iStart;
+      size_t nTake = an[i] - iFrom;
+      sqlite3_blob *pBlob = NULL;
+      if (nTake > nBuf - *pnGot) {
+        nTake = nBuf - *pnGot;
+      }
+      rc = sqlite3_blob_open(p->db, "main", "_threads_record", azCol[i], iRid,
+                             0, &pBlob);
+      if (rc == SQLITE_OK) {
+        rc = sqlite3_blob_read(pBlob, aBuf + *pnGot, (int)nTake, (int)iFrom);
+      }
+      sqlite3_blob_close(pBlob);
+      if (rc == SQLITE_OK) {
+        *pnGot += nTake;
+      }
+    }
+    iStart = iEnd;
+  }
+  if (rc != SQLITE_OK) {
     *pzErr = sync_errmsg(p, rc);
   }
   return rc;

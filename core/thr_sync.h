@@ -55,12 +55,24 @@ int thr_sync_heads(thr_sync *p, sqlite3_int64 iThread, thr_head **paHead,
 
 /* Records of log pk after counter iAfter, in order, at most nMax of them
 ** and, past the first, no more than nMaxBytes in all; xRec returns
-** SQLITE_OK to go on.  Blocks are borrowed for the call. */
+** SQLITE_OK to go on, SQLITE_DONE to stop before the record it was given
+** (not counted), anything else to fail.  Blocks are borrowed for the
+** call. */
 typedef int (*thr_sync_rec_fn)(void *pArg, const thr_wire_rec *pRec);
 int thr_sync_read(thr_sync *p, sqlite3_int64 iThread,
                   const unsigned char pk[32], sqlite3_int64 iAfter, int nMax,
                   size_t nMaxBytes, thr_sync_rec_fn xRec, void *pArg,
                   char **pzErr);
+
+/* Part of a large record, for sending it in pieces: an[] gets the sizes of
+** the record's four blocks, and aBuf up to nBuf bytes of the blocks laid
+** end to end (record, event, header, body) from offset iOff, read in place
+** (sqlite3_blob), so the record is never whole in memory.  *pnGot is 0 at
+** or past the end.  SQLITE_NOTFOUND if the log has no such record. */
+int thr_sync_part(thr_sync *p, sqlite3_int64 iThread,
+                  const unsigned char pk[32], sqlite3_int64 iCounter,
+                  size_t an[4], size_t iOff, unsigned char *aBuf, size_t nBuf,
+                  size_t *pnGot, char **pzErr);
 
 /* Check a record that a peer sent for log logPk and store it as the log's
 ** next record, applying its actions to the views when this peer holds the

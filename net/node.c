@@ -29,28 +29,48 @@
 ** Inner messages are CBOR maps.  Requests carry "op" and "addrs" (the
 ** sender's listen addresses, for discovery):
 **
-**   heads  {"op":"heads", "digest": bytes}
+**   heads  {"op":"heads", "digest": bytes, "self": log pk}
 **          -> {"same": 1} when the digest (BLAKE2b of the sorted heads)
 **             matches ours, so idle peers exchange a few dozen bytes;
-**          -> {"heads": [[log pk, count], ...], "addrs": [text, ...]}
-**             otherwise, with every address we know for the thread.
+**          -> {"heads": [[log pk, count], ...], "addrs": [text, ...],
+**             "self": log pk} otherwise, with every address we know for
+**             the thread.  "self", the log the sender writes, is left out
+**             by peers that write none (followers); threads_peers shows it.
 **   pull   {"op":"pull", "log": pk, "after": n, "max": n}
 **          -> {"recs": [[counter, record, event, header, body], ...]}
 **             the log's records after counter n, in order, at most "max"
-**             of them and NODE_PAGE_BYTES in all (past the first).
+**             of them and NODE_PAGE_BYTES in all (past the first);
+**          -> {"big": [counter, [record, event, header, body sizes]]}
+**             when the next record is over NODE_BIG bytes: it crosses in
+**             pieces, its four blocks laid end to end:
+**   part   {"op":"part", "log": pk, "ctr": counter, "off": offset}
+**          -> {"data": bytes} at most NODE_PIECE bytes from the offset.
 **   push   {"op":"push", "log": pk, "recs": [...]}
-**          -> {"added": n} or {"need": count} when the records start past
-**             the end of what we hold (the sender continues from there).
+**          -> {"added": n}, and the sender goes on after what it sent;
+**          -> {"need": count} when the records start past the end of what
+**             we hold (the sender continues from there).
+**          A large record is pushed in pieces, {"op":"push", "log": pk,
+**          "big": [counter, [sizes]], "off": offset, "data": bytes}
+**          -> {"off": n}, the next offset wanted, until {"added": 1}.
+**
+** Pieces are put together by net/part.c (in order, memory growing with
+** the bytes received, THR_PART_MAXREC per record) and checked as one
+** record once whole.  A message over NODE_MAXMSG (the transport drops
+** what is over twice that) is counted as "oversized" against the thread
+** its frame names, and its connection closed.
 **
 ** A sync round with a peer: heads; then pull every log the peer holds more
 ** of and push every log it holds less of, page by page, until even.
 ** Rounds run on every commit (threads_commit pokes the node), every
 ** NODE_TICK_MS, and on threads_sync().  Received records are checked and
 ** stored by thr_sync_put(), one SQLite transaction per page; a record that
-** fails a check is refused, the rest of its page is dropped, the peer's
-** socket is closed and the reason counted (threads_peers.last_error).
+** fails a check is refused, the rest of its page is dropped, the reason is
+** counted (threads_rejects), and the sender's connection is closed: a peer
+** we pull from is dropped (and dialed again on a later round), the pipe of
+** a peer that pushed to us is closed.
 */
 #include "thr_net.h"
+#include "thr_part.h"
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -63,13 +83,15 @@
 #include <uv.h>
 
 #define NODE_MAXMSG (4 * 1024 * 1024) /* bytes per message, both ways */
+#define NODE_BIG (1024 * 1024)        /* larger records go in pieces */
+#define NODE_PIECE (1024 * 1024)      /* bytes per piece */
 #define NODE_PAGE_BYTES (2 * 1024 * 1024)
 #define NODE_PAGE_RECS 2000
 #define NODE_TICK_MS 1000
 #define NODE_REQ_MS 10000 /* a request without an answer by then fails */
 #define NODE_NSRV 4       /* requests served at once */
 
-enum { OP_HEADS = 1, OP_PULL, OP_PUSH };
+enum { OP_HEADS = 1, OP_PULL, OP_PUSH, OP_PART };
 enum { CMD_LISTEN = 1, CMD_ADD_PEER, CMD_SYNC, CMD_POKE, CMD_ADDRS, CMD_JOIN };
 
 typedef struct node_peer node_peer;
@@ -85,6 +107,8 @@ struct node_thr {
   thr_tkey key;
   unsigned char wire[32];
   unsigned char tag[16];
+  unsigned char self[32]; /* the log this peer writes, if hasSelf */
+  int hasSelf;
 };
 
 /* An address we dial. */
@@ -104,8 +128,10 @@ struct node_req {
   int eOp;
   thr_tid tid;
   unsigned char logPk[32];
-  node_cmd *pCmd; /* the sync waiting on it, or NULL */
-  int bSent;      /* the request went out; now the reply */
+  sqlite3_int64 iCtr; /* pull: after; push: last sent; part: the record */
+  size_t iOff;        /* part, or a push of a piece: its offset */
+  node_cmd *pCmd;     /* the sync waiting on it, or NULL */
+  int bSent;          /* the request went out; now the reply */
   node_req *pNext;
 };
 
@@ -171,6 +197,7 @@ struct thr_node {
   int nThr;
   node_cmd *pSyncs; /* syncs waiting on requests */
   int nInFlight;
+  thr_part_set parts; /* large records arriving in pieces */
 };
 
 static pthread_mutex_t gRegistry = PTHREAD_MUTEX_INITIALIZER;
@@ -194,7 +221,9 @@ static int node_load_threads(thr_node *p) {
   node_thr *a = NULL;
   int n = 0, rc;
   rc = sqlite3_prepare_v2(p->db,
-                          "SELECT tid, id, service, read FROM _threads_thread",
+                          "SELECT tid, id, service, read, (SELECT pk FROM"
+                          " _threads_log l WHERE l.tid = t.tid AND l.own)"
+                          " FROM _threads_thread t",
                           -1, &pStmt, NULL);
   while (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
     node_thr *t;
@@ -219,6 +248,10 @@ static int node_load_threads(thr_node *p) {
     if (sqlite3_column_bytes(pStmt, 3) == 32) {
       memcpy(t->key.read, sqlite3_column_blob(pStmt, 3), 32);
       t->key.hasRead = 1;
+    }
+    if (sqlite3_column_bytes(pStmt, 4) == 32) {
+      memcpy(t->self, sqlite3_column_blob(pStmt, 4), 32);
+      t->hasSelf = 1;
     }
     crypto_generichash(t->wire, 32,
                        (const unsigned char *)"sqlite-threads/wire/v1", 22,
@@ -385,18 +418,22 @@ static int node_is_own_addr(thr_node *p, const char *zAddr) {
 
 /* Store addr for the thread (once). */
 static void node_remember(thr_node *p, sqlite3_int64 iThread, const char *zAddr,
-                          size_t nAddr) {
+                          size_t nAddr, const unsigned char *pSelf) {
   sqlite3_stmt *pStmt = NULL;
   char *z = sqlite3_mprintf("%.*s", (int)nAddr, zAddr);
   if (z && strlen(z) == nAddr && nAddr < 512 &&
       (strncmp(z, "tcp://", 6) == 0 || strncmp(z, "ipc://", 6) == 0) &&
       !node_is_own_addr(p, z) &&
       sqlite3_prepare_v2(p->db,
-                         "INSERT OR IGNORE INTO _threads_peer(tid, addr)"
-                         " VALUES (?1, ?2)",
+                         "INSERT INTO _threads_peer(tid, addr, peer)"
+                         " VALUES (?1, ?2, ?3) ON CONFLICT(tid, addr) DO"
+                         " UPDATE SET peer = coalesce(excluded.peer, peer)",
                          -1, &pStmt, NULL) == SQLITE_OK) {
     sqlite3_bind_int64(pStmt, 1, iThread);
     sqlite3_bind_text(pStmt, 2, z, -1, SQLITE_STATIC);
+    if (pSelf) {
+      sqlite3_bind_blob(pStmt, 3, pSelf, 32, SQLITE_STATIC);
+    }
     sqlite3_step(pStmt);
   }
   sqlite3_finalize(pStmt);
@@ -558,7 +595,8 @@ static void node_req_addrs(thr_node *p, thr_cw *w) {
 }
 
 static void node_send(thr_node *p, node_peer *pPeer, node_thr *t, int eOp,
-                      const unsigned char *logPk, thr_cw *w, node_cmd *pCmd) {
+                      const unsigned char *logPk, sqlite3_int64 iCtr,
+                      size_t iOff, thr_cw *w, node_cmd *pCmd) {
   node_req *r;
   nng_msg *pMsg;
   if (w->rc != SQLITE_OK) {
@@ -579,6 +617,8 @@ static void node_send(thr_node *p, node_peer *pPeer, node_thr *t, int eOp,
   if (logPk) {
     memcpy(r->logPk, logPk, 32);
   }
+  r->iCtr = iCtr;
+  r->iOff = iOff;
   if (nng_ctx_open(&r->ctx, pPeer->sock) != 0 ||
       nng_aio_alloc(&r->aio, node_req_cb, r) != 0) {
     nng_msg_free(pMsg);
@@ -605,11 +645,15 @@ static void node_send_heads(thr_node *p, node_peer *pPeer, node_thr *t,
     return;
   }
   sqlite3_free(aHead);
-  node_req_op(&w, "heads", 3);
+  node_req_op(&w, "heads", t->hasSelf ? 4 : 3);
+  if (t->hasSelf) {
+    thr_cw_text(&w, "self");
+    thr_cw_bytes(&w, t->self, 32);
+  }
   node_req_addrs(p, &w);
   thr_cw_text(&w, "digest");
   thr_cw_bytes(&w, digest, 32);
-  node_send(p, pPeer, t, OP_HEADS, NULL, &w, pCmd);
+  node_send(p, pPeer, t, OP_HEADS, NULL, 0, 0, &w, pCmd);
   sqlite3_free(w.a);
 }
 
@@ -625,82 +669,233 @@ static void node_send_pull(thr_node *p, node_peer *pPeer, node_thr *t,
   node_req_addrs(p, &w);
   thr_cw_text(&w, "after");
   thr_cw_uint(&w, (uint64_t)nAfter);
-  node_send(p, pPeer, t, OP_PULL, logPk, &w, pCmd);
+  node_send(p, pPeer, t, OP_PULL, logPk, nAfter, 0, &w, pCmd);
   sqlite3_free(w.a);
 }
 
-/* A page of records as a CBOR array, written by thr_sync_read. */
+/* A page of records, read by thr_sync_read: the records as CBOR array
+** items, or, when the first record is too large for a message, its
+** counter and block sizes (it then goes in pieces). */
 typedef struct page_ctx page_ctx;
 struct page_ctx {
   thr_cw w; /* the records, growing */
   int n;
+  sqlite3_int64 iLast; /* counter of the last record in the page */
+  int bBig;            /* the page is one large record, described below */
+  sqlite3_int64 iBig;
+  size_t anBig[4];
 };
 
 static int page_rec(void *pArg, const thr_wire_rec *pRec) {
   page_ctx *c = pArg;
+  size_t nRec = pRec->n[0] + pRec->n[1] + pRec->n[2] + pRec->n[3];
   int i;
+  if (nRec > NODE_BIG) {
+    if (c->n == 0) {
+      c->bBig = 1;
+      c->iBig = pRec->counter;
+      memcpy(c->anBig, pRec->n, sizeof(c->anBig));
+    }
+    return SQLITE_DONE; /* the page ends before it */
+  }
   thr_cw_array(&c->w, 5);
   thr_cw_uint(&c->w, (uint64_t)pRec->counter);
   for (i = 0; i < 4; i++) {
     thr_cw_bytes(&c->w, pRec->a[i], pRec->n[i]);
   }
   c->n++;
+  c->iLast = pRec->counter;
   return c->w.rc;
 }
 
-/* Write key "recs" and a page of log pk after nAfter into w. */
-static int node_write_page(thr_node *p, node_thr *t, thr_cw *w,
-                           const unsigned char pk[32], sqlite3_int64 nAfter,
-                           int nMax, int *pnRec) {
-  page_ctx c;
+/* Read a page of log pk after nAfter into c (c->w.a owned by the caller). */
+static int node_read_page(thr_node *p, node_thr *t, const unsigned char pk[32],
+                          sqlite3_int64 nAfter, int nMax, page_ctx *c) {
   char *zErr = NULL;
   int rc;
-  memset(&c, 0, sizeof(c));
-  c.w.rc = SQLITE_OK;
-  c.w.bGrow = 1;
+  memset(c, 0, sizeof(*c));
+  c->w.rc = SQLITE_OK;
+  c->w.bGrow = 1;
   rc = thr_sync_read(p->pSync, t->iThread, pk, nAfter,
                      nMax < NODE_PAGE_RECS ? nMax : NODE_PAGE_RECS,
-                     NODE_PAGE_BYTES, page_rec, &c, &zErr);
+                     NODE_PAGE_BYTES, page_rec, c, &zErr);
   sqlite3_free(zErr);
+  return rc == SQLITE_OK ? c->w.rc : rc;
+}
+
+/* Key "recs" and the page's records. */
+static void node_write_recs(thr_cw *w, const page_ctx *c) {
   thr_cw_text(w, "recs");
-  thr_cw_array(w, (size_t)c.n);
-  thr_cw_raw(w, c.w.a, c.w.n);
-  if (w->rc == SQLITE_OK && c.w.rc != SQLITE_OK) {
-    w->rc = c.w.rc;
+  thr_cw_array(w, (size_t)c->n);
+  thr_cw_raw(w, c->w.a, c->w.n);
+}
+
+/* Key "big" and a large record's description: [counter, [sizes]]. */
+static void node_write_big(thr_cw *w, sqlite3_int64 iCtr, const size_t an[4]) {
+  int i;
+  thr_cw_text(w, "big");
+  thr_cw_array(w, 2);
+  thr_cw_uint(w, (uint64_t)iCtr);
+  thr_cw_array(w, 4);
+  for (i = 0; i < 4; i++) {
+    thr_cw_uint(w, (uint64_t)an[i]);
   }
-  sqlite3_free(c.w.a);
-  *pnRec = c.n;
+}
+
+/* Parse a "big" description; 0 if malformed. */
+static int node_parse_big(thr_cbor *pBig, sqlite3_int64 *piCtr, size_t an[4]) {
+  thr_cbor *pSizes = thr_cbor_array_at(pBig, 1);
+  uint64_t v = 0;
+  int i;
+  if (thr_cbor_array_size(pBig) != 2 ||
+      !thr_cbor_as_uint(thr_cbor_array_at(pBig, 0), &v) || v < 1 ||
+      v > (1ULL << 62) || thr_cbor_array_size(pSizes) != 4) {
+    return 0;
+  }
+  *piCtr = (sqlite3_int64)v;
+  for (i = 0; i < 4; i++) {
+    if (!thr_cbor_as_uint(thr_cbor_array_at(pSizes, (size_t)i), &v) ||
+        v > THR_PART_MAXREC) {
+      return 0;
+    }
+    an[i] = (size_t)v;
+  }
+  return 1;
+}
+
+/* Read the piece of record iCtr at iOff into a new buffer (*pa owned);
+** *pn is 0 when there is nothing there. */
+static int node_read_piece(thr_node *p, node_thr *t, const unsigned char pk[32],
+                           sqlite3_int64 iCtr, size_t iOff, size_t an[4],
+                           unsigned char **pa, size_t *pn) {
+  char *zErr = NULL;
+  int rc;
+  *pn = 0;
+  *pa = sqlite3_malloc64(NODE_PIECE);
+  if (*pa == NULL) {
+    return SQLITE_NOMEM;
+  }
+  rc = thr_sync_part(p->pSync, t->iThread, pk, iCtr, an, iOff, *pa, NODE_PIECE,
+                     pn, &zErr);
+  sqlite3_free(zErr);
   return rc;
+}
+
+static void node_send_piece(thr_node *p, node_peer *pPeer, node_thr *t,
+                            const unsigned char logPk[32], sqlite3_int64 iCtr,
+                            size_t iOff, node_cmd *pCmd) {
+  thr_cw w = {NULL, 0, 0, SQLITE_OK, 1};
+  unsigned char *a = NULL;
+  size_t an[4], n = 0;
+  if (node_read_piece(p, t, logPk, iCtr, iOff, an, &a, &n) == SQLITE_OK &&
+      n > 0) {
+    node_req_op(&w, "push", 6);
+    node_write_big(&w, iCtr, an);
+    thr_cw_text(&w, "log");
+    thr_cw_bytes(&w, logPk, 32);
+    thr_cw_text(&w, "off");
+    thr_cw_uint(&w, iOff);
+    thr_cw_text(&w, "data");
+    thr_cw_bytes(&w, a, n);
+    node_req_addrs(p, &w);
+    node_send(p, pPeer, t, OP_PUSH, logPk, iCtr, iOff, &w, pCmd);
+    if (iOff + n == an[0] + an[1] + an[2] + an[3]) {
+      node_note(p, t->iThread, pPeer->zAddr, 1, 0, NULL);
+    }
+  }
+  sqlite3_free(a);
+  sqlite3_free(w.a);
 }
 
 static void node_send_push(thr_node *p, node_peer *pPeer, node_thr *t,
                            const unsigned char logPk[32], sqlite3_int64 nAfter,
                            node_cmd *pCmd) {
   thr_cw w = {NULL, 0, 0, SQLITE_OK, 1};
-  int nRec = 0;
-  node_req_op(&w, "push", 4);
-  thr_cw_text(&w, "log");
-  thr_cw_bytes(&w, logPk, 32);
-  if (node_write_page(p, t, &w, logPk, nAfter, NODE_PAGE_RECS, &nRec) ==
-          SQLITE_OK &&
-      nRec > 0) {
-    node_req_addrs(p, &w);
-    node_send(p, pPeer, t, OP_PUSH, logPk, &w, pCmd);
-    node_note(p, t->iThread, pPeer->zAddr, nRec, 0, NULL);
+  page_ctx c;
+  if (node_read_page(p, t, logPk, nAfter, NODE_PAGE_RECS, &c) == SQLITE_OK) {
+    if (c.n > 0) {
+      node_req_op(&w, "push", 4);
+      thr_cw_text(&w, "log");
+      thr_cw_bytes(&w, logPk, 32);
+      node_write_recs(&w, &c);
+      node_req_addrs(p, &w);
+      node_send(p, pPeer, t, OP_PUSH, logPk, c.iLast, 0, &w, pCmd);
+      node_note(p, t->iThread, pPeer->zAddr, c.n, 0, NULL);
+    } else if (c.bBig) {
+      node_send_piece(p, pPeer, t, logPk, c.iBig, 0, pCmd);
+    }
   }
+  sqlite3_free(c.w.a);
   sqlite3_free(w.a);
 }
 
-/* Store a page of records from a peer: one transaction.  Returns the
-** number added; *pzBad gets the reason when a record was refused, *pbGap
-** when the page starts past our end. */
-static sqlite3_int64 node_store_page(thr_node *p, node_thr *t,
-                                     const unsigned char logPk[32],
-                                     thr_cbor *pRecs, char **pzBad,
-                                     int *pbGap) {
-  size_t i, n = thr_cbor_array_size(pRecs);
+static void node_send_part(thr_node *p, node_peer *pPeer, node_thr *t,
+                           const unsigned char logPk[32], sqlite3_int64 iCtr,
+                           size_t iOff, node_cmd *pCmd) {
+  thr_cw w = {NULL, 0, 0, SQLITE_OK, 1};
+  node_req_op(&w, "part", 5);
+  thr_cw_text(&w, "ctr");
+  thr_cw_uint(&w, (uint64_t)iCtr);
+  thr_cw_text(&w, "log");
+  thr_cw_bytes(&w, logPk, 32);
+  thr_cw_text(&w, "off");
+  thr_cw_uint(&w, iOff);
+  node_req_addrs(p, &w);
+  node_send(p, pPeer, t, OP_PART, logPk, iCtr, iOff, &w, pCmd);
+  sqlite3_free(w.a);
+}
+
+/* Count a refused record against the thread, by reason: the check's name,
+** before any detail ("bad signature", "broken prev link", ...). */
+static void node_reject(thr_node *p, sqlite3_int64 iThread, const char *zBad) {
+  sqlite3_stmt *pStmt = NULL;
+  const char *z = strncmp(zBad, "refused: ", 9) == 0 ? zBad + 9 : zBad;
+  int n = (int)strcspn(z, ":");
+  if (sqlite3_prepare_v2(p->db,
+                         "INSERT INTO _threads_reject(tid, reason, n)"
+                         " VALUES (?1, ?2, 1) ON CONFLICT(tid, reason)"
+                         " DO UPDATE SET n = n + 1",
+                         -1, &pStmt, NULL) == SQLITE_OK) {
+    sqlite3_bind_int64(pStmt, 1, iThread);
+    sqlite3_bind_text(pStmt, 2, z, n, SQLITE_STATIC);
+    sqlite3_step(pStmt);
+  }
+  sqlite3_finalize(pStmt);
+}
+
+/* Store one record inside the caller's transaction.  Returns 0 when the
+** page must stop here: a refusal (*pzBad, "refused: ..."), a storage
+** error (*pzBad), or a gap (*pbGap). */
+static int node_put(thr_node *p, node_thr *t, const unsigned char logPk[32],
+                    const thr_wire_rec *pRec, sqlite3_int64 *pnAdded,
+                    char **pzBad, int *pbGap) {
+  int eOut = 0, nSkip = 0, rc;
+  char *zWhy = NULL;
+  rc = thr_sync_put(p->pSync, t->iThread, &t->key, logPk, pRec, &eOut, &nSkip,
+                    &zWhy);
+  if (rc != SQLITE_OK) {
+    *pzBad = sqlite3_mprintf("storage: %s", zWhy ? zWhy : "error");
+  } else if (eOut == THR_PUT_BAD) {
+    *pzBad = sqlite3_mprintf("refused: %s", zWhy ? zWhy : "bad record");
+  } else if (eOut == THR_PUT_GAP) {
+    *pbGap = 1;
+  } else if (eOut == THR_PUT_ADDED) {
+    (*pnAdded)++;
+  }
+  sqlite3_free(zWhy);
+  return *pzBad == NULL && !*pbGap;
+}
+
+/* Store records from a peer, a page (pRecs) or one whole large record
+** (pOne): one transaction.  Returns the number added; *pzBad gets the
+** reason when a record was refused, *pbGap is set when the records start
+** past our end. */
+static sqlite3_int64 node_store(thr_node *p, node_thr *t,
+                                const unsigned char logPk[32], thr_cbor *pRecs,
+                                const thr_wire_rec *pOne, char **pzBad,
+                                int *pbGap) {
+  size_t i, n = pOne ? 1 : thr_cbor_array_size(pRecs);
   sqlite3_int64 nAdded = 0;
-  int nSkip = 0;
   *pbGap = 0;
   if (n == 0) {
     return 0;
@@ -710,45 +905,35 @@ static sqlite3_int64 node_store_page(thr_node *p, node_thr *t,
     return 0;
   }
   for (i = 0; i < n; i++) {
-    thr_cbor *pR = thr_cbor_array_at(pRecs, i);
+    thr_cbor *pR = pOne ? NULL : thr_cbor_array_at(pRecs, i);
     thr_wire_rec r;
     uint64_t c = 0;
-    int k, eOut = 0, rc;
-    char *zWhy = NULL;
-    memset(&r, 0, sizeof(r));
-    if (thr_cbor_array_size(pR) != 5 ||
-        !thr_cbor_as_uint(thr_cbor_array_at(pR, 0), &c) || c > (1ULL << 62)) {
-      *pzBad = sqlite3_mprintf("refused: %s", THR_CHECK_DECODE);
+    int k;
+    if (pOne) {
+      r = *pOne;
+    } else {
+      memset(&r, 0, sizeof(r));
+      if (thr_cbor_array_size(pR) != 5 ||
+          !thr_cbor_as_uint(thr_cbor_array_at(pR, 0), &c) || c > (1ULL << 62)) {
+        *pzBad = sqlite3_mprintf("refused: %s", THR_CHECK_DECODE);
+        break;
+      }
+      r.counter = (sqlite3_int64)c;
+      for (k = 0; k < 4; k++) {
+        r.a[k] =
+            thr_cbor_as_bytes(thr_cbor_array_at(pR, (size_t)k + 1), &r.n[k]);
+      }
+    }
+    if (!node_put(p, t, logPk, &r, &nAdded, pzBad, pbGap)) {
       break;
-    }
-    r.counter = (sqlite3_int64)c;
-    for (k = 0; k < 4; k++) {
-      r.a[k] = thr_cbor_as_bytes(thr_cbor_array_at(pR, (size_t)k + 1), &r.n[k]);
-    }
-    rc = thr_sync_put(p->pSync, t->iThread, &t->key, logPk, &r, &eOut, &nSkip,
-                      &zWhy);
-    if (rc != SQLITE_OK) {
-      *pzBad = sqlite3_mprintf("storage: %s", zWhy ? zWhy : "error");
-      sqlite3_free(zWhy);
-      break;
-    }
-    if (eOut == THR_PUT_BAD) {
-      *pzBad = sqlite3_mprintf("refused: %s", zWhy ? zWhy : "bad record");
-      sqlite3_free(zWhy);
-      break;
-    }
-    sqlite3_free(zWhy);
-    if (eOut == THR_PUT_GAP) {
-      *pbGap = 1;
-      break;
-    }
-    if (eOut == THR_PUT_ADDED) {
-      nAdded++;
     }
   }
   if (node_exec(p, "COMMIT") != SQLITE_OK) {
     node_exec(p, "ROLLBACK");
     nAdded = 0;
+  }
+  if (*pzBad && strncmp(*pzBad, "refused", 7) == 0) {
+    node_reject(p, t->iThread, *pzBad);
   }
   return nAdded;
 }
@@ -803,6 +988,124 @@ static void node_mount(thr_node *p) {
 
 static void node_cmd_finish(thr_node *p, node_cmd *c);
 
+/* Records a peer refused to hand over properly: note it, forget what is
+** arriving from it, and close its connection. */
+static void node_peer_bad(thr_node *p, node_thr *t, node_peer *pPeer,
+                          const char *zBad) {
+  node_note(p, t->iThread, pPeer->zAddr, 0, 0, zBad);
+  thr_part_drop_from(&p->parts, (sqlite3_uint64)(uintptr_t)pPeer);
+  node_peer_drop(p, pPeer);
+}
+
+/* After n records were added from a peer's log: mount what is new and
+** pull on from the log's end. */
+static void node_pull_on(thr_node *p, node_thr *t, node_req *r) {
+  thr_head *aMine = NULL;
+  int nMine = 0;
+  node_mount(p);
+  if (node_heads(p, t, &aMine, &nMine, NULL) == SQLITE_OK) {
+    node_send_pull(p, r->pPeer, t, r->logPk,
+                   heads_count(aMine, nMine, r->logPk), r->pCmd);
+    sqlite3_free(aMine);
+  }
+}
+
+/* A reply to a pull: a page of records, or a large record's description. */
+static void node_got_page(thr_node *p, node_thr *t, node_req *r,
+                          thr_cbor *pIn) {
+  thr_cbor *pRecs = thr_cbor_get(pIn, "recs");
+  thr_cbor *pBig = thr_cbor_get(pIn, "big");
+  char *zBad = NULL;
+  int bGap = 0;
+  sqlite3_int64 nAdded;
+  if (pBig) {
+    sqlite3_int64 iCtr = 0;
+    size_t an[4];
+    thr_part *pPart = NULL;
+    if (!node_parse_big(pBig, &iCtr, an) || iCtr != r->iCtr + 1) {
+      zBad = sqlite3_mprintf("refused: %s", THR_CHECK_DECODE);
+    } else {
+      pPart = thr_part_get(&p->parts, t->iThread, r->logPk, iCtr,
+                           (sqlite3_uint64)(uintptr_t)r->pPeer, an,
+                           thr_now_ms(), &zBad);
+      if (zBad && strncmp(zBad, "oversized", 9) == 0) {
+        char *z = sqlite3_mprintf("refused: %s", zBad);
+        sqlite3_free(zBad);
+        zBad = z;
+      }
+    }
+    if (pPart) {
+      node_send_part(p, r->pPeer, t, r->logPk, iCtr, pPart->nGot, r->pCmd);
+    } else if (zBad && strncmp(zBad, "refused", 7) == 0) {
+      node_reject(p, t->iThread, zBad);
+      node_peer_bad(p, t, r->pPeer, zBad);
+    } else {
+      node_note(p, t->iThread, r->pPeer->zAddr, 0, 0, zBad);
+    }
+    sqlite3_free(zBad);
+    return;
+  }
+  nAdded = node_store(p, t, r->logPk, pRecs, NULL, &zBad, &bGap);
+  node_note(p, t->iThread, r->pPeer->zAddr, 0, nAdded, zBad);
+  if (r->pCmd) {
+    r->pCmd->nRecv += nAdded;
+  }
+  if (zBad && strncmp(zBad, "refused", 7) == 0) {
+    node_peer_bad(p, t, r->pPeer, zBad);
+  } else if (nAdded > 0 &&
+             nAdded == (sqlite3_int64)thr_cbor_array_size(pRecs)) {
+    node_pull_on(p, t, r); /* a full page: there may be more */
+  } else if (nAdded > 0) {
+    node_mount(p);
+  }
+  sqlite3_free(zBad);
+}
+
+/* A reply to a part request: the next piece of a large record. */
+static void node_got_piece(thr_node *p, node_thr *t, node_req *r,
+                           thr_cbor *pIn) {
+  sqlite3_uint64 from = (sqlite3_uint64)(uintptr_t)r->pPeer;
+  thr_part *pPart =
+      thr_part_find(&p->parts, t->iThread, r->logPk, r->iCtr, from);
+  size_t nData = 0;
+  const unsigned char *aData =
+      thr_cbor_as_bytes(thr_cbor_get(pIn, "data"), &nData);
+  int e;
+  if (pPart == NULL) {
+    return; /* evicted, or done by another reply; a later round resumes */
+  }
+  e = thr_part_add(pPart, r->iOff, aData, nData, thr_now_ms());
+  if (e == THR_PART_MORE || e == THR_PART_STALE) {
+    node_send_part(p, r->pPeer, t, r->logPk, r->iCtr, pPart->nGot, r->pCmd);
+  } else if (e == THR_PART_DONE) {
+    thr_wire_rec rec;
+    char *zBad = NULL;
+    int bGap = 0;
+    sqlite3_int64 nAdded;
+    thr_part_record(pPart, &rec);
+    nAdded = node_store(p, t, r->logPk, NULL, &rec, &zBad, &bGap);
+    thr_part_drop(&p->parts, pPart);
+    node_note(p, t->iThread, r->pPeer->zAddr, 0, nAdded, zBad);
+    if (r->pCmd) {
+      r->pCmd->nRecv += nAdded;
+    }
+    if (zBad && strncmp(zBad, "refused", 7) == 0) {
+      node_peer_bad(p, t, r->pPeer, zBad);
+    } else if (nAdded > 0) {
+      r->iCtr = rec.counter;
+      node_pull_on(p, t, r);
+    }
+    sqlite3_free(zBad);
+  } else if (e == THR_PART_BAD) {
+    char *zBad = sqlite3_mprintf("refused: %s", THR_CHECK_DECODE);
+    node_reject(p, t->iThread, zBad);
+    node_peer_bad(p, t, r->pPeer, zBad);
+    sqlite3_free(zBad);
+  } else {
+    thr_part_drop(&p->parts, pPart);
+  }
+}
+
 /* A reply came back (or the request failed). */
 static void node_req_done(thr_node *p, node_req *r) {
   int rcAio = nng_aio_result(r->aio);
@@ -829,7 +1132,15 @@ static void node_req_done(thr_node *p, node_req *r) {
       size_t nA = 0;
       const char *zA = thr_cbor_as_text(thr_cbor_array_at(pAddrs, k), &nA);
       if (zA) {
-        node_remember(p, t->iThread, zA, nA);
+        node_remember(p, t->iThread, zA, nA, NULL);
+      }
+    }
+    {
+      size_t nSelf = 0;
+      const unsigned char *self =
+          thr_cbor_as_bytes(thr_cbor_get(pIn, "self"), &nSelf);
+      if (self && nSelf == 32) {
+        node_remember(p, t->iThread, pPeer->zAddr, strlen(pPeer->zAddr), self);
       }
     }
     node_note(p, t->iThread, pPeer->zAddr, 0, 0, NULL);
@@ -864,35 +1175,17 @@ static void node_req_done(thr_node *p, node_req *r) {
     }
     sqlite3_free(aTheirs);
   } else if (t && pIn && r->eOp == OP_PULL) {
-    thr_cbor *pRecs = thr_cbor_get(pIn, "recs");
-    char *zBad = NULL;
-    int bGap = 0;
-    sqlite3_int64 nAdded = node_store_page(p, t, r->logPk, pRecs, &zBad, &bGap);
-    node_note(p, t->iThread, pPeer->zAddr, 0, nAdded, zBad);
-    if (r->pCmd) {
-      r->pCmd->nRecv += nAdded;
-    }
-    if (nAdded > 0) {
-      node_mount(p);
-    }
-    if (zBad && strncmp(zBad, "refused", 7) == 0) {
-      node_peer_drop(p, pPeer);
-    } else if (nAdded > 0 &&
-               nAdded == (sqlite3_int64)thr_cbor_array_size(pRecs)) {
-      /* A full page: there may be more. */
-      thr_head *aMine = NULL;
-      int nMine = 0;
-      if (node_heads(p, t, &aMine, &nMine, NULL) == SQLITE_OK) {
-        node_send_pull(p, pPeer, t, r->logPk,
-                       heads_count(aMine, nMine, r->logPk), r->pCmd);
-        sqlite3_free(aMine);
-      }
-    }
-    sqlite3_free(zBad);
+    node_got_page(p, t, r, pIn);
+  } else if (t && pIn && r->eOp == OP_PART) {
+    node_got_piece(p, t, r, pIn);
   } else if (t && pIn && r->eOp == OP_PUSH) {
-    uint64_t nNeed = 0;
-    if (thr_cbor_as_uint(thr_cbor_get(pIn, "need"), &nNeed)) {
-      node_send_push(p, pPeer, t, r->logPk, (sqlite3_int64)nNeed, r->pCmd);
+    uint64_t v = 0;
+    if (thr_cbor_as_uint(thr_cbor_get(pIn, "need"), &v)) {
+      node_send_push(p, pPeer, t, r->logPk, (sqlite3_int64)v, r->pCmd);
+    } else if (thr_cbor_as_uint(thr_cbor_get(pIn, "off"), &v)) {
+      node_send_piece(p, pPeer, t, r->logPk, r->iCtr, (size_t)v, r->pCmd);
+    } else if (thr_cbor_get(pIn, "added")) {
+      node_send_push(p, pPeer, t, r->logPk, r->iCtr, r->pCmd); /* go on */
     }
   }
   thr_cbor_free(pIn);
@@ -973,23 +1266,133 @@ static void node_srv_cb(void *pArg) {
   uv_async_send(&p->wake);
 }
 
+/* Serve a push: a page of records, or a piece of a large record.  A sender
+** of a refused record has its connection (pipe) closed. */
+static void node_serve_push(thr_node *p, node_thr *t, thr_cbor *pIn,
+                            nng_pipe pipe, thr_cw *w) {
+  size_t nPk = 0;
+  const unsigned char *pk = thr_cbor_as_bytes(thr_cbor_get(pIn, "log"), &nPk);
+  thr_cbor *pRecs = thr_cbor_get(pIn, "recs");
+  thr_cbor *pBig = thr_cbor_get(pIn, "big");
+  char *zBad = NULL;
+  int bGap = 0, bMore = 0;
+  sqlite3_int64 nAdded = 0;
+  thr_part *pPart = NULL;
+  if (pk == NULL || nPk != 32 || (pRecs == NULL && pBig == NULL)) {
+    return; /* "bad request" */
+  }
+  if (pBig) {
+    sqlite3_uint64 from = (1ULL << 63) | (sqlite3_uint64)nng_pipe_id(pipe);
+    sqlite3_int64 iCtr = 0;
+    size_t an[4], nData = 0;
+    uint64_t iOff = 0;
+    const unsigned char *aData =
+        thr_cbor_as_bytes(thr_cbor_get(pIn, "data"), &nData);
+    thr_head *aHead = NULL;
+    int nHead = 0;
+    sqlite3_int64 nHave = -1;
+    if (node_heads(p, t, &aHead, &nHead, NULL) == SQLITE_OK) {
+      nHave = heads_count(aHead, nHead, pk);
+      sqlite3_free(aHead);
+    }
+    if (!node_parse_big(pBig, &iCtr, an) ||
+        !thr_cbor_as_uint(thr_cbor_get(pIn, "off"), &iOff)) {
+      zBad = sqlite3_mprintf("refused: %s", THR_CHECK_DECODE);
+    } else if (nHave < 0) {
+      zBad = sqlite3_mprintf("storage: cannot read the heads");
+    } else if (iCtr != nHave + 1) {
+      bGap = 1; /* not the next record: say where we are */
+    } else if ((pPart = thr_part_get(&p->parts, t->iThread, pk, iCtr, from, an,
+                                     thr_now_ms(), &zBad)) != NULL) {
+      int e = thr_part_add(pPart, (size_t)iOff, aData, nData, thr_now_ms());
+      if (e == THR_PART_DONE) {
+        thr_wire_rec rec;
+        thr_part_record(pPart, &rec);
+        nAdded = node_store(p, t, pk, NULL, &rec, &zBad, &bGap);
+        thr_part_drop(&p->parts, pPart);
+      } else if (e == THR_PART_MORE || e == THR_PART_STALE) {
+        bMore = 1;
+      } else if (e == THR_PART_BAD) {
+        zBad = sqlite3_mprintf("refused: %s", THR_CHECK_DECODE);
+        node_reject(p, t->iThread, zBad);
+      } else {
+        zBad = sqlite3_mprintf("storage: out of memory");
+      }
+    } else if (zBad && strncmp(zBad, "oversized", 9) == 0) {
+      char *z = sqlite3_mprintf("refused: %s", zBad);
+      sqlite3_free(zBad);
+      zBad = z;
+      node_reject(p, t->iThread, zBad);
+    }
+    if (zBad && pPart && strncmp(zBad, "refused", 7) == 0) {
+      thr_part_drop_from(&p->parts, from);
+    }
+  } else {
+    nAdded = node_store(p, t, pk, pRecs, NULL, &zBad, &bGap);
+  }
+  if (nAdded > 0) {
+    node_mount(p);
+  }
+  thr_cw_map(w, 1);
+  if (zBad) {
+    thr_cw_text(w, "err");
+    thr_cw_text(w, strncmp(zBad, "refused", 7) == 0 ? "refused" : "busy");
+    if (strncmp(zBad, "refused", 7) == 0) {
+      nng_pipe_close(pipe); /* the reply is lost with it */
+    }
+  } else if (bMore) {
+    thr_cw_text(w, "off");
+    thr_cw_uint(w, pPart->nGot);
+  } else if (bGap) {
+    thr_head *aHead = NULL;
+    int nHead = 0;
+    sqlite3_int64 nHave = 0;
+    if (node_heads(p, t, &aHead, &nHead, NULL) == SQLITE_OK) {
+      nHave = heads_count(aHead, nHead, pk);
+      sqlite3_free(aHead);
+    }
+    thr_cw_text(w, "need");
+    thr_cw_uint(w, (uint64_t)nHave);
+  } else {
+    thr_cw_text(w, "added");
+    thr_cw_uint(w, (uint64_t)nAdded);
+  }
+  sqlite3_free(zBad);
+}
+
 /* Answer one request; returns the reply message. */
 static nng_msg *node_serve(thr_node *p, nng_msg *pReq) {
   node_thr *t = NULL;
-  thr_cbor *pIn = node_open(p, pReq, NULL, &t);
+  nng_pipe pipe = nng_msg_get_pipe(pReq);
+  thr_cbor *pIn;
   thr_cw w = {NULL, 0, 0, SQLITE_OK, 1};
-  thr_cbor *pOp = pIn ? thr_cbor_get(pIn, "op") : NULL;
-  thr_cbor *pAddrs = pIn ? thr_cbor_get(pIn, "addrs") : NULL;
+  thr_cbor *pOp, *pAddrs;
   nng_msg *pReply = NULL;
-  size_t k;
+  size_t k, nSelf = 0;
+  const unsigned char *self;
+  if (nng_msg_len(pReq) > NODE_MAXMSG) {
+    /* Over our limit (the transport's is twice that): count it against
+    ** the thread its frame names, if any, and hang up. */
+    const unsigned char *a = nng_msg_body(pReq);
+    if (a[0] == 0x84 && a[1] == 0x01 && a[2] == 0x50 &&
+        (t = node_thr_by_tag(p, a + 3)) != NULL) {
+      node_reject(p, t->iThread, "oversized");
+    }
+    nng_pipe_close(pipe);
+    return NULL;
+  }
+  pIn = node_open(p, pReq, NULL, &t);
   if (pIn == NULL) {
     return node_plain("unauthorized");
   }
+  pOp = thr_cbor_get(pIn, "op");
+  pAddrs = thr_cbor_get(pIn, "addrs");
+  self = thr_cbor_as_bytes(thr_cbor_get(pIn, "self"), &nSelf);
   for (k = 0; k < thr_cbor_array_size(pAddrs) && k < 16; k++) {
     size_t nA = 0;
     const char *zA = thr_cbor_as_text(thr_cbor_array_at(pAddrs, k), &nA);
     if (zA) {
-      node_remember(p, t->iThread, zA, nA);
+      node_remember(p, t->iThread, zA, nA, nSelf == 32 ? self : NULL);
     }
   }
   if (cbor_text_is(pOp, "heads")) {
@@ -1025,7 +1428,11 @@ static nng_msg *node_serve(thr_node *p, nng_msg *pReq) {
         for (i = 0; i < p->nListen && nAddr < 64; i++) {
           azAddr[nAddr++] = node_strdup(p->azListen[i]);
         }
-        thr_cw_map(&w, 2);
+        thr_cw_map(&w, t->hasSelf ? 3 : 2);
+        if (t->hasSelf) {
+          thr_cw_text(&w, "self");
+          thr_cw_bytes(&w, t->self, 32);
+        }
         thr_cw_text(&w, "addrs");
         thr_cw_array(&w, (size_t)nAddr);
         for (i = 0; i < nAddr; i++) {
@@ -1046,61 +1453,39 @@ static nng_msg *node_serve(thr_node *p, nng_msg *pReq) {
     size_t nPk = 0;
     const unsigned char *pk = thr_cbor_as_bytes(thr_cbor_get(pIn, "log"), &nPk);
     uint64_t nAfter = 0, nMax = 0;
-    int nRec = 0;
+    page_ctx c;
     if (pk && nPk == 32 &&
         thr_cbor_as_uint(thr_cbor_get(pIn, "after"), &nAfter) &&
         thr_cbor_as_uint(thr_cbor_get(pIn, "max"), &nMax) &&
-        nAfter < (1ULL << 62)) {
+        nAfter < (1ULL << 62) &&
+        node_read_page(p, t, pk, (sqlite3_int64)nAfter,
+                       nMax > NODE_PAGE_RECS ? NODE_PAGE_RECS : (int)nMax,
+                       &c) == SQLITE_OK) {
       thr_cw_map(&w, 1);
-      node_write_page(p, t, &w, pk, (sqlite3_int64)nAfter,
-                      nMax > NODE_PAGE_RECS ? NODE_PAGE_RECS : (int)nMax,
-                      &nRec);
-    }
-  } else if (cbor_text_is(pOp, "push")) {
-    size_t nPk = 0;
-    const unsigned char *pk = thr_cbor_as_bytes(thr_cbor_get(pIn, "log"), &nPk);
-    thr_cbor *pRecs = thr_cbor_get(pIn, "recs");
-    if (pk && nPk == 32 && pRecs) {
-      char *zBad = NULL;
-      int bGap = 0;
-      sqlite3_int64 nAdded = node_store_page(p, t, pk, pRecs, &zBad, &bGap);
-      if (nAdded > 0) {
-        node_mount(p);
-      }
-      if (zBad) {
-        /* Counted against the thread; the sender's address is unknown. */
-        sqlite3_stmt *pStmt = NULL;
-        if (sqlite3_prepare_v2(p->db,
-                               "INSERT INTO _threads_reject(tid, reason, n)"
-                               " VALUES (?1, ?2, 1) ON CONFLICT(tid, reason)"
-                               " DO UPDATE SET n = n + 1",
-                               -1, &pStmt, NULL) == SQLITE_OK) {
-          sqlite3_bind_int64(pStmt, 1, t->iThread);
-          sqlite3_bind_text(pStmt, 2, zBad, -1, SQLITE_STATIC);
-          sqlite3_step(pStmt);
-        }
-        sqlite3_finalize(pStmt);
-        thr_cw_map(&w, 1);
-        thr_cw_text(&w, "err");
-        thr_cw_text(&w, "refused");
-        sqlite3_free(zBad);
-      } else if (bGap) {
-        thr_head *aHead = NULL;
-        int nHead = 0;
-        sqlite3_int64 nHave = 0;
-        if (node_heads(p, t, &aHead, &nHead, NULL) == SQLITE_OK) {
-          nHave = heads_count(aHead, nHead, pk);
-          sqlite3_free(aHead);
-        }
-        thr_cw_map(&w, 1);
-        thr_cw_text(&w, "need");
-        thr_cw_uint(&w, (uint64_t)nHave);
+      if (c.n == 0 && c.bBig) {
+        node_write_big(&w, c.iBig, c.anBig);
       } else {
-        thr_cw_map(&w, 1);
-        thr_cw_text(&w, "added");
-        thr_cw_uint(&w, (uint64_t)nAdded);
+        node_write_recs(&w, &c);
       }
     }
+    sqlite3_free(c.w.a);
+  } else if (cbor_text_is(pOp, "part")) {
+    size_t nPk = 0, an[4], n = 0;
+    const unsigned char *pk = thr_cbor_as_bytes(thr_cbor_get(pIn, "log"), &nPk);
+    uint64_t iCtr = 0, iOff = 0;
+    unsigned char *a = NULL;
+    if (pk && nPk == 32 && thr_cbor_as_uint(thr_cbor_get(pIn, "ctr"), &iCtr) &&
+        thr_cbor_as_uint(thr_cbor_get(pIn, "off"), &iOff) &&
+        iCtr < (1ULL << 62) && iOff < THR_PART_MAXREC &&
+        node_read_piece(p, t, pk, (sqlite3_int64)iCtr, (size_t)iOff, an, &a,
+                        &n) == SQLITE_OK) {
+      thr_cw_map(&w, 1);
+      thr_cw_text(&w, "data");
+      thr_cw_bytes(&w, a, n);
+    }
+    sqlite3_free(a);
+  } else if (cbor_text_is(pOp, "push")) {
+    node_serve_push(p, t, pIn, pipe, &w);
   }
   if (w.n == 0 && w.rc == SQLITE_OK) {
     thr_cw_map(&w, 1);
@@ -1160,7 +1545,7 @@ static int node_listen_on(thr_node *p, const char *zUrl, char **pzErr) {
       *pzErr = sqlite3_mprintf("cannot open a socket: %s", nng_strerror(rv));
       return SQLITE_ERROR;
     }
-    nng_socket_set_size(p->rep, NNG_OPT_RECVMAXSZ, NODE_MAXMSG);
+    nng_socket_set_size(p->rep, NNG_OPT_RECVMAXSZ, 2 * NODE_MAXMSG);
     p->bRep = 1;
     for (i = 0; i < NODE_NSRV; i++) {
       node_srv *s = &p->aSrv[i];
@@ -1233,7 +1618,7 @@ static void node_run_cmd(thr_node *p, node_cmd *c) {
       zErr = sqlite3_mprintf("no such thread");
       c->rc = SQLITE_ERROR;
     } else {
-      node_remember(p, t->iThread, c->zArg, strlen(c->zArg));
+      node_remember(p, t->iThread, c->zArg, strlen(c->zArg), NULL);
     }
     break;
   }
@@ -1448,6 +1833,7 @@ static void node_main(void *pArg) {
     uv_run(&p->loop, UV_RUN_NOWAIT);
     uv_loop_close(&p->loop);
   }
+  thr_part_clear(&p->parts);
   thr_sync_close(p->pSync);
   thr_store_close(p->pStore);
   sqlite3_close(p->db);
