@@ -55,6 +55,8 @@ static const struct {
     {"threads_records", &thr_records_module},
     {"threads", &thr_collection_module},
     {"threads_changes", &thr_changes_module},
+    {"threads_peers", &thr_peers_module},
+    {"threads_rejects", &thr_rejects_module},
 };
 
 /* Connect an eponymous table of ours so that sqlite3_close() disconnects

@@ -76,12 +76,15 @@ struct thr_vtab_head {
 };
 
 /**************************************************************************
-** Interface to code in vt_threads.c, vt_records.c, vt_collection.c.
+** Interface to code in vt_threads.c, vt_records.c, vt_collection.c,
+** vt_changes.c, vt_peers.c.
 */
 extern const sqlite3_module thr_threads_module;    /* the listing's methods */
 extern const sqlite3_module thr_records_module;    /* "threads_records" */
 extern const sqlite3_module thr_collection_module; /* "threads" */
 extern const sqlite3_module thr_changes_module;    /* "threads_changes" */
+extern const sqlite3_module thr_peers_module;      /* "threads_peers" */
+extern const sqlite3_module thr_rejects_module;    /* "threads_rejects" */
 
 /**************************************************************************
 ** Interface to code in fn_schema.c and fn_collection.c.
