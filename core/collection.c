@@ -1155,6 +1155,8 @@ struct reduce_ctx {
   sqlite3_int64 iLog;           /* its log's row */
   int eConflict;                /* for local creates; -1 otherwise */
   int bSkip;                    /* set: OR IGNORE met a live document */
+  thr_action *pLocal;           /* a local write's action (its clock moves) */
+  uint64_t *pClock;             /* ...and the connection's clock */
 };
 
 /* Apply the action to one view. */
@@ -1165,6 +1167,7 @@ static int reduce_view(txn_view *pV, reduce_ctx *x, char **pzErr) {
   json_t *pDoc = NULL;
   doc_clock c;
   int bExists = 0, bLive = 0, rc = SQLITE_OK, bChanged = 0, nP = pV->nProp;
+  uint64_t hlcRow = 0;
   const char *zKey;
   json_t *pVal;
 
@@ -1202,6 +1205,7 @@ static int reduce_view(txn_view *pV, reduce_ctx *x, char **pzErr) {
     const unsigned char *pk = sqlite3_column_blob(pV->pSel, nP + 5);
     bExists = 1;
     bLive = sqlite3_column_int(pV->pSel, nP + 3);
+    hlcRow = (uint64_t)sqlite3_column_int64(pV->pSel, nP + 4);
     pDoc = thr_doc_rebuild(pV->pSel, bLive, nP, pV->azProp, pV->aeKind, nP + 1,
                            &rc);
     if (rc == SQLITE_OK &&
@@ -1226,6 +1230,18 @@ static int reduce_view(txn_view *pV, reduce_ctx *x, char **pzErr) {
     goto done;
   }
 
+  /* A local write comes after everything this peer holds of the document,
+  ** whatever the clocks of the peers that wrote it said: if the row carries
+  ** a clock at or past the action's (a peer whose clock runs ahead), the
+  ** action moves past it, so that it takes effect here and everywhere. */
+  if (x->pLocal && bExists && hlcRow >= clock_hlc(cAct)) {
+    int i;
+    thr_hlc_observe(x->pClock, hlcRow);
+    x->pLocal->hlc = thr_hlc_tick(x->pClock, thr_now_ms());
+    for (i = 0; i < 8; i++) {
+      x->c[i] = (unsigned char)(x->pLocal->hlc >> (56 - 8 * i));
+    }
+  }
   if (pAct->eType == THR_ACT_CREATE && bLive && x->eConflict >= 0) {
     if (x->eConflict == SQLITE_IGNORE) {
       x->bSkip = 1;
@@ -1679,6 +1695,8 @@ int thr_coll_write(thr_store *pStore, const thr_tid *pTid, const thr_writer *pW,
   x.pIn = pDoc;
   x.iLog = pW->iLog;
   x.eConflict = eConflict;
+  x.pLocal = pAct;
+  x.pClock = &p->hlc;
   rc = reduce_in(&x, pW->logPk, NULL, pzErr);
   if (rc == SQLITE_OK && !x.bSkip) {
     rc = txn_stage(pStore, pTid, pAct);

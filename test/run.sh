@@ -55,6 +55,13 @@ count() {
   p=$(printf '%s\n' "$out" | grep -c '^PASS ')
   f=$(printf '%s\n' "$out" | grep -c '^FAIL ')
   printf '%s\n' "$out" | grep -E '^(FAIL|SKIP) ' || true
+  # A sanitizer report anywhere in the output (a peer process's stderr
+  # included) fails the group, even when every check passed.
+  if printf '%s\n' "$out" | grep -qE 'WARNING: ThreadSanitizer|ERROR: AddressSanitizer|runtime error:'; then
+    echo "FAIL $name: sanitizer report"
+    printf '%s\n' "$out" | grep -E -A12 'WARNING: ThreadSanitizer|ERROR: AddressSanitizer|runtime error:' | head -60
+    f=$((f + 1))
+  fi
   if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
     echo "FAIL $name: exit status $status"
     printf '%s\n' "$out" | tail -20

@@ -401,6 +401,42 @@ static void test_remote_validation(void) {
   sqlite3_free(z);
 }
 
+
+/* A peer whose clock runs an hour ahead wrote document "f"; a local save
+** of "f" afterwards must take effect, with a clock past the remote one
+** (otherwise last-writer-wins would drop it here and on every peer). */
+static void test_local_after_fast_clock(void) {
+  uint64_t hlcAhead = (uint64_t)(thr_now_ms() + 3600 * 1000) << 16;
+  thr_writer wr;
+  thr_action sv;
+  json_t *pDoc;
+  char *zErr = NULL, *z;
+  memset(&wr, 0, sizeof(wr));
+  TT_CHECK(apply_remote("create", "f", hlcAhead, "{\"_id\":\"f\",\"a\":1}") ==
+           0);
+  exec("BEGIN");
+  TT_CHECK(thr_coll_writer(gStore, &gTid, &wr, &zErr) == SQLITE_OK);
+  memset(&sv, 0, sizeof(sv));
+  sv.eType = THR_ACT_SAVE;
+  sv.zColl = "c4";
+  sv.zId = "f";
+  sv.zJson = "{\"_id\":\"f\",\"b\":\"local\"}";
+  pDoc = json_loads(sv.zJson, 0, NULL);
+  TT_CHECK(pDoc != NULL);
+  if (thr_coll_write(gStore, &gTid, &wr, &sv, pDoc, 0, &zErr) != SQLITE_OK) {
+    printf("  %s\n", zErr ? zErr : "?");
+    TT_CHECK(0);
+  }
+  TT_CHECK(sv.hlc > hlcAhead);
+  z = view_state("v4", 0);
+  TT_STREQ(z, "f={\"_id\":\"f\",\"a\":1,\"b\":\"local\"}/1/'local'");
+  sqlite3_free(z);
+  json_decref(pDoc);
+  exec("ROLLBACK");
+  thr_txn_rollback(gStore);
+  sqlite3_free(zErr);
+}
+
 int main(void) {
   if (sodium_init() < 0) {
     return 2;
@@ -410,6 +446,7 @@ int main(void) {
   TT_RUN(test_merge_rule);
   TT_RUN(test_subscribe);
   TT_RUN(test_remote_validation);
+  TT_RUN(test_local_after_fast_clock);
   thr_store_close(gStore);
   sqlite3_close(gDb);
   return tt_done();
