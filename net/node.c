@@ -72,6 +72,7 @@
 #include "thr_net.h"
 #include "thr_part.h"
 
+#include <dlfcn.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -133,6 +134,7 @@ struct node_req {
   node_cmd *pCmd;     /* the sync waiting on it, or NULL */
   int bSent;          /* the request went out; now the reply */
   node_req *pNext;
+  node_req *pNextChain; /* in thr_node.pChains */
 };
 
 /* One of the rep contexts that serve requests. */
@@ -198,10 +200,29 @@ struct thr_node {
   node_cmd *pSyncs; /* syncs waiting on requests */
   int nInFlight;
   thr_part_set parts; /* large records arriving in pieces */
+  /* Pulls, parts and pushes in flight.  Each is one step of a chain that
+  ** walks a log page by page; a round does not start a second chain for a
+  ** log that one is already walking (pulls: from any peer; pushes: to the
+  ** same peer), it hands its sync to that chain instead. */
+  node_req *pChains;
 };
 
 static pthread_mutex_t gRegistry = PTHREAD_MUTEX_INITIALIZER;
 static thr_node *gNodes;
+static pthread_once_t gPinOnce = PTHREAD_ONCE_INIT;
+
+/* Keep this code (and libnng with it) mapped until the process exits.
+** SQLite unloads an extension when the connection that loaded it closes,
+** but nng's own worker threads outlive our sockets: unmapping their code
+** under them crashes the process at exit. */
+static void node_pin(void) {
+  Dl_info info;
+  if (dladdr((void *)node_pin, &info) != 0 && info.dli_fname != NULL) {
+    /* The handle is kept on purpose: with RTLD_NODELETE it is never
+    ** unloaded, whatever dlclose() calls follow. */
+    (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+  }
+}
 
 /**************************************************************************
 ** Small helpers.
@@ -629,10 +650,55 @@ static void node_send(thr_node *p, node_peer *pPeer, node_thr *t, int eOp,
   if (pCmd) {
     pCmd->nPending++;
   }
+  if (eOp != OP_HEADS) {
+    r->pNextChain = p->pChains;
+    p->pChains = r;
+  }
   p->nInFlight++;
   nng_aio_set_timeout(r->aio, NODE_REQ_MS);
   nng_aio_set_msg(r->aio, pMsg);
   nng_ctx_send(r->ctx, r->aio);
+}
+
+/* The chain in flight on log pk of thread t: a pull or part from any peer
+** (bPush == 0), or a push to pPeer.  NULL if none. */
+static node_req *node_chain_find(thr_node *p, node_thr *t,
+                                 const unsigned char pk[32], node_peer *pPeer,
+                                 int bPush) {
+  node_req *r;
+  for (r = p->pChains; r; r = r->pNextChain) {
+    if ((bPush ? r->eOp == OP_PUSH && r->pPeer == pPeer : r->eOp != OP_PUSH) &&
+        memcmp(r->logPk, pk, 32) == 0 && r->tid.n == t->tid.n &&
+        memcmp(r->tid.a, t->tid.a, (size_t)t->tid.n) == 0) {
+      return r;
+    }
+  }
+  return NULL;
+}
+
+/* Is a chain already walking this log?  If so, a waiting sync waits for
+** that chain (when it has no sync of its own yet). */
+static int node_chain_join(thr_node *p, node_thr *t, const unsigned char pk[32],
+                           node_peer *pPeer, int bPush, node_cmd *pCmd) {
+  node_req *r = node_chain_find(p, t, pk, pPeer, bPush);
+  if (r == NULL) {
+    return 0;
+  }
+  if (pCmd && r->pCmd == NULL) {
+    r->pCmd = pCmd;
+    pCmd->nPending++;
+  }
+  return 1;
+}
+
+static void node_chain_unlink(thr_node *p, node_req *r) {
+  node_req **pp;
+  for (pp = &p->pChains; *pp; pp = &(*pp)->pNextChain) {
+    if (*pp == r) {
+      *pp = r->pNextChain;
+      return;
+    }
+  }
 }
 
 static void node_send_heads(thr_node *p, node_peer *pPeer, node_thr *t,
@@ -999,13 +1065,16 @@ static void node_peer_bad(thr_node *p, node_thr *t, node_peer *pPeer,
 
 /* After n records were added from a peer's log: mount what is new and
 ** pull on from the log's end. */
-static void node_pull_on(thr_node *p, node_thr *t, node_req *r) {
+static void node_pull_on(thr_node *p, node_thr *t, node_req *r,
+                         sqlite3_int64 nWas) {
   thr_head *aMine = NULL;
   int nMine = 0;
   node_mount(p);
   if (node_heads(p, t, &aMine, &nMine, NULL) == SQLITE_OK) {
-    node_send_pull(p, r->pPeer, t, r->logPk,
-                   heads_count(aMine, nMine, r->logPk), r->pCmd);
+    sqlite3_int64 nHave = heads_count(aMine, nMine, r->logPk);
+    if (nHave > nWas) { /* only while the log grows: no endless echo */
+      node_send_pull(p, r->pPeer, t, r->logPk, nHave, r->pCmd);
+    }
     sqlite3_free(aMine);
   }
 }
@@ -1052,9 +1121,8 @@ static void node_got_page(thr_node *p, node_thr *t, node_req *r,
   }
   if (zBad && strncmp(zBad, "refused", 7) == 0) {
     node_peer_bad(p, t, r->pPeer, zBad);
-  } else if (nAdded > 0 &&
-             nAdded == (sqlite3_int64)thr_cbor_array_size(pRecs)) {
-    node_pull_on(p, t, r); /* a full page: there may be more */
+  } else if (zBad == NULL && !bGap && thr_cbor_array_size(pRecs) > 0) {
+    node_pull_on(p, t, r, r->iCtr); /* more, until a page is empty */
   } else if (nAdded > 0) {
     node_mount(p);
   }
@@ -1092,8 +1160,7 @@ static void node_got_piece(thr_node *p, node_thr *t, node_req *r,
     if (zBad && strncmp(zBad, "refused", 7) == 0) {
       node_peer_bad(p, t, r->pPeer, zBad);
     } else if (nAdded > 0) {
-      r->iCtr = rec.counter;
-      node_pull_on(p, t, r);
+      node_pull_on(p, t, r, rec.counter - 1);
     }
     sqlite3_free(zBad);
   } else if (e == THR_PART_BAD) {
@@ -1108,6 +1175,7 @@ static void node_got_piece(thr_node *p, node_thr *t, node_req *r,
 
 /* A reply came back (or the request failed). */
 static void node_req_done(thr_node *p, node_req *r) {
+  node_chain_unlink(p, r); /* a continuation starts a new step */
   int rcAio = nng_aio_result(r->aio);
   nng_msg *pMsg = rcAio == 0 ? nng_aio_get_msg(r->aio) : NULL;
   node_thr *t = node_thr_by_id(p, &r->tid);
@@ -1161,13 +1229,15 @@ static void node_req_done(thr_node *p, node_req *r) {
     if (aTheirs && node_heads(p, t, &aMine, &nMine, NULL) == SQLITE_OK) {
       for (i = 0; i < nTheirs; i++) { /* pull what they hold more of */
         sqlite3_int64 nHave = heads_count(aMine, nMine, aTheirs[i].pk);
-        if (aTheirs[i].counter > nHave) {
+        if (aTheirs[i].counter > nHave &&
+            !node_chain_join(p, t, aTheirs[i].pk, NULL, 0, r->pCmd)) {
           node_send_pull(p, pPeer, t, aTheirs[i].pk, nHave, r->pCmd);
         }
       }
       for (i = 0; i < nMine; i++) { /* push what they hold less of */
         sqlite3_int64 nThey = heads_count(aTheirs, nTheirs, aMine[i].pk);
-        if (aMine[i].counter > nThey) {
+        if (aMine[i].counter > nThey &&
+            !node_chain_join(p, t, aMine[i].pk, pPeer, 1, r->pCmd)) {
           node_send_push(p, pPeer, t, aMine[i].pk, nThey, r->pCmd);
         }
       }
@@ -1856,6 +1926,7 @@ int thr_node_acquire(const char *zPath, int (*xRegister)(sqlite3 *),
   thr_node *p;
   int rc;
   *pp = NULL;
+  pthread_once(&gPinOnce, node_pin);
   pthread_mutex_lock(&gRegistry);
   for (p = gNodes; p; p = p->pNext) {
     if (strcmp(p->zPath, zPath) == 0) {
