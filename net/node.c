@@ -207,6 +207,8 @@ struct thr_node {
   node_req *pChains;
 };
 
+static void node_cmd_finish(thr_node *p, node_cmd *c);
+
 static pthread_mutex_t gRegistry = PTHREAD_MUTEX_INITIALIZER;
 static thr_node *gNodes;
 static pthread_once_t gPinOnce = PTHREAD_ONCE_INIT;
@@ -684,9 +686,21 @@ static int node_chain_join(thr_node *p, node_thr *t, const unsigned char pk[32],
   if (r == NULL) {
     return 0;
   }
-  if (pCmd && r->pCmd == NULL) {
-    r->pCmd = pCmd;
-    pCmd->nPending++;
+  if (pCmd && r->pCmd != pCmd) {
+    node_cmd *pOld = r->pCmd;
+    int bAbandoned = 0;
+    if (pOld) { /* taken over only from a sync whose caller gave up */
+      pthread_mutex_lock(&p->mu);
+      bAbandoned = pOld->nRef == 1;
+      pthread_mutex_unlock(&p->mu);
+    }
+    if (pOld == NULL || bAbandoned) {
+      r->pCmd = pCmd;
+      pCmd->nPending++;
+      if (pOld && --pOld->nPending == 0) {
+        node_cmd_finish(p, pOld);
+      }
+    }
   }
   return 1;
 }
@@ -1051,8 +1065,6 @@ static void node_mount(thr_node *p) {
   }
   sqlite3_free(azSql);
 }
-
-static void node_cmd_finish(thr_node *p, node_cmd *c);
 
 /* Records a peer refused to hand over properly: note it, forget what is
 ** arriving from it, and close its connection. */
