@@ -33,8 +33,10 @@ int sqlite3_threads_init(sqlite3 *db, char **pzErrMsg,
 /* Change notifications.  After every COMMIT on db, xChange is called once
 ** per document change the transaction made, in order: zAction is "create",
 ** "save" or "delete", zAuthor the writer's peer ID.  Changes of rolled-back
-** transactions are never reported.  (Remote changes, once peers sync, are
-** reported the same way.)  One subscriber per connection; NULL removes it.
+** transactions are never reported.  Changes that the sync node receives
+** from peers are not reported here yet: read them from the threads_changes
+** table (WHERE seq > :last).  One subscriber per connection; NULL removes
+** it.
 ** The strings are valid during the call only. */
 typedef void (*threads_change_fn)(void *pArg, const char *zThread,
                                   const char *zCollection, const char *zId,

@@ -401,7 +401,6 @@ static void test_remote_validation(void) {
   sqlite3_free(z);
 }
 
-
 /* A peer whose clock runs an hour ahead wrote document "f"; a local save
 ** of "f" afterwards must take effect, with a clock past the remote one
 ** (otherwise last-writer-wins would drop it here and on every peer). */
