@@ -16,6 +16,7 @@
 #include "../core/thr_invite.h"
 
 #define JOIN_WAIT_MS 10000 /* threads_join waits this long for the pull */
+#define NET_BUSY_MS 5000   /* busy timeout given to connections that had none */
 
 static int (*gRegister)(sqlite3 *);
 
@@ -38,6 +39,19 @@ static void net_error(sqlite3_context *ctx, const char *zFunc, int rc,
 
 static void net_release(void *p) {
   thr_node_release(p);
+}
+
+/* From now on the node writes to this file in the background: a connection
+** that would fail at once on a locked database (busy timeout 0, SQLite's
+** default) waits up to NET_BUSY_MS instead.  A timeout the user set stays. */
+static void net_busy_wait(sqlite3 *db) {
+  sqlite3_stmt *pStmt = NULL;
+  if (sqlite3_prepare_v2(db, "PRAGMA busy_timeout", -1, &pStmt, NULL) ==
+          SQLITE_OK &&
+      sqlite3_step(pStmt) == SQLITE_ROW && sqlite3_column_int(pStmt, 0) == 0) {
+    sqlite3_busy_timeout(db, NET_BUSY_MS);
+  }
+  sqlite3_finalize(pStmt);
 }
 
 /* The node of this connection's file, started if needed and held by the
@@ -73,6 +87,7 @@ static int net_node(sqlite3_context *ctx, const char *zFunc,
     return rc;
   }
   thr_store_hold(pStore, *ppNode, net_release);
+  net_busy_wait(db);
   return SQLITE_OK;
 }
 
