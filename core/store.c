@@ -34,6 +34,15 @@
 **       writes at the end of one B-tree instead of at four random places,
 **       which is what keeps appends close to signing speed.
 **
+**   _threads_peer(tid, addr TEXT, peer BLOB, last_contact INTEGER, sent,
+**                 recv, rejected, last_error TEXT, PRIMARY KEY(tid, addr))
+**       the sync node's peer addresses per thread (from invites and
+**       discovery), the log key each announced, and its counters
+**       (threads_peers shows them).
+**   _threads_reject(tid, reason TEXT, n, PRIMARY KEY(tid, reason))
+**       records refused from peers, counted by the check that failed
+**       (threads_rejects).
+**
 ** A record and its blocks (and, for a new log, its log row) are written
 ** inside one SAVEPOINT, so they are stored together or not at all, and an
 *append

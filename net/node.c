@@ -600,6 +600,19 @@ static sqlite3_int64 heads_count(const thr_head *a, int n,
   return 0;
 }
 
+/* How many records of log pk this peer holds now; -1 if unreadable. */
+static sqlite3_int64 node_have(thr_node *p, node_thr *t,
+                               const unsigned char pk[32]) {
+  thr_head *aHead = NULL;
+  int nHead = 0;
+  sqlite3_int64 n = -1;
+  if (node_heads(p, t, &aHead, &nHead, NULL) == SQLITE_OK) {
+    n = heads_count(aHead, nHead, pk);
+    sqlite3_free(aHead);
+  }
+  return n;
+}
+
 /* Request fields, each written where dag-cbor's key order puts it (by
 ** length, then bytes): a request is checked as strict dag-cbor. */
 static void node_req_op(thr_cw *w, const char *zOp, size_t nPair) {
@@ -943,6 +956,23 @@ static void node_reject(thr_node *p, sqlite3_int64 iThread, const char *zBad) {
   sqlite3_finalize(pStmt);
 }
 
+/* The assembly of a large record (see thr_part_get).  A record announced
+** over the size limit is a refusal ("refused: oversized: ..."), like a
+** record that fails a check; "busy" and out of memory are not. */
+static thr_part *node_part_get(thr_node *p, node_thr *t,
+                               const unsigned char pk[32], sqlite3_int64 iCtr,
+                               sqlite3_uint64 from, const size_t an[4],
+                               char **pzBad) {
+  thr_part *pPart = thr_part_get(&p->parts, t->iThread, pk, iCtr, from, an,
+                                 thr_now_ms(), pzBad);
+  if (*pzBad && strncmp(*pzBad, "oversized", 9) == 0) {
+    char *z = sqlite3_mprintf("refused: %s", *pzBad);
+    sqlite3_free(*pzBad);
+    *pzBad = z;
+  }
+  return pPart;
+}
+
 /* Store one record inside the caller's transaction.  Returns 0 when the
 ** page must stop here: a refusal (*pzBad, "refused: ..."), a storage
 ** error (*pzBad), or a gap (*pbGap). */
@@ -1079,15 +1109,11 @@ static void node_peer_bad(thr_node *p, node_thr *t, node_peer *pPeer,
 ** pull on from the log's end. */
 static void node_pull_on(thr_node *p, node_thr *t, node_req *r,
                          sqlite3_int64 nWas) {
-  thr_head *aMine = NULL;
-  int nMine = 0;
+  sqlite3_int64 nHave;
   node_mount(p);
-  if (node_heads(p, t, &aMine, &nMine, NULL) == SQLITE_OK) {
-    sqlite3_int64 nHave = heads_count(aMine, nMine, r->logPk);
-    if (nHave > nWas) { /* only while the log grows: no endless echo */
-      node_send_pull(p, r->pPeer, t, r->logPk, nHave, r->pCmd);
-    }
-    sqlite3_free(aMine);
+  nHave = node_have(p, t, r->logPk);
+  if (nHave > nWas) { /* only while the log grows: no endless echo */
+    node_send_pull(p, r->pPeer, t, r->logPk, nHave, r->pCmd);
   }
 }
 
@@ -1106,14 +1132,8 @@ static void node_got_page(thr_node *p, node_thr *t, node_req *r,
     if (!node_parse_big(pBig, &iCtr, an) || iCtr != r->iCtr + 1) {
       zBad = sqlite3_mprintf("refused: %s", THR_CHECK_DECODE);
     } else {
-      pPart = thr_part_get(&p->parts, t->iThread, r->logPk, iCtr,
-                           (sqlite3_uint64)(uintptr_t)r->pPeer, an,
-                           thr_now_ms(), &zBad);
-      if (zBad && strncmp(zBad, "oversized", 9) == 0) {
-        char *z = sqlite3_mprintf("refused: %s", zBad);
-        sqlite3_free(zBad);
-        zBad = z;
-      }
+      pPart = node_part_get(p, t, r->logPk, iCtr,
+                            (sqlite3_uint64)(uintptr_t)r->pPeer, an, &zBad);
     }
     if (pPart) {
       node_send_part(p, r->pPeer, t, r->logPk, iCtr, pPart->nGot, r->pCmd);
@@ -1183,6 +1203,21 @@ static void node_got_piece(thr_node *p, node_thr *t, node_req *r,
   } else {
     thr_part_drop(&p->parts, pPart);
   }
+}
+
+/* A request is over: its reply (pMsg, or NULL) and the request go, and the
+** sync waiting on it, if any, is done when this was its last one. */
+static void node_req_free(thr_node *p, node_req *r, nng_msg *pMsg) {
+  if (pMsg) {
+    nng_msg_free(pMsg);
+  }
+  p->nInFlight--;
+  if (r->pCmd && --r->pCmd->nPending == 0) {
+    node_cmd_finish(p, r->pCmd);
+  }
+  nng_ctx_close(r->ctx);
+  nng_aio_free(r->aio);
+  sqlite3_free(r);
 }
 
 /* A reply came back (or the request failed). */
@@ -1271,16 +1306,7 @@ static void node_req_done(thr_node *p, node_req *r) {
     }
   }
   thr_cbor_free(pIn);
-  if (pMsg) {
-    nng_msg_free(pMsg);
-  }
-  p->nInFlight--;
-  if (r->pCmd && --r->pCmd->nPending == 0) {
-    node_cmd_finish(p, r->pCmd);
-  }
-  nng_ctx_close(r->ctx);
-  nng_aio_free(r->aio);
-  sqlite3_free(r);
+  node_req_free(p, r, pMsg);
 }
 
 /* Start a round with every peer of the thread (or of every thread). */
@@ -1370,13 +1396,7 @@ static void node_serve_push(thr_node *p, node_thr *t, thr_cbor *pIn,
     uint64_t iOff = 0;
     const unsigned char *aData =
         thr_cbor_as_bytes(thr_cbor_get(pIn, "data"), &nData);
-    thr_head *aHead = NULL;
-    int nHead = 0;
-    sqlite3_int64 nHave = -1;
-    if (node_heads(p, t, &aHead, &nHead, NULL) == SQLITE_OK) {
-      nHave = heads_count(aHead, nHead, pk);
-      sqlite3_free(aHead);
-    }
+    sqlite3_int64 nHave = node_have(p, t, pk);
     if (!node_parse_big(pBig, &iCtr, an) ||
         !thr_cbor_as_uint(thr_cbor_get(pIn, "off"), &iOff)) {
       zBad = sqlite3_mprintf("refused: %s", THR_CHECK_DECODE);
@@ -1384,8 +1404,8 @@ static void node_serve_push(thr_node *p, node_thr *t, thr_cbor *pIn,
       zBad = sqlite3_mprintf("storage: cannot read the heads");
     } else if (iCtr != nHave + 1) {
       bGap = 1; /* not the next record: say where we are */
-    } else if ((pPart = thr_part_get(&p->parts, t->iThread, pk, iCtr, from, an,
-                                     thr_now_ms(), &zBad)) != NULL) {
+    } else if ((pPart = node_part_get(p, t, pk, iCtr, from, an, &zBad)) !=
+               NULL) {
       int e = thr_part_add(pPart, (size_t)iOff, aData, nData, thr_now_ms());
       if (e == THR_PART_DONE) {
         thr_wire_rec rec;
@@ -1400,10 +1420,7 @@ static void node_serve_push(thr_node *p, node_thr *t, thr_cbor *pIn,
       } else {
         zBad = sqlite3_mprintf("storage: out of memory");
       }
-    } else if (zBad && strncmp(zBad, "oversized", 9) == 0) {
-      char *z = sqlite3_mprintf("refused: %s", zBad);
-      sqlite3_free(zBad);
-      zBad = z;
+    } else if (zBad && strncmp(zBad, "refused", 7) == 0) {
       node_reject(p, t->iThread, zBad);
     }
     if (zBad && pPart && strncmp(zBad, "refused", 7) == 0) {
@@ -1426,15 +1443,9 @@ static void node_serve_push(thr_node *p, node_thr *t, thr_cbor *pIn,
     thr_cw_text(w, "off");
     thr_cw_uint(w, pPart->nGot);
   } else if (bGap) {
-    thr_head *aHead = NULL;
-    int nHead = 0;
-    sqlite3_int64 nHave = 0;
-    if (node_heads(p, t, &aHead, &nHead, NULL) == SQLITE_OK) {
-      nHave = heads_count(aHead, nHead, pk);
-      sqlite3_free(aHead);
-    }
+    sqlite3_int64 nHave = node_have(p, t, pk); /* the store may have moved */
     thr_cw_text(w, "need");
-    thr_cw_uint(w, (uint64_t)nHave);
+    thr_cw_uint(w, (uint64_t)(nHave > 0 ? nHave : 0));
   } else {
     thr_cw_text(w, "added");
     thr_cw_uint(w, (uint64_t)nAdded);
@@ -1890,14 +1901,8 @@ static void node_main(void *pArg) {
       }
       continue;
     }
-    nng_msg_free(nng_aio_result(r->aio) == 0 ? nng_aio_get_msg(r->aio) : NULL);
-    p->nInFlight--;
-    if (r->pCmd && --r->pCmd->nPending == 0) {
-      node_cmd_finish(p, r->pCmd);
-    }
-    nng_ctx_close(r->ctx);
-    nng_aio_free(r->aio);
-    sqlite3_free(r);
+    node_req_free(p, r,
+                  nng_aio_result(r->aio) == 0 ? nng_aio_get_msg(r->aio) : NULL);
   }
   while (p->pSyncs) {
     node_cmd_finish(p, p->pSyncs);

@@ -19,6 +19,11 @@ def free_port():
     return port
 
 
+def addr():
+    """A tcp:// address on loopback with a port free at the moment."""
+    return "tcp://127.0.0.1:%d" % free_port()
+
+
 class Peer:
     def __init__(self, path):
         self.path = path

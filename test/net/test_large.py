@@ -9,16 +9,12 @@ Expected values come from what the test told the peers to write.
 import sqlite3
 import time
 
-from netlib import Peer, check, done, free_port, wait_for
+from netlib import Peer, addr, check, done, wait_for
 
 SCHEMA = ('{"type":"object","properties":{"_id":{"type":"string"},'
           '"name":{"type":"string"},"n":{"type":"integer"}},"required":["name"]}')
 N_BIG = 100000
 MAXMSG = 4 * 1024 * 1024
-
-
-def addr():
-    return "tcp://127.0.0.1:%d" % free_port()
 
 
 def bulk(peer, prefix, n, first=0):

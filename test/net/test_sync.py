@@ -7,7 +7,7 @@ import os
 import socket
 import time
 
-from netlib import Peer, check, done, free_port, wait_for
+from netlib import Peer, addr, check, done, wait_for
 
 SCHEMA = ('{"type":"object","properties":{"_id":{"type":"string"},'
           '"name":{"type":"string"},"n":{"type":"integer"}},"required":["name"]}')
@@ -15,10 +15,6 @@ SCHEMA = ('{"type":"object","properties":{"_id":{"type":"string"},'
 
 def rows(peer):
     return sorted(peer.q("SELECT _id, name, n FROM item"))
-
-
-def addr():
-    return "tcp://127.0.0.1:%d" % free_port()
 
 
 # --- bad input first: no node may start for these -------------------------

@@ -4,14 +4,10 @@ is offline.  Expected rows are what the test told the peers to write.
 """
 import urllib.parse
 
-from netlib import Peer, check, done, free_port, wait_for
+from netlib import Peer, addr, check, done, wait_for
 
 SCHEMA = ('{"type":"object","properties":{"_id":{"type":"string"},'
           '"name":{"type":"string"}},"required":["name"]}')
-
-
-def addr():
-    return "tcp://127.0.0.1:%d" % free_port()
 
 
 def rows(peer):
