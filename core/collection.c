@@ -1720,96 +1720,179 @@ struct rebuild_ctx {
   char **pzErr;
 };
 
-int thr_apply_body(thr_store *pStore, sqlite3_int64 iThread,
-                   const unsigned char logPk[32],
-                   const unsigned char author[32], const unsigned char *aBody,
-                   size_t nBody, const char *zOnlyColl, const char *zOnlyView,
-                   int *pnSkip, char **pzErr) {
+/* One action of a body, parsed (thr_body_parse). */
+typedef struct body_act body_act;
+struct body_act {
+  thr_action act; /* its strings owned */
+  size_t nColl;   /* bytes of the collection name as sent */
+  int bComplete;  /* every field its type needs, well-formed */
+  json_t *pIn;    /* its document or patch (NULL: none, or not an object) */
+};
+
+struct thr_body {
+  int bUnreadable; /* not a body this version can read: skipped whole */
+  size_t nAct;
+  body_act *aAct;
+};
+
+void thr_body_free(thr_body *p) {
+  size_t i;
+  if (p == NULL) {
+    return;
+  }
+  for (i = 0; i < p->nAct; i++) {
+    body_act *pA = &p->aAct[i];
+    sqlite3_free((char *)pA->act.zColl);
+    sqlite3_free((char *)pA->act.zId);
+    sqlite3_free((char *)pA->act.zJson);
+    json_decref(pA->pIn);
+  }
+  sqlite3_free(p->aAct);
+  sqlite3_free(p);
+}
+
+/* A text field of an action, copied (NULL if absent or not text). */
+static char *body_text(thr_cbor *pA, const char *zKey, size_t *pn, int *pRc) {
+  size_t n = 0;
+  const char *z = thr_cbor_as_text(thr_cbor_get(pA, zKey), &n);
+  char *zCopy = NULL;
+  if (z) {
+    zCopy = sqlite3_mprintf("%.*s", (int)n, z);
+    if (zCopy == NULL) {
+      *pRc = SQLITE_NOMEM;
+    }
+  }
+  if (pn) {
+    *pn = n;
+  }
+  return zCopy;
+}
+
+int thr_body_parse(const unsigned char *aBody, size_t nBody, thr_body **pp) {
   static const char *azType[] = {"create", "save", "delete", "collection"};
   char *zWhy = NULL;
   thr_cbor *pTop = thr_cbor_decode(aBody, nBody, &zWhy);
   thr_cbor *pActs = thr_cbor_get(pTop, "actions");
-  sqlite3_int64 iLog = 0;
   size_t i, nAct = thr_cbor_array_size(pActs);
   int rc = SQLITE_OK;
-  if (pTop == NULL || pActs == NULL) {
-    /* Not a body this version can read: skip it, as a newer peer's. */
-    sqlite3_free(zWhy);
+  thr_body *p = sqlite3_malloc64(sizeof(*p));
+  sqlite3_free(zWhy);
+  *pp = p;
+  if (p == NULL) {
     thr_cbor_free(pTop);
+    return SQLITE_NOMEM;
+  }
+  memset(p, 0, sizeof(*p));
+  if (pTop == NULL || pActs == NULL) {
+    p->bUnreadable = 1;
+    thr_cbor_free(pTop);
+    return SQLITE_OK;
+  }
+  p->aAct = sqlite3_malloc64((nAct ? nAct : 1) * sizeof(body_act));
+  if (p->aAct == NULL) {
+    rc = SQLITE_NOMEM;
+  }
+  for (i = 0; rc == SQLITE_OK && i < nAct; i++) {
+    thr_cbor *pA = thr_cbor_array_at(pActs, i);
+    body_act *pB = &p->aAct[i];
+    size_t nType = 0;
+    const char *zType = thr_cbor_as_text(thr_cbor_get(pA, "type"), &nType);
+    int k, bHlc;
+    memset(pB, 0, sizeof(*pB));
+    p->nAct = i + 1;
+    for (k = 0; zType && k < 4; k++) {
+      if (strlen(azType[k]) == nType && memcmp(zType, azType[k], nType) == 0) {
+        pB->act.eType = k + 1;
+      }
+    }
+    pB->act.zColl = body_text(pA, "coll", &pB->nColl, &rc);
+    pB->act.zId = body_text(pA, "id", NULL, &rc);
+    pB->act.zJson = body_text(pA, "json", NULL, &rc);
+    bHlc = thr_cbor_as_uint(thr_cbor_get(pA, "hlc"), &pB->act.hlc);
+    pB->bComplete =
+        pB->act.eType != 0 && pB->act.zColl != NULL &&
+        (pB->act.eType == THR_ACT_COLL
+             ? pB->act.zJson != NULL
+             : pB->act.zId != NULL && bHlc &&
+                   (pB->act.eType == THR_ACT_DELETE || pB->act.zJson != NULL));
+    if (pB->bComplete && pB->act.eType != THR_ACT_COLL) {
+      pB->pIn = action_doc(&pB->act);
+    }
+  }
+  thr_cbor_free(pTop);
+  return rc;
+}
+
+int thr_body_apply(thr_store *pStore, sqlite3_int64 iThread,
+                   const unsigned char logPk[32],
+                   const unsigned char author[32], const thr_body *pBody,
+                   const char *zOnlyColl, const char *zOnlyView, int *pnSkip,
+                   char **pzErr) {
+  char *zWhy = NULL;
+  sqlite3_int64 iLog = 0;
+  size_t i;
+  int rc;
+  if (pBody->bUnreadable) {
+    /* Not a body this version can read: skip it, as a newer peer's. */
     (*pnSkip)++;
     return SQLITE_OK;
   }
   rc = thr_store_log_lid(pStore, iThread, logPk, author, 0, &iLog, &zWhy);
-  for (i = 0; rc == SQLITE_OK && i < nAct; i++) {
-    thr_cbor *pA = thr_cbor_array_at(pActs, i);
-    const char *zType, *zColl, *zId, *zJson;
-    size_t nType = 0, nColl = 0, nId = 0, nJson = 0;
-    char *zC, *zI, *zJ;
-    thr_action act;
-    int k;
-    memset(&act, 0, sizeof(act));
-    zType = thr_cbor_as_text(thr_cbor_get(pA, "type"), &nType);
-    for (k = 0; zType && k < 4; k++) {
-      if (strlen(azType[k]) == nType && memcmp(zType, azType[k], nType) == 0) {
-        act.eType = k + 1;
-      }
-    }
-    zColl = thr_cbor_as_text(thr_cbor_get(pA, "coll"), &nColl);
-    zId = thr_cbor_as_text(thr_cbor_get(pA, "id"), &nId);
-    zJson = thr_cbor_as_text(thr_cbor_get(pA, "json"), &nJson);
-    if (act.eType == THR_ACT_COLL && zOnlyColl == NULL && zColl && zJson) {
-      rc = define_remote(pStore, iThread, zColl, nColl, zJson, nJson, pnSkip,
-                         &zWhy);
-      continue;
-    }
-    if (act.eType == 0 || act.eType == THR_ACT_COLL || zColl == NULL ||
-        zId == NULL || !thr_cbor_as_uint(thr_cbor_get(pA, "hlc"), &act.hlc) ||
-        (act.eType != THR_ACT_DELETE && zJson == NULL)) {
-      /* Collection definitions travel separately; anything else unknown
-      ** or incomplete is skipped, the same way on every peer. */
-      if (act.eType != THR_ACT_COLL) {
-        (*pnSkip)++;
+  for (i = 0; rc == SQLITE_OK && i < pBody->nAct; i++) {
+    const body_act *pB = &pBody->aAct[i];
+    const thr_action *pAct = &pB->act;
+    txn_schema *pS = NULL;
+    if (pAct->eType == THR_ACT_COLL) {
+      /* Definitions are applied whole, never to one collection only. */
+      if (pB->bComplete && zOnlyColl == NULL) {
+        rc = define_remote(pStore, iThread, pAct->zColl, strlen(pAct->zColl),
+                           pAct->zJson, strlen(pAct->zJson), pnSkip, &zWhy);
       }
       continue;
     }
-    if (zOnlyColl &&
-        (nColl != strlen(zOnlyColl) || memcmp(zColl, zOnlyColl, nColl) != 0)) {
+    if (!pB->bComplete) {
+      /* Anything unknown or incomplete is skipped, the same way on every
+      ** peer. */
+      (*pnSkip)++;
       continue;
     }
-    zC = sqlite3_mprintf("%.*s", (int)nColl, zColl);
-    zI = sqlite3_mprintf("%.*s", (int)nId, zId);
-    zJ = zJson ? sqlite3_mprintf("%.*s", (int)nJson, zJson) : NULL;
-    if (zC == NULL || zI == NULL || (zJson && zJ == NULL)) {
-      rc = SQLITE_NOMEM;
-    } else {
-      txn_schema *pS = NULL;
-      json_t *pIn;
-      act.zColl = zC;
-      act.zId = zI;
-      act.zJson = zJ;
-      pIn = action_doc(&act);
-      rc = schema_for(pStore, iThread, zC, &pS, &zWhy);
-      if (rc == SQLITE_OK &&
-          ((zJ && pIn == NULL) || !action_valid(pS, &act, pIn))) {
-        /* Not a JSON object, or against the schema: not applied, and
-        ** counted, the same way on every peer. */
-        (*pnSkip)++;
-      } else if (rc == SQLITE_OK) {
-        rc = reduce_parsed(pStore, iThread, &act, pIn, logPk, iLog, zOnlyView,
-                           &zWhy);
-      }
-      json_decref(pIn);
+    if (zOnlyColl && (pB->nColl != strlen(zOnlyColl) ||
+                      strcmp(pAct->zColl, zOnlyColl) != 0)) {
+      continue;
     }
-    sqlite3_free(zC);
-    sqlite3_free(zI);
-    sqlite3_free(zJ);
+    rc = schema_for(pStore, iThread, pAct->zColl, &pS, &zWhy);
+    if (rc == SQLITE_OK &&
+        ((pAct->zJson && pB->pIn == NULL) || !action_valid(pS, pAct, pB->pIn))) {
+      /* Not a JSON object, or against the schema: not applied, and
+      ** counted, the same way on every peer. */
+      (*pnSkip)++;
+    } else if (rc == SQLITE_OK) {
+      rc = reduce_parsed(pStore, iThread, pAct, pB->pIn, logPk, iLog,
+                         zOnlyView, &zWhy);
+    }
   }
   if (rc != SQLITE_OK) {
     *pzErr = zWhy ? zWhy : sqlite3_mprintf("%s", sqlite3_errstr(rc));
     zWhy = NULL;
   }
   sqlite3_free(zWhy);
-  thr_cbor_free(pTop);
+  return rc;
+}
+
+int thr_apply_body(thr_store *pStore, sqlite3_int64 iThread,
+                   const unsigned char logPk[32],
+                   const unsigned char author[32], const unsigned char *aBody,
+                   size_t nBody, const char *zOnlyColl, const char *zOnlyView,
+                   int *pnSkip, char **pzErr) {
+  thr_body *pBody = NULL;
+  int rc = thr_body_parse(aBody, nBody, &pBody);
+  if (rc == SQLITE_OK) {
+    rc = thr_body_apply(pStore, iThread, logPk, author, pBody, zOnlyColl,
+                        zOnlyView, pnSkip, pzErr);
+  } else {
+    *pzErr = sqlite3_mprintf("out of memory");
+  }
+  thr_body_free(pBody);
   return rc;
 }
 

@@ -432,67 +432,90 @@ static int put_block_ok(const thr_wire_rec *pRec, int i, const thr_cid *pWant) {
   return memcmp(got.a, pWant->a, THR_CID_BYTES) == 0;
 }
 
-/* Steps 2-5, with the savepoint open. */
-static int put_checked(thr_sync *p, sqlite3_int64 iThread, const thr_tkey *pKey,
-                       const unsigned char logPk[32], const thr_wire_rec *pRec,
-                       sqlite3_int64 iLog, sqlite3_int64 nHave,
-                       const thr_cid *pHead, const thr_cid *pCid, int *peOut,
-                       int *pnSkip, char **pzWhy) {
-  thr_opened op;
+void thr_checked_clear(thr_checked *p) {
+  thr_body_free(p->pBody);
+  sqlite3_free(p->zWhy);
+  memset(p, 0, sizeof(*p));
+}
+
+/* Steps 2, 4 and 5's decryption: no database, so any thread. */
+void thr_sync_check(const thr_tkey *pKey, const unsigned char logPk[32],
+                    const thr_wire_rec *pRec, thr_checked *pOut) {
   thr_cid cidBody, cidHeader;
   unsigned char contentKey[32];
-  int64_t tHeader = 0;
   thr_cbuf plain = {NULL, 0};
-  sqlite3_stmt *pStmt;
-  int rc;
-
+  memset(pOut, 0, sizeof(*pOut));
+  pOut->bBad = 1;
+  if (pRec->a[THR_BLK_RECORD] == NULL || pRec->n[THR_BLK_RECORD] == 0 ||
+      pRec->counter < 1) {
+    pOut->zWhy = sqlite3_mprintf("%s", THR_CHECK_DECODE);
+    return;
+  }
+  thr_cid_of(&pOut->cid, THR_CODEC_DAGCBOR, pRec->a[THR_BLK_RECORD],
+             pRec->n[THR_BLK_RECORD]);
   if (thr_rec_open(pKey->service, logPk, pRec->a[THR_BLK_RECORD],
-                   pRec->n[THR_BLK_RECORD], &op, pzWhy) != SQLITE_OK) {
-    *peOut = THR_PUT_BAD;
-    return SQLITE_OK;
+                   pRec->n[THR_BLK_RECORD], &pOut->op,
+                   &pOut->zWhy) != SQLITE_OK) {
+    return;
   }
-  if (nHave == 0 ? op.hasPrev
-                 : (!op.hasPrev ||
-                    memcmp(op.cidPrev.a, pHead->a, THR_CID_BYTES) != 0)) {
-    *pzWhy = sqlite3_mprintf("%s", THR_CHECK_PREV);
-    *peOut = THR_PUT_BAD;
-    return SQLITE_OK;
-  }
-  if (!put_block_ok(pRec, THR_BLK_EVENT, &op.cidEvent) ||
+  if (!put_block_ok(pRec, THR_BLK_EVENT, &pOut->op.cidEvent) ||
       thr_event_open(pRec->a[THR_BLK_EVENT], pRec->n[THR_BLK_EVENT], &cidBody,
-                     &cidHeader, pzWhy) != SQLITE_OK ||
+                     &cidHeader, &pOut->zWhy) != SQLITE_OK ||
       !put_block_ok(pRec, THR_BLK_HEADER, &cidHeader) ||
       !put_block_ok(pRec, THR_BLK_BODY, &cidBody)) {
-    if (*pzWhy == NULL) {
-      *pzWhy = sqlite3_mprintf("%s", THR_CHECK_CID);
+    if (pOut->zWhy == NULL) {
+      pOut->zWhy = sqlite3_mprintf("%s", THR_CHECK_CID);
     }
-    *peOut = THR_PUT_BAD;
-    return SQLITE_OK;
+    return;
   }
   if (pKey->hasRead) {
-    if (thr_header_open(pKey->read, pRec->a[THR_BLK_HEADER],
-                        pRec->n[THR_BLK_HEADER], contentKey, &tHeader,
-                        pzWhy) != SQLITE_OK ||
-        thr_body_open(contentKey, pRec->a[THR_BLK_BODY], pRec->n[THR_BLK_BODY],
-                      &plain, pzWhy) != SQLITE_OK) {
-      sodium_memzero(contentKey, sizeof(contentKey));
-      *peOut = THR_PUT_BAD;
-      return SQLITE_OK;
+    int rc = thr_header_open(pKey->read, pRec->a[THR_BLK_HEADER],
+                             pRec->n[THR_BLK_HEADER], contentKey,
+                             &pOut->tHeader, &pOut->zWhy);
+    if (rc == SQLITE_OK) {
+      rc = thr_body_open(contentKey, pRec->a[THR_BLK_BODY],
+                         pRec->n[THR_BLK_BODY], &plain, &pOut->zWhy);
     }
     sodium_memzero(contentKey, sizeof(contentKey));
+    if (rc != SQLITE_OK) {
+      return;
+    }
+    rc = thr_body_parse(plain.a, plain.n, &pOut->pBody);
+    sodium_memzero(plain.a, plain.n);
+    sqlite3_free(plain.a);
+    if (rc != SQLITE_OK) {
+      pOut->zWhy = sqlite3_mprintf("out of memory");
+      pOut->bNoMem = 1;
+      return;
+    }
   }
-  rc = SQLITE_OK;
+  pOut->bBad = 0;
+}
+
+/* Step 3 and the writes, with the savepoint open, for a record that passed
+** thr_sync_check(). */
+static int put_checked(thr_sync *p, sqlite3_int64 iThread, const thr_tkey *pKey,
+                       const unsigned char logPk[32], const thr_wire_rec *pRec,
+                       const thr_checked *pChk, sqlite3_int64 iLog,
+                       sqlite3_int64 nHave, const thr_cid *pHead, int *peOut,
+                       int *pnSkip, char **pzWhy) {
+  const thr_opened *pOp = &pChk->op;
+  sqlite3_stmt *pStmt;
+  int rc = SQLITE_OK;
+
+  if (nHave == 0 ? pOp->hasPrev
+                 : (!pOp->hasPrev ||
+                    memcmp(pOp->cidPrev.a, pHead->a, THR_CID_BYTES) != 0)) {
+    *pzWhy = sqlite3_mprintf("%s", THR_CHECK_PREV);
+    return SQLITE_OK;
+  }
   if (iLog == 0) {
-    rc = thr_store_log_lid(p->pStore, iThread, logPk, op.author, 0, &iLog,
+    rc = thr_store_log_lid(p->pStore, iThread, logPk, pOp->author, 0, &iLog,
                            pzWhy);
   }
   if (rc == SQLITE_OK && pKey->hasRead) {
-    rc = thr_apply_body(p->pStore, iThread, logPk, op.author, plain.a, plain.n,
+    rc = thr_body_apply(p->pStore, iThread, logPk, pOp->author, pChk->pBody,
                         NULL, NULL, pnSkip, pzWhy);
-  }
-  if (plain.a) {
-    sodium_memzero(plain.a, plain.n);
-    sqlite3_free(plain.a);
   }
   if (rc != SQLITE_OK) {
     return rc;
@@ -501,13 +524,14 @@ static int put_checked(thr_sync *p, sqlite3_int64 iThread, const thr_tkey *pKey,
   if (pStmt) {
     sqlite3_bind_int64(pStmt, 1, iLog);
     sqlite3_bind_int64(pStmt, 2, nHave + 1);
-    sqlite3_bind_blob(pStmt, 3, pCid->a, THR_CID_BYTES, SQLITE_STATIC);
-    if (op.hasPrev) {
-      sqlite3_bind_blob(pStmt, 4, op.cidPrev.a, THR_CID_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(pStmt, 3, pChk->cid.a, THR_CID_BYTES, SQLITE_STATIC);
+    if (pOp->hasPrev) {
+      sqlite3_bind_blob(pStmt, 4, pOp->cidPrev.a, THR_CID_BYTES,
+                        SQLITE_STATIC);
     }
-    sqlite3_bind_blob(pStmt, 5, op.author, 32, SQLITE_STATIC);
+    sqlite3_bind_blob(pStmt, 5, pOp->author, 32, SQLITE_STATIC);
     if (pKey->hasRead) {
-      sqlite3_bind_int64(pStmt, 6, tHeader);
+      sqlite3_bind_int64(pStmt, 6, pChk->tHeader);
     }
     sqlite3_bind_blob64(pStmt, 7, pRec->a[THR_BLK_RECORD],
                         pRec->n[THR_BLK_RECORD], SQLITE_STATIC);
@@ -529,21 +553,26 @@ static int put_checked(thr_sync *p, sqlite3_int64 iThread, const thr_tkey *pKey,
 
 int thr_sync_put(thr_sync *p, sqlite3_int64 iThread, const thr_tkey *pKey,
                  const unsigned char logPk[32], const thr_wire_rec *pRec,
-                 int *peOut, int *pnSkip, char **pzWhy) {
+                 const thr_checked *pChk, int *peOut, int *pnSkip,
+                 char **pzWhy) {
   sqlite3_int64 iLog, nHave;
-  thr_cid head, cid;
+  thr_checked own;
+  thr_cid head;
   int rc, bSame;
   *peOut = THR_PUT_BAD;
+  if (pChk == NULL) {
+    thr_sync_check(pKey, logPk, pRec, &own);
+    pChk = &own;
+  }
   if (pRec->a[THR_BLK_RECORD] == NULL || pRec->n[THR_BLK_RECORD] == 0 ||
       pRec->counter < 1) {
     *pzWhy = sqlite3_mprintf("%s", THR_CHECK_DECODE);
-    return SQLITE_OK;
+    rc = SQLITE_OK;
+    goto done;
   }
-  thr_cid_of(&cid, THR_CODEC_DAGCBOR, pRec->a[THR_BLK_RECORD],
-             pRec->n[THR_BLK_RECORD]);
   rc = put_position(p, iThread, logPk, &iLog, &nHave, &head);
   if (rc == SQLITE_OK && pRec->counter <= nHave) {
-    rc = put_same(p, iThread, logPk, pRec->counter, &cid, &bSame);
+    rc = put_same(p, iThread, logPk, pRec->counter, &pChk->cid, &bSame);
     if (rc == SQLITE_OK && bSame) {
       *peOut = THR_PUT_HAVE;
     } else if (rc == SQLITE_OK) {
@@ -552,10 +581,14 @@ int thr_sync_put(thr_sync *p, sqlite3_int64 iThread, const thr_tkey *pKey,
     }
   } else if (rc == SQLITE_OK && pRec->counter > nHave + 1) {
     *peOut = THR_PUT_GAP;
+  } else if (rc == SQLITE_OK && pChk->bNoMem) {
+    rc = SQLITE_NOMEM;
+  } else if (rc == SQLITE_OK && pChk->bBad) {
+    *pzWhy = sqlite3_mprintf("%s", pChk->zWhy ? pChk->zWhy : "bad record");
   } else if (rc == SQLITE_OK) {
     rc = sync_exec(p, SQ_SAVEPOINT);
     if (rc == SQLITE_OK) {
-      rc = put_checked(p, iThread, pKey, logPk, pRec, iLog, nHave, &head, &cid,
+      rc = put_checked(p, iThread, pKey, logPk, pRec, pChk, iLog, nHave, &head,
                        peOut, pnSkip, pzWhy);
       if (rc != SQLITE_OK || *peOut != THR_PUT_ADDED) {
         sync_exec(p, SQ_ROLLBACK_TO);
@@ -565,6 +598,10 @@ int thr_sync_put(thr_sync *p, sqlite3_int64 iThread, const thr_tkey *pKey,
   }
   if (rc != SQLITE_OK && *pzWhy == NULL) {
     *pzWhy = sync_errmsg(p, rc);
+  }
+done:
+  if (pChk == &own) {
+    thr_checked_clear(&own);
   }
   return rc;
 }

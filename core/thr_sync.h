@@ -74,14 +74,35 @@ int thr_sync_part(thr_sync *p, sqlite3_int64 iThread,
                   size_t an[4], size_t iOff, unsigned char *aBuf, size_t nBuf,
                   size_t *pnGot, char **pzErr);
 
-/* Check a record that a peer sent for log logPk and store it as the log's
-** next record, applying its actions to the views when this peer holds the
-** read key: the record and its effects are stored together or not at all
-** (a savepoint; the caller's transaction batches records).  *peOut is a
-** THR_PUT_*; SQLITE_OK unless storage failed.  *pnSkip counts actions the
-** views refused. */
+/* The checks of a record that need no database (steps 2, 4 and 5's
+** decryption in sync.c): the signature, the blocks' CIDs, and with the read
+** key the header and body opened.  Any thread may run them, ahead of
+** thr_sync_put(), for records of one log in any order.  The result owns
+** the body opened and parsed; thr_checked_clear() frees it. */
+typedef struct thr_checked thr_checked;
+struct thr_checked {
+  int bBad;      /* refused: zWhy says why (THR_CHECK_* first)... */
+  int bNoMem;    /* ...unless memory ran out */
+  char *zWhy;
+  thr_cid cid;   /* of the record block */
+  thr_opened op; /* the record block opened */
+  int64_t tHeader;
+  thr_body *pBody; /* the body opened and parsed (read key holders) */
+};
+void thr_sync_check(const thr_tkey *pKey, const unsigned char logPk[32],
+                    const thr_wire_rec *pRec, thr_checked *pOut);
+void thr_checked_clear(thr_checked *p);
+
+/* Store a record that a peer sent for log logPk as the log's next record,
+** applying its actions to the views when this peer holds the read key:
+** the record and its effects are stored together or not at all (a
+** savepoint; the caller's transaction batches records).  pChk is the
+** record's thr_sync_check() result, or NULL to check it here.  *peOut is
+** a THR_PUT_*; SQLITE_OK unless storage failed.  *pnSkip counts actions
+** the views refused. */
 int thr_sync_put(thr_sync *p, sqlite3_int64 iThread, const thr_tkey *pKey,
                  const unsigned char logPk[32], const thr_wire_rec *pRec,
-                 int *peOut, int *pnSkip, char **pzWhy);
+                 const thr_checked *pChk, int *peOut, int *pnSkip,
+                 char **pzWhy);
 
 #endif /* THR_SYNC_H */

@@ -91,6 +91,7 @@
 #define NODE_TICK_MS 1000
 #define NODE_REQ_MS 10000 /* a request without an answer by then fails */
 #define NODE_NSRV 4       /* requests served at once */
+#define NODE_AHEAD 2      /* pages pulled ahead of the one being stored */
 
 enum { OP_HEADS = 1, OP_PULL, OP_PUSH, OP_PART };
 enum { CMD_LISTEN = 1, CMD_ADD_PEER, CMD_SYNC, CMD_POKE, CMD_ADDRS, CMD_JOIN };
@@ -100,6 +101,7 @@ typedef struct node_req node_req;
 typedef struct node_srv node_srv;
 typedef struct node_cmd node_cmd;
 typedef struct node_thr node_thr;
+typedef struct node_page node_page;
 
 /* A thread known here, with its wire key and tag. */
 struct node_thr {
@@ -133,6 +135,7 @@ struct node_req {
   size_t iOff;        /* part, or a push of a piece: its offset */
   node_cmd *pCmd;     /* the sync waiting on it, or NULL */
   int bSent;          /* the request went out; now the reply */
+  int bHalt;          /* an earlier page of its chain failed: no more */
   node_req *pNext;
   node_req *pNextChain; /* in thr_node.pChains */
 };
@@ -144,6 +147,31 @@ struct node_srv {
   nng_aio *aio;
   int bSending;
   node_srv *pNext; /* in the loop's queue */
+};
+
+/* A page of pulled records on its way to storage.  Its records' checks
+** that need no database (thr_sync_check: signatures, CIDs, decryption) run
+** on libuv's thread pool, several pages at once; then the loop stores the
+** pages in the order they arrived, which is the order of each log (a chain
+** asks for a page only once the one before it has arrived).  Meanwhile the
+** chain's next page is already on its way (NODE_AHEAD). */
+struct node_page {
+  uv_work_t work;
+  thr_node *pNode;
+  node_req *r;     /* the pull it answers: a step of its chain until stored */
+  nng_msg *pMsg;   /* the reply... */
+  thr_cbor *pIn;   /* ...opened; aRec's blocks point into it */
+  thr_tkey key;    /* copies for the pool thread */
+  unsigned char logPk[32];
+  thr_wire_rec *aRec;
+  thr_checked *aChk;
+  size_t nRec;
+  size_t nChecked;     /* pool thread: checked, up to the first refusal */
+  sqlite3_int64 iLast; /* the counter of its last record */
+  int bCut;            /* the page held more that could not be read */
+  int bChecked;        /* loop: the pool thread is done with it */
+  int bAhead;          /* the chain's next page was asked for */
+  node_page *pNext;
 };
 
 /* A call from a user thread, answered by the loop. */
@@ -205,9 +233,15 @@ struct thr_node {
   ** log that one is already walking (pulls: from any peer; pushes: to the
   ** same peer), it hands its sync to that chain instead. */
   node_req *pChains;
+  /* Pages of pulled records between arrival and storage, in arrival order
+  ** (see node_page). */
+  node_page *pPages;
+  int nPages;
+  int bStopping; /* the loop is closing: pages are dropped, not stored */
 };
 
 static void node_cmd_finish(thr_node *p, node_cmd *c);
+static void node_req_free(thr_node *p, node_req *r, nng_msg *pMsg);
 
 static pthread_mutex_t gRegistry = PTHREAD_MUTEX_INITIALIZER;
 static thr_node *gNodes;
@@ -528,12 +562,12 @@ static node_peer *node_peer_get(thr_node *p, const char *zAddr) {
 ** on a later round (a restarted honest peer comes back). */
 static void node_peer_drop(thr_node *p, node_peer *pPeer) {
   node_peer **pp;
-  for (pp = &p->pPeers; *pp; pp = &(*pp)->pNext) {
-    if (*pp == pPeer) {
-      *pp = pPeer->pNext;
-      break;
+  for (pp = &p->pPeers; *pp != pPeer; pp = &(*pp)->pNext) {
+    if (*pp == NULL) {
+      return; /* dropped already (by another reply in flight) */
     }
   }
+  *pp = pPeer->pNext;
   nng_close(pPeer->sock); /* in-flight requests complete with an error */
   pPeer->bOpen = 0;
   pPeer->pNext = p->pDead;
@@ -973,16 +1007,16 @@ static thr_part *node_part_get(thr_node *p, node_thr *t,
   return pPart;
 }
 
-/* Store one record inside the caller's transaction.  Returns 0 when the
-** page must stop here: a refusal (*pzBad, "refused: ..."), a storage
-** error (*pzBad), or a gap (*pbGap). */
+/* Store one record inside the caller's transaction (pChk: its checks,
+** done ahead, or NULL).  Returns 0 when the page must stop here: a refusal
+** (*pzBad, "refused: ..."), a storage error (*pzBad), or a gap (*pbGap). */
 static int node_put(thr_node *p, node_thr *t, const unsigned char logPk[32],
-                    const thr_wire_rec *pRec, sqlite3_int64 *pnAdded,
-                    char **pzBad, int *pbGap) {
+                    const thr_wire_rec *pRec, const thr_checked *pChk,
+                    sqlite3_int64 *pnAdded, char **pzBad, int *pbGap) {
   int eOut = 0, nSkip = 0, rc;
   char *zWhy = NULL;
-  rc = thr_sync_put(p->pSync, t->iThread, &t->key, logPk, pRec, &eOut, &nSkip,
-                    &zWhy);
+  rc = thr_sync_put(p->pSync, t->iThread, &t->key, logPk, pRec, pChk, &eOut,
+                    &nSkip, &zWhy);
   if (rc != SQLITE_OK) {
     *pzBad = sqlite3_mprintf("storage: %s", zWhy ? zWhy : "error");
   } else if (eOut == THR_PUT_BAD) {
@@ -996,51 +1030,66 @@ static int node_put(thr_node *p, node_thr *t, const unsigned char logPk[32],
   return *pzBad == NULL && !*pbGap;
 }
 
-/* Store records from a peer, a page (pRecs) or one whole large record
-** (pOne): one transaction.  Returns the number added; *pzBad gets the
-** reason when a record was refused, *pbGap is set when the records start
-** past our end. */
-static sqlite3_int64 node_store(thr_node *p, node_thr *t,
-                                const unsigned char logPk[32], thr_cbor *pRecs,
-                                const thr_wire_rec *pOne, char **pzBad,
-                                int *pbGap) {
-  size_t i, n = pOne ? 1 : thr_cbor_array_size(pRecs);
-  sqlite3_int64 nAdded = 0;
-  *pbGap = 0;
-  if (n == 0) {
-    return 0;
-  }
-  if (node_exec(p, "BEGIN IMMEDIATE") != SQLITE_OK) {
-    *pzBad = sqlite3_mprintf("busy: %s", sqlite3_errmsg(p->db));
+/* The records of a page as it arrived ([[counter, record, event, header,
+** body], ...]): *paRec (owned; its blocks borrowed from pRecs) gets the
+** well-formed ones up to the first that is not.  Returns 0 when one was
+** not, or out of memory (*paRec NULL). */
+static int node_recs_parse(thr_cbor *pRecs, thr_wire_rec **paRec,
+                           size_t *pn) {
+  size_t i, k, n = thr_cbor_array_size(pRecs);
+  thr_wire_rec *a = sqlite3_malloc64((n ? n : 1) * sizeof(*a));
+  *paRec = a;
+  *pn = 0;
+  if (a == NULL) {
     return 0;
   }
   for (i = 0; i < n; i++) {
-    thr_cbor *pR = pOne ? NULL : thr_cbor_array_at(pRecs, i);
-    thr_wire_rec r;
+    thr_cbor *pR = thr_cbor_array_at(pRecs, i);
     uint64_t c = 0;
-    int k;
-    if (pOne) {
-      r = *pOne;
-    } else {
-      memset(&r, 0, sizeof(r));
-      if (thr_cbor_array_size(pR) != 5 ||
-          !thr_cbor_as_uint(thr_cbor_array_at(pR, 0), &c) || c > (1ULL << 62)) {
-        *pzBad = sqlite3_mprintf("refused: %s", THR_CHECK_DECODE);
-        break;
-      }
-      r.counter = (sqlite3_int64)c;
-      for (k = 0; k < 4; k++) {
-        r.a[k] =
-            thr_cbor_as_bytes(thr_cbor_array_at(pR, (size_t)k + 1), &r.n[k]);
-      }
+    if (thr_cbor_array_size(pR) != 5 ||
+        !thr_cbor_as_uint(thr_cbor_array_at(pR, 0), &c) || c > (1ULL << 62)) {
+      return 0;
     }
-    if (!node_put(p, t, logPk, &r, &nAdded, pzBad, pbGap)) {
-      break;
+    memset(&a[i], 0, sizeof(a[i]));
+    a[i].counter = (sqlite3_int64)c;
+    for (k = 0; k < 4; k++) {
+      a[i].a[k] = thr_cbor_as_bytes(thr_cbor_array_at(pR, k + 1), &a[i].n[k]);
+    }
+    *pn = i + 1;
+  }
+  return 1;
+}
+
+/* Store records from a peer (aRec, with their checks done ahead in aChk,
+** or NULL) in one transaction; bCut: the page held more that could not be
+** read, a refusal once these are stored.  Returns the number added; *pzBad
+** gets the reason when a record was refused, *pbGap is set when the
+** records start past our end. */
+static sqlite3_int64 node_store(thr_node *p, node_thr *t,
+                                const unsigned char logPk[32],
+                                const thr_wire_rec *aRec,
+                                const thr_checked *aChk, size_t n, int bCut,
+                                char **pzBad, int *pbGap) {
+  sqlite3_int64 nAdded = 0;
+  size_t i;
+  int bAll = 1;
+  *pbGap = 0;
+  if (n > 0) {
+    if (node_exec(p, "BEGIN IMMEDIATE") != SQLITE_OK) {
+      *pzBad = sqlite3_mprintf("busy: %s", sqlite3_errmsg(p->db));
+      return 0;
+    }
+    for (i = 0; bAll && i < n; i++) {
+      bAll = node_put(p, t, logPk, &aRec[i], aChk ? &aChk[i] : NULL, &nAdded,
+                      pzBad, pbGap);
+    }
+    if (node_exec(p, "COMMIT") != SQLITE_OK) {
+      node_exec(p, "ROLLBACK");
+      nAdded = 0;
     }
   }
-  if (node_exec(p, "COMMIT") != SQLITE_OK) {
-    node_exec(p, "ROLLBACK");
-    nAdded = 0;
+  if (bAll && bCut) {
+    *pzBad = sqlite3_mprintf("refused: %s", THR_CHECK_DECODE);
   }
   if (*pzBad && strncmp(*pzBad, "refused", 7) == 0) {
     node_reject(p, t->iThread, *pzBad);
@@ -1117,14 +1166,114 @@ static void node_pull_on(thr_node *p, node_thr *t, node_req *r,
   }
 }
 
-/* A reply to a pull: a page of records, or a large record's description. */
-static void node_got_page(thr_node *p, node_thr *t, node_req *r,
-                          thr_cbor *pIn) {
+/* An earlier page of log pk failed to store: the chain's pages that follow
+** (in flight, or waiting in the pipeline) ask for no more. */
+static void node_chain_halt(thr_node *p, const node_req *rFailed) {
+  node_req *r;
+  for (r = p->pChains; r; r = r->pNextChain) {
+    if (r->eOp == OP_PULL && memcmp(r->logPk, rFailed->logPk, 32) == 0 &&
+        r->tid.n == rFailed->tid.n &&
+        memcmp(r->tid.a, rFailed->tid.a, (size_t)r->tid.n) == 0) {
+      r->bHalt = 1;
+    }
+  }
+}
+
+/* Ask for the page after pg now, if the pipeline has room. */
+static void node_page_ahead(thr_node *p, node_page *pg) {
+  node_req *r = pg->r;
+  node_thr *t;
+  if (pg->bAhead || pg->bCut || r->bHalt || p->bStopping ||
+      p->nPages > NODE_AHEAD || pg->iLast <= r->iCtr ||
+      (t = node_thr_by_id(p, &r->tid)) == NULL) {
+    return;
+  }
+  pg->bAhead = 1;
+  node_send_pull(p, r->pPeer, t, pg->logPk, pg->iLast, r->pCmd);
+}
+
+/* Pool thread: the checks of a page's records, up to the first refusal. */
+static void node_page_check(uv_work_t *w) {
+  node_page *pg = w->data;
+  size_t i;
+  for (i = 0; i < pg->nRec; i++) {
+    thr_sync_check(&pg->key, pg->logPk, &pg->aRec[i], &pg->aChk[i]);
+    pg->nChecked = i + 1;
+    if (pg->aChk[i].bBad) {
+      break;
+    }
+  }
+}
+
+static void node_page_free(thr_node *p, node_page *pg) {
+  size_t i;
+  for (i = 0; pg->aChk && i < pg->nChecked; i++) {
+    thr_checked_clear(&pg->aChk[i]);
+  }
+  sqlite3_free(pg->aChk);
+  sqlite3_free(pg->aRec);
+  thr_cbor_free(pg->pIn);
+  node_req_free(p, pg->r, pg->pMsg);
+  sodium_memzero(&pg->key, sizeof(pg->key));
+  sqlite3_free(pg);
+}
+
+/* Store a checked page (the oldest in the pipeline), then go on. */
+static void node_page_store(thr_node *p, node_page *pg) {
+  node_req *r = pg->r;
+  node_thr *t = p->bStopping ? NULL : node_thr_by_id(p, &r->tid);
+  node_chain_unlink(p, r);
+  if (t) {
+    char *zBad = NULL;
+    int bGap = 0;
+    /* Only checked records are stored: the pool stopped at a refusal. */
+    sqlite3_int64 nAdded =
+        node_store(p, t, pg->logPk, pg->aRec, pg->aChk, pg->nChecked,
+                   pg->bCut && pg->nChecked == pg->nRec, &zBad, &bGap);
+    node_note(p, t->iThread, r->pPeer->zAddr, 0, nAdded, zBad);
+    if (r->pCmd) {
+      r->pCmd->nRecv += nAdded;
+    }
+    if (zBad || bGap) {
+      node_chain_halt(p, r);
+    }
+    if (zBad && strncmp(zBad, "refused", 7) == 0) {
+      node_peer_bad(p, t, r->pPeer, zBad);
+    } else if (zBad == NULL && !bGap && !pg->bAhead && !r->bHalt) {
+      node_pull_on(p, t, r, r->iCtr); /* more, until a page is empty */
+    } else if (nAdded > 0) {
+      node_mount(p);
+    }
+    sqlite3_free(zBad);
+  }
+  node_page_free(p, pg);
+}
+
+/* Loop: a page's checks are done; store what is ready, in arrival order. */
+static void node_page_checked(uv_work_t *w, int status) {
+  node_page *pg = w->data, *pHead;
+  thr_node *p = pg->pNode;
+  (void)status; /* cancelled work is never queued: nothing cancels it */
+  pg->bChecked = 1;
+  while ((pHead = p->pPages) != NULL && pHead->bChecked) {
+    p->pPages = pHead->pNext;
+    p->nPages--;
+    node_page_store(p, pHead);
+    for (pg = p->pPages; pg; pg = pg->pNext) {
+      node_page_ahead(p, pg); /* room again in the pipeline */
+    }
+  }
+}
+
+/* A reply to a pull: a page of records, or a large record's description.
+** Returns 1 when a page took the request and its reply (pIn, pMsg) over. */
+static int node_got_page(thr_node *p, node_thr *t, node_req *r,
+                         thr_cbor *pIn, nng_msg *pMsg) {
   thr_cbor *pRecs = thr_cbor_get(pIn, "recs");
   thr_cbor *pBig = thr_cbor_get(pIn, "big");
   char *zBad = NULL;
-  int bGap = 0;
-  sqlite3_int64 nAdded;
+  node_page *pg, **pp;
+  int bGap = 0, bAll;
   if (pBig) {
     sqlite3_int64 iCtr = 0;
     size_t an[4];
@@ -1144,21 +1293,51 @@ static void node_got_page(thr_node *p, node_thr *t, node_req *r,
       node_note(p, t->iThread, r->pPeer->zAddr, 0, 0, zBad);
     }
     sqlite3_free(zBad);
-    return;
+    return 0;
   }
-  nAdded = node_store(p, t, r->logPk, pRecs, NULL, &zBad, &bGap);
-  node_note(p, t->iThread, r->pPeer->zAddr, 0, nAdded, zBad);
-  if (r->pCmd) {
-    r->pCmd->nRecv += nAdded;
+  pg = sqlite3_malloc64(sizeof(*pg));
+  if (pg == NULL) {
+    return 0;
   }
-  if (zBad && strncmp(zBad, "refused", 7) == 0) {
-    node_peer_bad(p, t, r->pPeer, zBad);
-  } else if (zBad == NULL && !bGap && thr_cbor_array_size(pRecs) > 0) {
-    node_pull_on(p, t, r, r->iCtr); /* more, until a page is empty */
-  } else if (nAdded > 0) {
-    node_mount(p);
+  memset(pg, 0, sizeof(*pg));
+  bAll = node_recs_parse(pRecs, &pg->aRec, &pg->nRec);
+  pg->aChk = sqlite3_malloc64((pg->nRec ? pg->nRec : 1) * sizeof(thr_checked));
+  if (pg->aRec == NULL || pg->aChk == NULL || pg->nRec == 0) {
+    if (pg->aRec && pg->aChk && !bAll) { /* nothing readable: refused */
+      node_store(p, t, r->logPk, NULL, NULL, 0, 1, &zBad, &bGap);
+      node_peer_bad(p, t, r->pPeer, zBad);
+      sqlite3_free(zBad);
+    } else if (pg->aRec && pg->aChk) { /* empty: the end of the chain */
+      node_note(p, t->iThread, r->pPeer->zAddr, 0, 0, NULL);
+    }
+    sqlite3_free(pg->aRec);
+    sqlite3_free(pg->aChk);
+    sqlite3_free(pg);
+    return 0;
   }
-  sqlite3_free(zBad);
+  memset(pg->aChk, 0, pg->nRec * sizeof(thr_checked));
+  pg->work.data = pg;
+  pg->pNode = p;
+  pg->r = r;
+  pg->pMsg = pMsg;
+  pg->pIn = pIn;
+  pg->key = t->key;
+  memcpy(pg->logPk, r->logPk, 32);
+  pg->iLast = pg->aRec[pg->nRec - 1].counter;
+  pg->bCut = !bAll;
+  r->pNextChain = p->pChains; /* still a step of its chain */
+  p->pChains = r;
+  for (pp = &p->pPages; *pp; pp = &(*pp)->pNext) {
+  }
+  *pp = pg;
+  p->nPages++;
+  node_page_ahead(p, pg);
+  if (uv_queue_work(&p->loop, &pg->work, node_page_check,
+                    node_page_checked) != 0) {
+    node_page_check(&pg->work); /* no pool: check it here */
+    node_page_checked(&pg->work, 0);
+  }
+  return 1;
 }
 
 /* A reply to a part request: the next piece of a large record. */
@@ -1183,7 +1362,7 @@ static void node_got_piece(thr_node *p, node_thr *t, node_req *r,
     int bGap = 0;
     sqlite3_int64 nAdded;
     thr_part_record(pPart, &rec);
-    nAdded = node_store(p, t, r->logPk, NULL, &rec, &zBad, &bGap);
+    nAdded = node_store(p, t, r->logPk, &rec, NULL, 1, 0, &zBad, &bGap);
     thr_part_drop(&p->parts, pPart);
     node_note(p, t->iThread, r->pPeer->zAddr, 0, nAdded, zBad);
     if (r->pCmd) {
@@ -1292,7 +1471,9 @@ static void node_req_done(thr_node *p, node_req *r) {
     }
     sqlite3_free(aTheirs);
   } else if (t && pIn && r->eOp == OP_PULL) {
-    node_got_page(p, t, r, pIn);
+    if (node_got_page(p, t, r, pIn, pMsg)) {
+      return; /* the page holds the request and its reply now */
+    }
   } else if (t && pIn && r->eOp == OP_PART) {
     node_got_piece(p, t, r, pIn);
   } else if (t && pIn && r->eOp == OP_PUSH) {
@@ -1410,7 +1591,7 @@ static void node_serve_push(thr_node *p, node_thr *t, thr_cbor *pIn,
       if (e == THR_PART_DONE) {
         thr_wire_rec rec;
         thr_part_record(pPart, &rec);
-        nAdded = node_store(p, t, pk, NULL, &rec, &zBad, &bGap);
+        nAdded = node_store(p, t, pk, &rec, NULL, 1, 0, &zBad, &bGap);
         thr_part_drop(&p->parts, pPart);
       } else if (e == THR_PART_MORE || e == THR_PART_STALE) {
         bMore = 1;
@@ -1427,7 +1608,16 @@ static void node_serve_push(thr_node *p, node_thr *t, thr_cbor *pIn,
       thr_part_drop_from(&p->parts, from);
     }
   } else {
-    nAdded = node_store(p, t, pk, pRecs, NULL, &zBad, &bGap);
+    thr_wire_rec *aRec = NULL;
+    size_t nRec = 0;
+    int bAll = node_recs_parse(pRecs, &aRec, &nRec);
+    if (aRec == NULL) {
+      zBad = sqlite3_mprintf("storage: out of memory");
+    } else {
+      nAdded =
+          node_store(p, t, pk, aRec, NULL, nRec, !bAll, &zBad, &bGap);
+    }
+    sqlite3_free(aRec);
   }
   if (nAdded > 0) {
     node_mount(p);
@@ -1812,6 +2002,7 @@ static void node_wake_cb(uv_async_t *h) {
     }
   }
   if (bStop) {
+    p->bStopping = 1; /* pages still being checked are dropped */
     uv_timer_stop(&p->tick);
     uv_close((uv_handle_t *)&p->tick, NULL);
     uv_close((uv_handle_t *)&p->wake, NULL);

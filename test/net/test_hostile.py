@@ -166,7 +166,9 @@ def handler(body):
     if req.get("op") == "heads":
         return wire.seal({"heads": [[e_pk, 3]], "addrs": []})
     if req.get("op") == "pull":
-        served["pull"] = req.get("after")
+        # A asks for the page after this one before it has checked this
+        # one (pipelining): the first pull names where A's copy ends.
+        served.setdefault("pulls", []).append(req.get("after"))
         return wire.seal({"recs": [wrec(3, [evil.forge_signature(service, ex[3][0])] + ex[3][1:])]})
     return wire.seal({"err": "?"})
 
@@ -185,7 +187,7 @@ c.request(wire.seal({"op": "heads", "digest": b"\0" * 32, "addrs": [evil_addr]})
 c.close()
 th.join(30)
 lst.close()
-check("A pulled from the hostile peer, after the 2 records it holds", served.get("pull") == 2, served)
+check("A pulled from the hostile peer, after the 2 records it holds", served.get("pulls", [None])[0] == 2, served)
 # last_error is the latest error: once the hostile listener is gone, A's
 # redial may replace "bad signature" with a connection error, so the
 # refusal is read from the counters, which only grow.
