@@ -19,7 +19,10 @@
 **      judge each action by the collection's schema.
 **
 ** The record row and the reducers' writes share one savepoint: a record is
-** stored with its effects or not at all.
+** stored with its effects or not at all.  Steps 2, 4 and the decryption and
+** parsing of step 5 need no database: thr_sync_check() does them, on any
+** thread, so that the node checks the records of a page on a thread pool
+** while it stores the page before; thr_sync_put() does the rest.
 */
 #include "thr_sync.h"
 

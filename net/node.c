@@ -62,12 +62,14 @@
 ** A sync round with a peer: heads; then pull every log the peer holds more
 ** of and push every log it holds less of, page by page, until even.
 ** Rounds run on every commit (threads_commit pokes the node), every
-** NODE_TICK_MS, and on threads_sync().  Received records are checked and
-** stored by thr_sync_put(), one SQLite transaction per page; a record that
-** fails a check is refused, the rest of its page is dropped, the reason is
-** counted (threads_rejects), and the sender's connection is closed: a peer
-** we pull from is dropped (and dialed again on a later round), the pipe of
-** a peer that pushed to us is closed.
+** NODE_TICK_MS, and on threads_sync().  A pull asks for the next page as
+** soon as a page arrives (at most NODE_AHEAD pages wait to be stored);
+** pages are checked on libuv's thread pool (thr_sync_check) and stored in
+** the order they arrived by thr_sync_put(), one SQLite transaction per
+** page; a record that fails a check is refused, the rest of its page is
+** dropped, the reason is counted (threads_rejects), and the sender's
+** connection is closed: a peer we pull from is dropped (and dialed again on
+** a later round), the pipe of a peer that pushed to us is closed.
 */
 #include "thr_net.h"
 #include "thr_part.h"
@@ -159,8 +161,7 @@ struct node_page {
   uv_work_t work;
   thr_node *pNode;
   node_req *r;     /* the pull it answers: a step of its chain until stored */
-  nng_msg *pMsg;   /* the reply... */
-  thr_cbor *pIn;   /* ...opened; aRec's blocks point into it */
+  thr_cbor *pIn;   /* the reply opened; aRec's blocks point into it */
   thr_tkey key;    /* copies for the pool thread */
   unsigned char logPk[32];
   thr_wire_rec *aRec;
@@ -1213,7 +1214,7 @@ static void node_page_free(thr_node *p, node_page *pg) {
   sqlite3_free(pg->aChk);
   sqlite3_free(pg->aRec);
   thr_cbor_free(pg->pIn);
-  node_req_free(p, pg->r, pg->pMsg);
+  node_req_free(p, pg->r, NULL);
   sodium_memzero(&pg->key, sizeof(pg->key));
   sqlite3_free(pg);
 }
@@ -1319,8 +1320,8 @@ static int node_got_page(thr_node *p, node_thr *t, node_req *r,
   pg->work.data = pg;
   pg->pNode = p;
   pg->r = r;
-  pg->pMsg = pMsg;
   pg->pIn = pIn;
+  nng_msg_free(pMsg); /* pIn holds copies of its blocks */
   pg->key = t->key;
   memcpy(pg->logPk, r->logPk, 32);
   pg->iLast = pg->aRec[pg->nRec - 1].counter;
