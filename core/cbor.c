@@ -3,20 +3,33 @@
 **
 ** DAG-CBOR RULES WE ENFORCE
 **
+**   - one complete item, no trailing bytes;
 **   - definite lengths only (no indefinite strings, arrays or maps);
-**   - integers and lengths in their shortest form;
-**   - map keys are text strings, unique, sorted by length then bytewise;
+**   - every integer, length, count and tag number in its shortest form
+**     (RFC 8949 4.2.1: under 24 in the initial byte, else the narrowest
+**     of 1, 2, 4 or 8 bytes that holds it);
+**   - text strings are well-formed UTF-8;
+**   - map keys are text strings, strictly increasing in canonical order
+**     (shorter first, then bytewise), so also unique;
 **   - the only tag is 42 (a CID link), over a byte string 0x00 || CID;
-**   - floats are 64-bit only and finite (no NaN, no infinity); no
-**     "undefined";
+**   - floats are 64-bit only and finite (no NaN, no infinity); simple
+**     values are false, true and null only (no "undefined");
 **   - nesting at most THR_CBOR_MAX_DEPTH levels.
 **
-** Decoding is done in two passes.  A streaming pass (cbor_stream_decode,
-** no allocation) checks lengths, tags, float widths and the nesting depth,
-** so that libcbor never builds a tree that its recursive free and
-** serializer could not walk on a small stack.  Then cbor_load builds the
-** tree, we check map keys, and re-encode: a block is accepted only if it
-** re-encodes to exactly its own bytes (one encoding, one CID).
+** Under these rules every value has exactly one encoding, so a block that
+** passes re-encodes to exactly its own bytes (one encoding, one CID); the
+** unit and fuzz tests assert that, the decoder does not repeat it.
+**
+** Decoding is done in two passes.  cbor_prescan walks the input once
+** with cbor_stream_decode (no allocation) and checks every rule above:
+** before each step it reads the item's head itself for the width of the
+** argument and for the item's place (a map key is compared with the
+** previous key of its map, both pointing into the input; the content of
+** tag 42 must be a link), and libcbor's callbacks report the rest (string
+** bytes, float widths, simple values).  Only then does cbor_load build the
+** tree, so libcbor never builds one that its recursive free and serializer
+** could not walk on a small stack.  thr_cbor_check is the first pass
+** alone, for callers that only need to know a block is valid.
 */
 #include "thr_core.h"
 
@@ -158,12 +171,39 @@ int thr_cbor_encode(thr_cbor *p, thr_cbuf *pBuf) {
 
 /**************************************************************************
 ** Strict decoding: the streaming prescan.
+**
+** cbor_stream_decode reads one item per call (a head, and a string's
+** bytes) and reports it to a callback below; it allocates nothing.  Before
+** each call scan_head reads the head itself for what the callbacks are not
+** told: how wide the argument was written, and what the item is to its
+** container (a map key, or the content of a link).
 */
+
+/* What the item being read is to its container. */
+#define SCAN_VALUE 0 /* an array element, a map value, the top item */
+#define SCAN_KEY 1   /* a map key */
+#define SCAN_LINK 2  /* the content of tag 42 */
+
+/* The kinds of open levels. */
+#define SCAN_ARRAY 0
+#define SCAN_MAP 1
+#define SCAN_TAG 2
+
+typedef struct scan_level scan_level;
+struct scan_level {
+  uint64_t nLeft; /* items still to come; a map counts keys and values */
+  int eKind;      /* SCAN_ARRAY, SCAN_MAP or SCAN_TAG */
+  int bKey;       /* a map that has had a key: (aKey, nKey) is the last */
+  const unsigned char *aKey; /* Borrowed from the input being scanned */
+  size_t nKey;
+};
+
 typedef struct cbor_scan cbor_scan;
 struct cbor_scan {
-  uint64_t aLeft[THR_CBOR_MAX_DEPTH + 1]; /* items left per open level */
-  int nDepth;                             /* open containers */
-  const char *zErr;                       /* first problem, static text */
+  scan_level aLevel[THR_CBOR_MAX_DEPTH + 1]; /* [1..nDepth] are open */
+  int nDepth;                                /* open containers */
+  int eRole;        /* SCAN_VALUE, SCAN_KEY or SCAN_LINK: the current item */
+  const char *zErr; /* first problem, static text */
 };
 
 static void scan_fail(cbor_scan *p, const char *zErr) {
@@ -174,23 +214,24 @@ static void scan_fail(cbor_scan *p, const char *zErr) {
 
 /* One item starts: it counts against the innermost open container. */
 static void scan_item(cbor_scan *p) {
-  while (p->nDepth > 0 && p->aLeft[p->nDepth] == 0) {
+  while (p->nDepth > 0 && p->aLevel[p->nDepth].nLeft == 0) {
     p->nDepth--; /* cannot happen for well-formed input; be safe */
   }
   if (p->nDepth > 0) {
-    p->aLeft[p->nDepth]--;
+    p->aLevel[p->nDepth].nLeft--;
   }
 }
 
 /* Close every container that has received all its items. */
 static void scan_settle(cbor_scan *p) {
-  while (p->nDepth > 0 && p->aLeft[p->nDepth] == 0) {
+  while (p->nDepth > 0 && p->aLevel[p->nDepth].nLeft == 0) {
     p->nDepth--;
   }
 }
 
-/* An item that opens a level holding nItem further items. */
-static void scan_open(cbor_scan *p, uint64_t nItem) {
+/* An item that opens a level of kind eKind holding nItem further items. */
+static void scan_open(cbor_scan *p, int eKind, uint64_t nItem) {
+  scan_level *pLevel;
   scan_item(p);
   if (nItem == 0) {
     scan_settle(p);
@@ -200,7 +241,10 @@ static void scan_open(cbor_scan *p, uint64_t nItem) {
     scan_fail(p, "nested too deeply");
     return;
   }
-  p->aLeft[++p->nDepth] = nItem;
+  pLevel = &p->aLevel[++p->nDepth];
+  pLevel->nLeft = nItem;
+  pLevel->eKind = eKind;
+  pLevel->bKey = 0;
 }
 
 static void scan_leaf(cbor_scan *p) {
@@ -208,36 +252,146 @@ static void scan_leaf(cbor_scan *p) {
   scan_settle(p);
 }
 
-/* Integers: libcbor re-encodes an integer at the width it was read, so the
-** re-encoding check cannot catch "19 00 05"; the width is checked here.
-** (A one-byte argument under 24 is re-encoded inline, so that case is
-** caught later.) */
+/* The least argument that needs a 1, 2, 4 or 8 byte field (additional
+** information 24, 25, 26, 27): anything smaller has a shorter form. */
+static const uint64_t aScanMin[4] = {24, 0x100, 0x10000, 0x100000000ull};
+
+/* Read the head of the item at a[0] (n > 0 bytes from there on) and set
+** p->eRole.  Returns a static description of a problem, or NULL.  A head
+** cut short is left for cbor_stream_decode to report as truncated. */
+static const char *scan_head(cbor_scan *p, const unsigned char *a, size_t n) {
+  unsigned mt = a[0] >> 5, ai = a[0] & 0x1f;
+  const scan_level *pUp = p->nDepth > 0 ? &p->aLevel[p->nDepth] : NULL;
+  p->eRole = SCAN_VALUE;
+  if (pUp && pUp->eKind == SCAN_MAP && (pUp->nLeft & 1) == 0) {
+    /* A map of k pairs opens with 2k items left, so a key comes whenever
+    ** an even number is left. */
+    if (mt != 3) {
+      return "map key is not a text string";
+    }
+    p->eRole = SCAN_KEY;
+  } else if (pUp && pUp->eKind == SCAN_TAG) {
+    if (mt != 2) {
+      return "tag 42 does not hold a valid CID";
+    }
+    p->eRole = SCAN_LINK;
+  }
+  /* Major types 0 to 6 carry an argument: an integer, a length, a count
+  ** or a tag number.  Major type 7 is left to the callbacks (floats are
+  ** checked by width there, simple values by libcbor). */
+  if (mt < 7 && ai >= 24 && ai <= 27) {
+    size_t nArg = (size_t)1 << (ai - 24), k;
+    uint64_t v = 0;
+    if (nArg >= n) {
+      return NULL;
+    }
+    for (k = 1; k <= nArg; k++) {
+      v = (v << 8) | a[k];
+    }
+    if (v < aScanMin[ai - 24]) {
+      return "integer, length or tag not in its shortest form";
+    }
+  }
+  return NULL;
+}
+
+/* Is (a, n) well-formed UTF-8 (RFC 3629 / Unicode table 3-7: no overlong
+** forms, no surrogates, nothing above U+10FFFF)?  DAG-CBOR requires it,
+** and cbor_load refuses any other text string, so the prescan must too
+** for thr_cbor_check to agree with thr_cbor_decode. */
+static int cbor_utf8_ok(const unsigned char *a, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = a[i], lo = 0x80, hi = 0xbf;
+    size_t nCont, k;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+      nCont = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      nCont = 2;
+      if (c == 0xe0) {
+        lo = 0xa0; /* below is an overlong form of U+0000..U+07FF */
+      } else if (c == 0xed) {
+        hi = 0x9f; /* above are the surrogates U+D800..U+DFFF */
+      }
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      nCont = 3;
+      if (c == 0xf0) {
+        lo = 0x90; /* below is an overlong form of U+0000..U+FFFF */
+      } else if (c == 0xf4) {
+        hi = 0x8f; /* above is past U+10FFFF */
+      }
+    } else {
+      return 0; /* a continuation byte, 0xc0, 0xc1 or 0xf5..0xff */
+    }
+    if (n - i - 1 < nCont || a[i + 1] < lo || a[i + 1] > hi) {
+      return 0;
+    }
+    for (k = 2; k <= nCont; k++) {
+      if ((a[i + k] & 0xc0) != 0x80) {
+        return 0;
+      }
+    }
+    i += 1 + nCont;
+  }
+  return 1;
+}
+
+/* Is (a, n) the content of a link, 0x00 || a CID we read?  The CID is
+** written to *pCid when it is. */
+static int cbor_link_bytes(const unsigned char *a, size_t n, thr_cid *pCid) {
+  char *zErr = NULL;
+  int rc;
+  if (n < 1 || a[0] != 0x00) {
+    return 0;
+  }
+  rc = thr_cid_from_bytes(pCid, a + 1, n - 1, &zErr);
+  sqlite3_free(zErr);
+  return rc == SQLITE_OK;
+}
+
 static void scan_u8(void *pCtx, uint8_t v) {
   (void)v;
   scan_leaf(pCtx);
 }
 static void scan_u16(void *pCtx, uint16_t v) {
-  if (v <= 0xff) {
-    scan_fail(pCtx, "integer not in its shortest form");
-  }
+  (void)v;
   scan_leaf(pCtx);
 }
 static void scan_u32(void *pCtx, uint32_t v) {
-  if (v <= 0xffff) {
-    scan_fail(pCtx, "integer not in its shortest form");
-  }
+  (void)v;
   scan_leaf(pCtx);
 }
 static void scan_u64(void *pCtx, uint64_t v) {
-  if (v <= 0xffffffff) {
-    scan_fail(pCtx, "integer not in its shortest form");
-  }
+  (void)v;
   scan_leaf(pCtx);
 }
-static void scan_str(void *pCtx, cbor_data a, size_t n) {
-  (void)a;
-  (void)n;
-  scan_leaf(pCtx);
+static void scan_bytes(void *pCtx, cbor_data a, size_t n) {
+  cbor_scan *p = pCtx;
+  thr_cid cid;
+  if (p->eRole == SCAN_LINK && !cbor_link_bytes(a, n, &cid)) {
+    scan_fail(p, "tag 42 does not hold a valid CID");
+  }
+  scan_leaf(p);
+}
+static void scan_text(void *pCtx, cbor_data a, size_t n) {
+  cbor_scan *p = pCtx;
+  if (!cbor_utf8_ok(a, n)) {
+    scan_fail(p, "text string is not valid UTF-8");
+  } else if (p->eRole == SCAN_KEY) {
+    /* (a, n) points into the input, which outlives the scan. */
+    scan_level *pMap = &p->aLevel[p->nDepth];
+    if (pMap->bKey && cbor_key_cmp(pMap->aKey, pMap->nKey, a, n) >= 0) {
+      scan_fail(p, "map keys not in canonical order or repeated");
+    }
+    pMap->bKey = 1;
+    pMap->aKey = a;
+    pMap->nKey = n;
+  }
+  scan_leaf(p);
 }
 static void scan_bool(void *pCtx, bool v) {
   (void)v;
@@ -263,7 +417,7 @@ static void scan_undefined(void *pCtx) {
   scan_fail(pCtx, "undefined is not allowed");
 }
 static void scan_array(void *pCtx, size_t n) {
-  scan_open(pCtx, n);
+  scan_open(pCtx, SCAN_ARRAY, n);
 }
 static void scan_map(void *pCtx, size_t n) {
   cbor_scan *p = pCtx;
@@ -271,16 +425,19 @@ static void scan_map(void *pCtx, size_t n) {
     scan_fail(p, "map too large");
     return;
   }
-  scan_open(p, (uint64_t)n * 2);
+  scan_open(p, SCAN_MAP, (uint64_t)n * 2);
 }
 static void scan_tag(void *pCtx, uint64_t v) {
   if (v != 42) {
     scan_fail(pCtx, "tag other than 42");
     return;
   }
-  scan_open(pCtx, 1);
+  scan_open(pCtx, SCAN_TAG, 1);
 }
 
+/* Simple values other than false, true, null and undefined (0xe0..0xf3,
+** 0xf8 xx) have no callback: cbor_stream_decode fails on them, and so
+** does the prescan ("malformed"). */
 static const struct cbor_callbacks scanCallbacks = {
     .uint8 = scan_u8,
     .uint16 = scan_u16,
@@ -291,8 +448,8 @@ static const struct cbor_callbacks scanCallbacks = {
     .negint32 = scan_u32,
     .negint64 = scan_u64,
     .byte_string_start = scan_indef,
-    .byte_string = scan_str,
-    .string = scan_str,
+    .byte_string = scan_bytes,
+    .string = scan_text,
     .string_start = scan_indef,
     .indef_array_start = scan_indef,
     .array_start = scan_array,
@@ -309,17 +466,24 @@ static const struct cbor_callbacks scanCallbacks = {
 };
 
 /* Walk the whole input item by item.  Returns NULL if it is one complete
-** item within the limits, else a static description of the problem. */
+** item in canonical dag-cbor form, else a static description of the first
+** problem. */
 static const char *cbor_prescan(const unsigned char *a, size_t n) {
   cbor_scan s;
   size_t i = 0;
-  memset(&s, 0, sizeof(s));
+  s.nDepth = 0;
+  s.eRole = SCAN_VALUE;
+  s.zErr = NULL;
   if (n == 0) {
     return "empty input";
   }
   do {
-    struct cbor_decoder_result r =
-        cbor_stream_decode(a + i, n - i, &scanCallbacks, &s);
+    struct cbor_decoder_result r;
+    const char *zHead = scan_head(&s, a + i, n - i);
+    if (zHead) {
+      return zHead;
+    }
+    r = cbor_stream_decode(a + i, n - i, &scanCallbacks, &s);
     if (r.status != CBOR_DECODER_FINISHED || r.read == 0) {
       return r.status == CBOR_DECODER_NEDATA ? "truncated" : "malformed";
     }
@@ -337,64 +501,24 @@ static const char *cbor_prescan(const unsigned char *a, size_t n) {
   return NULL;
 }
 
-/* Tree checks that need the built items: key types, order, uniqueness,
-** and the shape of tag-42 links. */
-static const char *cbor_check_tree(cbor_item_t *p) {
-  size_t i, n;
-  const char *zErr;
-  switch (cbor_typeof(p)) {
-  case CBOR_TYPE_ARRAY:
-    n = cbor_array_size(p);
-    for (i = 0; i < n; i++) {
-      if ((zErr = cbor_check_tree(cbor_array_handle(p)[i])) != NULL) {
-        return zErr;
-      }
-    }
-    return NULL;
-  case CBOR_TYPE_MAP: {
-    struct cbor_pair *aPair = cbor_map_handle(p);
-    n = cbor_map_size(p);
-    for (i = 0; i < n; i++) {
-      cbor_item_t *pKey = aPair[i].key;
-      if (!cbor_isa_string(pKey)) {
-        return "map key is not a text string";
-      }
-      if (i > 0) {
-        cbor_item_t *pPrev = aPair[i - 1].key;
-        if (cbor_key_cmp(cbor_string_handle(pPrev), cbor_string_length(pPrev),
-                         cbor_string_handle(pKey),
-                         cbor_string_length(pKey)) >= 0) {
-          return "map keys not in canonical order or repeated";
-        }
-      }
-      if ((zErr = cbor_check_tree(aPair[i].value)) != NULL) {
-        return zErr;
-      }
-    }
-    return NULL;
+int thr_cbor_check(const unsigned char *a, size_t n, char **pzErr) {
+  const char *zWhy = cbor_prescan(a, n);
+  if (zWhy) {
+    *pzErr = sqlite3_mprintf("%s: %s", THR_CHECK_DECODE, zWhy);
+    return SQLITE_ERROR;
   }
-  case CBOR_TYPE_TAG: {
-    thr_cid cid;
-    if (!thr_cbor_as_link(p, &cid)) {
-      return "tag 42 does not hold a valid CID";
-    }
-    return NULL;
-  }
-  default:
-    return NULL;
-  }
+  return SQLITE_OK;
 }
 
 thr_cbor *thr_cbor_decode(const unsigned char *a, size_t n, char **pzErr) {
   struct cbor_load_result res;
   cbor_item_t *p;
-  const char *zWhy;
-  thr_cbuf re = {0, 0};
-
-  if ((zWhy = cbor_prescan(a, n)) != NULL) {
-    *pzErr = sqlite3_mprintf("%s: %s", THR_CHECK_DECODE, zWhy);
+  if (thr_cbor_check(a, n, pzErr) != SQLITE_OK) {
     return NULL;
   }
+  /* The input is one canonical item now, so building the tree can only
+  ** run out of memory; "malformed" would mean the prescan and cbor_load
+  ** disagree on what is well-formed. */
   p = cbor_load(a, n, &res);
   if (p == NULL || res.read != n) {
     thr_cbor_free(p);
@@ -403,24 +527,6 @@ thr_cbor *thr_cbor_decode(const unsigned char *a, size_t n, char **pzErr) {
         res.error.code == CBOR_ERR_MEMERROR ? "out of memory" : "malformed");
     return NULL;
   }
-  if ((zWhy = cbor_check_tree(p)) != NULL) {
-    thr_cbor_free(p);
-    *pzErr = sqlite3_mprintf("%s: %s", THR_CHECK_DECODE, zWhy);
-    return NULL;
-  }
-  if (thr_cbor_encode(p, &re) != SQLITE_OK) {
-    thr_cbor_free(p);
-    *pzErr = sqlite3_mprintf("out of memory");
-    return NULL;
-  }
-  if (re.n != n || memcmp(re.a, a, n) != 0) {
-    sqlite3_free(re.a);
-    thr_cbor_free(p);
-    *pzErr =
-        sqlite3_mprintf("%s: not in canonical dag-cbor form", THR_CHECK_DECODE);
-    return NULL;
-  }
-  sqlite3_free(re.a);
   return p;
 }
 
@@ -472,19 +578,12 @@ int thr_cbor_as_uint(thr_cbor *p, uint64_t *pV) {
 
 int thr_cbor_as_link(thr_cbor *p, thr_cid *pCid) {
   const unsigned char *a;
-  size_t n;
-  char *zErr = NULL;
-  int rc;
+  size_t n = 0;
   if (p == NULL || !cbor_isa_tag(p) || cbor_tag_value(p) != 42) {
     return 0;
   }
   a = thr_cbor_as_bytes(cbor_move(cbor_tag_item(p)), &n);
-  if (a == NULL || n < 1 || a[0] != 0x00) {
-    return 0;
-  }
-  rc = thr_cid_from_bytes(pCid, a + 1, n - 1, &zErr);
-  sqlite3_free(zErr);
-  return rc == SQLITE_OK;
+  return a != NULL && cbor_link_bytes(a, n, pCid);
 }
 
 size_t thr_cbor_map_size(thr_cbor *p) {

@@ -128,9 +128,15 @@ struct txn_schema {
   txn_schema *pNext;
 };
 
+/* A view of collection zColl of thread iThread, with its statements.  An
+** entry with zView NULL (and nothing else set) remembers that the
+** collection has no view here, so that the reducer does not query
+** _threads_view again for every action of it: a peer that joins a thread
+** stores records before its tables exist.  It goes with the rest of the
+** cache (thr_txn_release_stmts), so a table created later is seen. */
 typedef struct txn_view txn_view;
 struct txn_view {
-  char *zView;
+  char *zView; /* NULL: no views of (iThread, zColl) */
   sqlite3_int64 iThread;
   char *zColl;
   int nProp;
@@ -662,12 +668,31 @@ int thr_view_unregister(thr_store *pStore, const char *zView, char **pzErr) {
   return rc;
 }
 
-/* Load the views of collection zColl of thread iThread (all of them, or
-** just zOnly) into the cache, preparing their statements. */
+/* Remember that collection zColl of thread iThread has no views.  Only a
+** cache: when memory is short it is simply not remembered. */
+static void view_none(thr_txn *p, sqlite3_int64 iThread, const char *zColl) {
+  txn_view *pV = sqlite3_malloc64(sizeof(*pV));
+  if (pV == NULL) {
+    return;
+  }
+  memset(pV, 0, sizeof(*pV));
+  pV->iThread = iThread;
+  pV->zColl = sqlite3_mprintf("%s", zColl);
+  if (pV->zColl == NULL) {
+    sqlite3_free(pV);
+    return;
+  }
+  pV->pNext = p->pViews;
+  p->pViews = pV;
+}
+
+/* Load all the views of collection zColl of thread iThread into the cache,
+** preparing their statements; or, when it has none, remember that. */
 static int view_load(thr_store *pStore, thr_txn *p, sqlite3_int64 iThread,
                      const char *zColl, char **pzErr) {
   sqlite3 *db = thr_store_db(pStore);
   sqlite3_stmt *pStmt = NULL;
+  int rcStep = SQLITE_DONE, nView = 0;
   int rc = sqlite3_prepare_v2(db,
                               "SELECT view, props FROM _threads_view"
                               " WHERE tid = ?1 AND coll = ?2",
@@ -678,7 +703,7 @@ static int view_load(thr_store *pStore, thr_txn *p, sqlite3_int64 iThread,
   }
   sqlite3_bind_int64(pStmt, 1, iThread);
   sqlite3_bind_text(pStmt, 2, zColl, -1, SQLITE_STATIC);
-  while (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
+  while (rc == SQLITE_OK && (rcStep = sqlite3_step(pStmt)) == SQLITE_ROW) {
     const char *zView = (const char *)sqlite3_column_text(pStmt, 0);
     json_t *pProps =
         json_loads((const char *)sqlite3_column_text(pStmt, 1), 0, NULL);
@@ -698,6 +723,7 @@ static int view_load(thr_store *pStore, thr_txn *p, sqlite3_int64 iThread,
       break;
     }
     memset(pV, 0, sizeof(*pV));
+    nView++;
     pV->zView = sqlite3_mprintf("%s", zView);
     pV->zColl = sqlite3_mprintf("%s", zColl);
     pV->iThread = iThread;
@@ -778,6 +804,9 @@ static int view_load(thr_store *pStore, thr_txn *p, sqlite3_int64 iThread,
     sqlite3_free(zSet);
   }
   sqlite3_finalize(pStmt);
+  if (rc == SQLITE_OK && rcStep == SQLITE_DONE && nView == 0) {
+    view_none(p, iThread, zColl);
+  }
   return rc;
 }
 
@@ -1377,10 +1406,16 @@ static int reduce_in(reduce_ctx *x, const unsigned char logPk[32],
     p->iCookie = thr_store_cookie(x->pStore);
   }
   for (;;) {
-    int nSeen = 0;
+    int nSeen = 0, bNone = 0;
     for (pV = p->pViews; rc == SQLITE_OK && pV; pV = pV->pNext) {
-      if (pV->iThread != x->iThread || strcmp(pV->zColl, x->pAct->zColl) != 0 ||
-          (zOnlyView && strcmp(pV->zView, zOnlyView) != 0)) {
+      if (pV->iThread != x->iThread || strcmp(pV->zColl, x->pAct->zColl) != 0) {
+        continue;
+      }
+      if (pV->zView == NULL) {
+        bNone = 1; /* known to have no views: nothing to load */
+        continue;
+      }
+      if (zOnlyView && strcmp(pV->zView, zOnlyView) != 0) {
         continue;
       }
       nSeen++;
@@ -1389,7 +1424,7 @@ static int reduce_in(reduce_ctx *x, const unsigned char logPk[32],
         return SQLITE_OK;
       }
     }
-    if (nSeen > 0 || bLoaded || rc != SQLITE_OK) {
+    if (nSeen > 0 || bNone || bLoaded || rc != SQLITE_OK) {
       break;
     }
     /* Not cached yet: load this collection's views once. */

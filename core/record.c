@@ -345,20 +345,18 @@ int thr_header_open(const unsigned char read[32], const unsigned char *a,
 
 int thr_body_open(const unsigned char contentKey[32], const unsigned char *a,
                   size_t n, thr_cbuf *pPlain, char **pzErr) {
-  thr_cbor *pBody;
   int rc = thr_open_block(contentKey, a, n, pPlain, pzErr);
   if (rc != SQLITE_OK) {
     return rc;
   }
-  pBody = thr_cbor_decode(pPlain->a, pPlain->n, pzErr);
-  if (pBody == NULL) {
+  /* Only validated here: the body is decoded when it is applied. */
+  rc = thr_cbor_check(pPlain->a, pPlain->n, pzErr);
+  if (rc != SQLITE_OK) {
     sqlite3_free(pPlain->a);
     pPlain->a = NULL;
     pPlain->n = 0;
-    return SQLITE_ERROR;
   }
-  thr_cbor_free(pBody);
-  return SQLITE_OK;
+  return rc;
 }
 
 /* Fetch block pCid through xGet and check that its bytes hash to it. */

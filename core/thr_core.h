@@ -127,7 +127,8 @@ const char *thr_sha256_path(void);
 ** dag-cbor on top of libcbor.  Maps are written in canonical order (keys
 ** sorted by length, then bytewise); integers in their shortest form; CID
 ** links as tag 42 over 0x00 || CID bytes.  Decoding is strict: a block
-** decodes only if it re-encodes to exactly the same bytes, so every block
+** decodes only if it is in canonical form (the rules are listed at the top
+** of cbor.c), so it re-encodes to exactly the same bytes and every block
 ** has one and only one encoding (and so one CID).
 */
 typedef struct thr_cbuf thr_cbuf;
@@ -161,6 +162,11 @@ int thr_cbor_encode(thr_cbor *p, thr_cbuf *pBuf);
 /* Decode a whole block strictly.  Returns a tree (free with
 ** thr_cbor_free) or NULL with *pzErr set ("undecodable block: ..."). */
 thr_cbor *thr_cbor_decode(const unsigned char *a, size_t n, char **pzErr);
+
+/* The same strict checks as thr_cbor_decode, without building a tree:
+** SQLITE_OK if thr_cbor_decode would accept (a, n) (memory permitting),
+** else SQLITE_ERROR with *pzErr set to the message it would give. */
+int thr_cbor_check(const unsigned char *a, size_t n, char **pzErr);
 
 /* Accessors on decoded trees.  All return NULL/0 when the shape differs. */
 thr_cbor *thr_cbor_get(thr_cbor *pMap, const char *zKey);

@@ -4,7 +4,10 @@
 **
 ** Properties checked (abort() on violation):
 **   - a tree that decodes re-encodes to exactly the input bytes (strict
-**     decoding promises one encoding per block);
+**     decoding promises one encoding per block; the decoder itself no
+**     longer re-encodes to check it);
+**   - thr_cbor_check accepts exactly what thr_cbor_decode accepts, and
+**     refuses with the same message;
 **   - every tag in a decoded tree is a valid CID link (thr_cbor_as_link);
 **   - thr_cbor_get finds every key of a decoded map and returns its value;
 **   - the byte-string envelope helpers round-trip.
@@ -139,6 +142,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_init();
 
   p = thr_cbor_decode(data, size, &zErr);
+  {
+    char *zChk = NULL;
+    int rcChk = thr_cbor_check(data, size, &zChk);
+    if (p ? (rcChk != SQLITE_OK || zChk != NULL)
+          : (rcChk != SQLITE_ERROR || zChk == NULL || zErr == NULL ||
+             strcmp(zChk, zErr) != 0)) {
+      abort();
+    }
+    sqlite3_free(zChk);
+  }
   if (p == NULL) {
     if (zErr == NULL) {
       abort(); /* contract: NULL comes with a message */

@@ -132,21 +132,28 @@ static void empty_map_cid_bytes(unsigned char a[THR_CID_BYTES]) {
   hex2bin(zEmptyMapSha, &a[4]);
 }
 
+/* Describe the outcome of a call that returns SQLITE_OK, or SQLITE_ERROR
+** with message zErr (freed here), into zBuf: "OK", the message, or how the
+** contract was broken. */
+static const char *rc_msg(int rc, char *zErr, char *zBuf, size_t nBuf) {
+  if (rc == SQLITE_OK) {
+    snprintf(zBuf, nBuf, "%s", zErr ? "error set on success" : "OK");
+  } else if (rc != SQLITE_ERROR || zErr == NULL) {
+    snprintf(zBuf, nBuf, "bad failure contract rc=%d", rc);
+  } else {
+    snprintf(zBuf, nBuf, "%s", zErr);
+  }
+  sqlite3_free(zErr);
+  return zBuf;
+}
+
 /* Parse a CID text and return "OK" or the message (static buffer). */
 static const char *cid_msg(const char *z) {
   static char zBuf[256];
   thr_cid cid;
   char *zErr = NULL;
   int rc = thr_cid_parse(&cid, z, &zErr);
-  if (rc == SQLITE_OK) {
-    snprintf(zBuf, sizeof(zBuf), "%s", zErr ? "error set on success" : "OK");
-  } else if (rc != SQLITE_ERROR || zErr == NULL) {
-    snprintf(zBuf, sizeof(zBuf), "bad failure contract rc=%d", rc);
-  } else {
-    snprintf(zBuf, sizeof(zBuf), "%s", zErr);
-  }
-  sqlite3_free(zErr);
-  return zBuf;
+  return rc_msg(rc, zErr, zBuf, sizeof(zBuf));
 }
 static const char *cid_kind(const char *z) {
   static char zBuf[32];
@@ -557,6 +564,378 @@ static void test_decode_tree(void) {
   }
 }
 
+/* Check (a, n) with thr_cbor_check and describe the outcome like
+** dec_msg_n: "OK", the message, or a violation of the contract. */
+static const char *chk_msg_n(const unsigned char *a, size_t n) {
+  static char zBuf[256];
+  unsigned char *aCopy = exact_copy(a, n);
+  char *zErr = NULL;
+  int rc = thr_cbor_check(aCopy, n, &zErr);
+  free(aCopy);
+  return rc_msg(rc, zErr, zBuf, sizeof(zBuf));
+}
+
+/* The link to the empty map: tag 42 (d8 2a) would go in front. */
+#define LINK_BYTES                                                             \
+  "58 25 00 01 71 12 20 c19a797fa1fd590cd2e5b42d1cf5f246e29b91684e2f8740"      \
+  "4b81dc345c7a56a0"
+
+/* One rule, one input: the outcome thr_cbor_decode must give ("OK", or
+** the whole message) and thr_cbor_check must give too. */
+typedef struct dec_case dec_case;
+struct dec_case {
+  const char *zHex;
+  const char *zWant;
+};
+
+#define U_SHORT                                                                \
+  "undecodable block: integer, length or tag not in its shortest form"
+#define U_ORDER "undecodable block: map keys not in canonical order or repeated"
+#define U_KEY "undecodable block: map key is not a text string"
+#define U_LINK "undecodable block: tag 42 does not hold a valid CID"
+#define U_TAG "undecodable block: tag other than 42"
+#define U_UTF8 "undecodable block: text string is not valid UTF-8"
+#define U_INDEF "undecodable block: indefinite length"
+#define U_FLOAT "undecodable block: float narrower than 64 bits"
+#define U_BAD "undecodable block: malformed"
+
+/* Inputs reasoned out by hand from RFC 8949 (3.1 major types, 3.3
+** simple values and floats, 4.2.1 preferred serialization) and the
+** DAG-CBOR spec (map key order, tag 42).  The valid ones are also the
+** corpus of the mutation test below. */
+static const dec_case aRule[] = {
+    /* Shortest form: unsigned integers, each argument width.  5 and 23
+    ** fit in the initial byte, 255 in one byte, 65535 in two, 2^32-1 in
+    ** four. */
+    {"18 05", U_SHORT},
+    {"18 17", U_SHORT},
+    {"19 00 ff", U_SHORT},
+    {"1a 00 00 ff ff", U_SHORT},
+    {"1b 00 00 00 00 ff ff ff ff", U_SHORT},
+    {"18 18", "OK"},
+    {"19 01 00", "OK"},
+    {"1a 00 01 00 00", "OK"},
+    {"1b 00 00 00 01 00 00 00 00", "OK"},
+    /* Negative integers: -1-v, the same widths for v. */
+    {"38 00", U_SHORT},
+    {"38 17", U_SHORT},
+    {"39 00 ff", U_SHORT},
+    {"3a 00 00 ff ff", U_SHORT},
+    {"3b 00 00 00 00 ff ff ff ff", U_SHORT},
+    {"37", "OK"},
+    {"38 18", "OK"},
+    {"39 01 00", "OK"},
+    {"3a 00 01 00 00", "OK"},
+    {"3b 00 00 00 01 00 00 00 00", "OK"},
+    /* Byte strings of length 1 (and 23) with a wider length than needed. */
+    {"58 01 41", U_SHORT},
+    {"58 17 000102030405060708090a0b0c0d0e0f10111213141516", U_SHORT},
+    {"59 00 01 41", U_SHORT},
+    {"5a 00 00 00 01 41", U_SHORT},
+    {"5b 00 00 00 00 00 00 00 01 41", U_SHORT},
+    {"41 41", "OK"},
+    {"57 000102030405060708090a0b0c0d0e0f10111213141516", "OK"},
+    /* Text strings: "a" with a wider length. */
+    {"78 01 61", U_SHORT},
+    {"79 00 01 61", U_SHORT},
+    {"7a 00 00 00 01 61", U_SHORT},
+    {"7b 00 00 00 00 00 00 00 01 61", U_SHORT},
+    {"61 61", "OK"},
+    /* Arrays [0] and maps {"a": 0} with a wider count. */
+    {"98 01 00", U_SHORT},
+    {"99 00 01 00", U_SHORT},
+    {"9a 00 00 00 01 00", U_SHORT},
+    {"9b 00 00 00 00 00 00 00 01 00", U_SHORT},
+    {"81 00", "OK"},
+    {"b8 01 61 61 00", U_SHORT},
+    {"b9 00 01 61 61 00", U_SHORT},
+    {"ba 00 00 00 01 61 61 00", U_SHORT},
+    {"bb 00 00 00 00 00 00 00 01 61 61 00", U_SHORT},
+    {"a1 61 61 00", "OK"},
+    /* Tag 42 is d8 2a; wider forms of the same number are not. */
+    {"d9 00 2a " LINK_BYTES, U_SHORT},
+    {"da 00 00 00 2a " LINK_BYTES, U_SHORT},
+    {"db 00 00 00 00 00 00 00 2a " LINK_BYTES, U_SHORT},
+    {"d8 2a " LINK_BYTES, "OK"},
+    /* A long form deep inside: a map value, an array element, a key's
+    ** length, a link's length (37 = 0x25 needs one byte, not two). */
+    {"a1 61 61 18 05", U_SHORT},
+    {"82 01 19 00 05", U_SHORT},
+    {"a1 78 01 61 00", U_SHORT},
+    {"d8 2a 59 00 25 00 01 71 12 20 c19a797fa1fd590cd2e5b42d1cf5f246e29b916"
+     "84e2f87404b81dc345c7a56a0",
+     U_SHORT},
+    /* Map keys: shorter first, then bytewise; no repeats. */
+    {"a2 61 62 01 61 61 02", U_ORDER},       /* "b", "a" */
+    {"a2 62 61 61 01 61 62 02", U_ORDER},    /* "aa", "b" */
+    {"a2 61 61 01 61 61 02", U_ORDER},       /* "a", "a" */
+    {"a2 62 61 62 01 62 61 61 02", U_ORDER}, /* "ab", "aa" */
+    {"a2 61 61 01 60 02", U_ORDER},          /* "a", "" */
+    {"a3 61 61 01 61 62 02 61 62 03", U_ORDER},
+    {"a1 61 61 a2 61 62 01 61 61 02", U_ORDER}, /* in a nested map */
+    {"a3 61 61 01 61 62 02 62 61 61 03", "OK"}, /* "a" < "b" < "aa" */
+    {"a2 60 01 61 61 02", "OK"},                /* "" < "a" */
+    {"a2 61 61 01 61 62 02", "OK"},
+    /* Each map has its own order: the inner key "z" is no key of the
+    ** outer map, whose "b" follows its "a". */
+    {"a2 61 61 a1 61 7a 00 61 62 00", "OK"},
+    {"a2 61 61 82 61 7a 61 7a 61 62 00", "OK"},
+    {"a2 61 61 a1 61 61 00 61 62 a1 61 61 00", "OK"},
+    /* Keys must be text strings. */
+    {"a1 01 02", U_KEY},
+    {"a1 20 02", U_KEY},
+    {"a1 41 61 02", U_KEY},
+    {"a1 80 02", U_KEY},
+    {"a1 a0 02", U_KEY},
+    {"a1 f6 02", U_KEY},
+    {"a1 d8 2a " LINK_BYTES " 02", U_KEY},
+    {"a2 61 61 01 02 03", U_KEY},
+    /* Tags: 42 only, over 0x00 || a CID we read. */
+    {"d8 2b 00", U_TAG},
+    {"c1 00", U_TAG},
+    {"c6 00", U_BAD},
+    {"d8 2a 43 01 02 03", U_LINK},
+    {"d8 2a 40", U_LINK},
+    {"d8 2a 41 00", U_LINK},
+    {"d8 2a 61 61", U_LINK},
+    {"d8 2a 00", U_LINK},
+    {"d8 2a a0", U_LINK},
+    {"d8 2a d8 2a " LINK_BYTES, U_LINK},
+    {"d8 2a 58 25 01 01 71 12 20 c19a797fa1fd590cd2e5b42d1cf5f246e29b9168"
+     "4e2f87404b81dc345c7a56a0",
+     U_LINK},
+    {"d8 2a 58 25 00 01 70 12 20 c19a797fa1fd590cd2e5b42d1cf5f246e29b9168"
+     "4e2f87404b81dc345c7a56a0",
+     U_LINK},
+    {"82 d8 2a " LINK_BYTES " d8 2a " LINK_BYTES, "OK"},
+    {"a1 64 6c 69 6e 6b d8 2a " LINK_BYTES, "OK"},
+    /* Text strings are well-formed UTF-8: not overlong (c0 80, e0 80 80,
+    ** f0 80 80 80), no surrogate (ed a0 80), nothing past U+10FFFF
+    ** (f4 90 80 80, f5 ...), no stray or missing continuation bytes. */
+    {"62 c0 80", U_UTF8},
+    {"62 c1 bf", U_UTF8},
+    {"63 e0 80 80", U_UTF8},
+    {"63 e0 9f bf", U_UTF8},
+    {"64 f0 80 80 80", U_UTF8},
+    {"64 f0 8f bf bf", U_UTF8},
+    {"63 ed a0 80", U_UTF8},
+    {"63 ed bf bf", U_UTF8},
+    {"64 f4 90 80 80", U_UTF8},
+    {"64 f5 80 80 80", U_UTF8},
+    {"61 80", U_UTF8},
+    {"61 ff", U_UTF8},
+    {"62 e2 82", U_UTF8},
+    {"63 e2 82 61", U_UTF8},
+    {"62 c3 28", U_UTF8},
+    {"a1 61 ff 00", U_UTF8},
+    {"61 00", "OK"},
+    {"62 c2 80", "OK"},             /* U+0080 */
+    {"62 df bf", "OK"},             /* U+07FF */
+    {"63 e0 a0 80", "OK"},          /* U+0800 */
+    {"63 e2 82 ac", "OK"},          /* U+20AC */
+    {"63 ed 9f bf", "OK"},          /* U+D7FF */
+    {"63 ee 80 80", "OK"},          /* U+E000 */
+    {"63 ef bf bf", "OK"},          /* U+FFFF */
+    {"64 f0 90 80 80", "OK"},       /* U+10000 */
+    {"64 f4 8f bf bf", "OK"},       /* U+10FFFF */
+    {"66 61 e2 82 ac 62 7a", "OK"}, /* "a€bz" */
+    /* Byte strings hold any bytes. */
+    {"42 c0 80", "OK"},
+    /* Definite lengths only. */
+    {"9f 01 ff", U_INDEF},
+    {"5f 41 00 ff", U_INDEF},
+    {"7f 61 61 ff", U_INDEF},
+    {"bf ff", U_INDEF},
+    {"ff", U_INDEF},
+    /* Floats: 64-bit and finite; simple values false, true, null. */
+    {"f9 3c 00", U_FLOAT},
+    {"fa 3f 80 00 00", U_FLOAT},
+    {"fb 7f f0 00 00 00 00 00 00", "undecodable block: NaN or infinity"},
+    {"fb ff f0 00 00 00 00 00 00", "undecodable block: NaN or infinity"},
+    {"fb 7f f8 00 00 00 00 00 00", "undecodable block: NaN or infinity"},
+    {"f7", "undecodable block: undefined is not allowed"},
+    {"f8 14", U_BAD}, /* false as a two-byte simple value */
+    {"f8 20", U_BAD},
+    {"e0", U_BAD},
+    {"f3", U_BAD},
+    {"fb 3f f8 00 00 00 00 00 00", "OK"},
+    {"fb 80 00 00 00 00 00 00 00", "OK"},
+    {"f4", "OK"},
+    {"f5", "OK"},
+    {"f6", "OK"},
+    /* One complete item. */
+    {"", "undecodable block: empty input"},
+    {"a0 00", "undecodable block: trailing bytes"},
+    {"00 00", "undecodable block: trailing bytes"},
+    {"82 01", "undecodable block: truncated"},
+    {"19 01", "undecodable block: truncated"},
+    {"a1 61 61", "undecodable block: truncated"},
+    {"d8 2a", "undecodable block: truncated"},
+    {"5a 00 01 00 00 00", "undecodable block: truncated"},
+    /* A record-like map: "v" < "sig" < "body" < "prev" (length, then
+    ** bytewise), a link, a list of links, an integer. */
+    {"a4 61 76 01 63 73 69 67 42 01 02 64 62 6f 64 79 d8 2a " LINK_BYTES
+     " 64 70 72 65 76 81 d8 2a " LINK_BYTES,
+     "OK"},
+};
+
+static void test_decode_rules(void) {
+  size_t i;
+  for (i = 0; i < sizeof(aRule) / sizeof(aRule[0]); i++) {
+    unsigned char a[512];
+    size_t n = hex2bin(aRule[i].zHex, a);
+    char zDec[256];
+    snprintf(zDec, sizeof(zDec), "%s", dec_msg_n(a, n));
+    if (strcmp(zDec, aRule[i].zWant) != 0) {
+      printf("  decode %s\n", aRule[i].zHex);
+    }
+    TT_STREQ(zDec, aRule[i].zWant);
+    TT_STREQ(chk_msg_n(a, n), zDec);
+  }
+}
+
+/* A body of nAct actions as collection.c writes it, with clocks of every
+** width. */
+static size_t body_bytes(unsigned char *a, size_t nAlloc, int nAct) {
+  static const uint64_t aHlc[] = {
+      0, 23, 24, 255, 256, 65535, 65536, 0xffffffffull, 1ull << 32, UINT64_MAX};
+  thr_cw w = {a, 0, nAlloc, SQLITE_OK, 0};
+  int i;
+  thr_cw_map(&w, 1);
+  thr_cw_text(&w, "actions");
+  thr_cw_array(&w, (size_t)nAct);
+  for (i = 0; i < nAct; i++) {
+    thr_cw_map(&w, i % 3 == 2 ? 4 : 5);
+    thr_cw_text(&w, "id");
+    thr_cw_text(&w, "01HZX3K9Q4V6W8Y0A2C4E6G8J0");
+    thr_cw_text(&w, "hlc");
+    thr_cw_uint(&w, aHlc[i % 10]);
+    thr_cw_text(&w, "coll");
+    thr_cw_text(&w, "rows");
+    if (i % 3 != 2) {
+      thr_cw_text(&w, "json");
+      thr_cw_text(&w, "{\"_id\":\"x\",\"n\":1,\"name\":\"caf\xc3\xa9\"}");
+    }
+    thr_cw_text(&w, "type");
+    thr_cw_text(&w, i % 3 == 2 ? "delete" : "create");
+  }
+  return w.rc == SQLITE_OK ? w.n : 0;
+}
+
+/* Decode and check one input: they must agree (the same message when
+** both refuse), and an accepted input must re-encode to itself.  Returns
+** 1 if accepted, 0 if refused, -1 on a violation. */
+static int decode_agrees(const unsigned char *aIn, size_t n) {
+  unsigned char *a = exact_copy(aIn, n);
+  char *zDec = NULL, *zChk = NULL;
+  thr_cbor *p = thr_cbor_decode(a, n, &zDec);
+  int rc = thr_cbor_check(a, n, &zChk), iRet;
+  if (p != NULL) {
+    thr_cbuf buf = {0, 0};
+    iRet = rc == SQLITE_OK && zDec == NULL && zChk == NULL &&
+                   thr_cbor_encode(p, &buf) == SQLITE_OK && buf.n == n &&
+                   memcmp(buf.a, aIn, n) == 0
+               ? 1
+               : -1;
+    sqlite3_free(buf.a);
+    thr_cbor_free(p);
+  } else {
+    iRet = rc == SQLITE_ERROR && zDec && zChk && strcmp(zDec, zChk) == 0 &&
+                   strncmp(zDec, "undecodable block: ", 19) == 0
+               ? 0
+               : -1;
+  }
+  sqlite3_free(zDec);
+  sqlite3_free(zChk);
+  free(a);
+  return iRet;
+}
+
+/* The property the strict decoder stands on, no longer re-checked at run
+** time: whatever it accepts re-encodes to exactly the input.  Inputs are
+** the valid cases above and a body, mutated at random (fixed seed): a
+** byte replaced, a bit flipped, a cut, a byte inserted or removed. */
+static void test_decode_mutations(void) {
+  enum { N_RULE = sizeof(aRule) / sizeof(aRule[0]), N_MAX = 2048 };
+  static unsigned char aSeedBuf[N_RULE][512], aBody[1500], a[N_MAX + 8];
+  const unsigned char *aaSeed[N_RULE + 1];
+  size_t anSeed[N_RULE + 1];
+  int nSeed = 0, iRound, nAccept = 0, nRefuse = 0, nBad = 0;
+  size_t i;
+
+  tt_rng_seed(0x5eedcb0a2024ull);
+  for (i = 0; i < N_RULE; i++) {
+    if (strcmp(aRule[i].zWant, "OK") == 0) {
+      anSeed[nSeed] = hex2bin(aRule[i].zHex, aSeedBuf[nSeed]);
+      aaSeed[nSeed] = aSeedBuf[nSeed];
+      nSeed++;
+    }
+  }
+  anSeed[nSeed] = body_bytes(aBody, sizeof(aBody), 10);
+  TT_CHECK(anSeed[nSeed] > 0);
+  aaSeed[nSeed++] = aBody;
+  for (i = 0; i < (size_t)nSeed; i++) {
+    TT_CHECK(decode_agrees(aaSeed[i], anSeed[i]) == 1);
+  }
+
+  for (iRound = 0; iRound < 6000; iRound++) {
+    int iSeed = (int)rng_below((unsigned)nSeed), nMut, k, r;
+    size_t n = anSeed[iSeed];
+    memcpy(a, aaSeed[iSeed], n);
+    nMut = 1 + (int)rng_below(3);
+    for (k = 0; k < nMut; k++) {
+      size_t at = n ? rng_below((unsigned)n) : 0;
+      switch (rng_below(5)) {
+      case 0: /* replace a byte */
+        if (n) {
+          a[at] = (unsigned char)rng_next();
+        }
+        break;
+      case 1: /* flip one bit */
+        if (n) {
+          a[at] ^= (unsigned char)(1u << rng_below(8));
+        }
+        break;
+      case 2: /* cut */
+        n = at;
+        break;
+      case 3: /* insert a byte */
+        if (n < N_MAX) {
+          memmove(a + at + 1, a + at, n - at);
+          a[at] = (unsigned char)rng_next();
+          n++;
+        }
+        break;
+      default: /* remove a byte */
+        if (n) {
+          memmove(a + at, a + at + 1, n - at - 1);
+          n--;
+        }
+        break;
+      }
+    }
+    r = decode_agrees(a, n);
+    if (r < 0) {
+      if (nBad++ == 0) {
+        printf("  disagreement on:");
+        for (i = 0; i < n && i < 64; i++) {
+          printf(" %02x", a[i]);
+        }
+        printf("\n");
+      }
+    } else if (r) {
+      nAccept++;
+    } else {
+      nRefuse++;
+    }
+  }
+  TT_CHECK(nBad == 0);
+  /* Both outcomes must be common, or the property holds vacuously:
+  ** mutations inside string contents keep a block valid. */
+  TT_CHECK(nAccept > 300);
+  TT_CHECK(nRefuse > 3000);
+}
+
 /**************************************************************************
 ** Byte-string envelopes.
 */
@@ -848,6 +1227,17 @@ static void test_fuzz_decode(void) {
     }
     aCopy = exact_copy(a, n);
     p = thr_cbor_decode(aCopy, n, &zErr);
+    {
+      /* thr_cbor_check must give the same verdict and message. */
+      char *zChk = NULL;
+      int rcChk = thr_cbor_check(aCopy, n, &zChk);
+      if (p ? (rcChk != SQLITE_OK || zChk != NULL)
+            : (rcChk != SQLITE_ERROR || zChk == NULL || zErr == NULL ||
+               strcmp(zChk, zErr) != 0)) {
+        nBad++;
+      }
+      sqlite3_free(zChk);
+    }
     if (p != NULL) {
       thr_cbuf buf = {0, 0};
       nAccept++;
@@ -892,6 +1282,8 @@ int main(void) {
   TT_RUN(test_decode_depth);
   TT_RUN(test_decode_accepts);
   TT_RUN(test_decode_tree);
+  TT_RUN(test_decode_rules);
+  TT_RUN(test_decode_mutations);
   TT_RUN(test_wrap_bytes);
   TT_RUN(test_cid_parse);
   TT_RUN(test_cid_rejects);

@@ -318,10 +318,10 @@ static void test_subscribe(void) {
   TT_CHECK(sqlite3_close(db) == SQLITE_OK);
 }
 
-/* Apply a one-action body, as a peer's record would arrive; returns how
-** many actions were not applied. */
-static int apply_remote(const char *zType, const char *zId, uint64_t hlc,
-                        const char *zJson) {
+/* Apply a one-action body on collection zColl, as a peer's record would
+** arrive; returns how many actions were not applied. */
+static int apply_remote_to(const char *zColl, const char *zType,
+                           const char *zId, uint64_t hlc, const char *zJson) {
   static const unsigned char logR[32] = {'R'}, authorR[32] = {'r'};
   unsigned char aBody[512];
   thr_cw w = {aBody, 0, sizeof(aBody), SQLITE_OK, 0};
@@ -336,7 +336,7 @@ static int apply_remote(const char *zType, const char *zId, uint64_t hlc,
   thr_cw_text(&w, "hlc");
   thr_cw_uint(&w, hlc);
   thr_cw_text(&w, "coll");
-  thr_cw_text(&w, "c4");
+  thr_cw_text(&w, zColl);
   if (zJson) {
     thr_cw_text(&w, "json");
     thr_cw_text(&w, zJson);
@@ -348,6 +348,10 @@ static int apply_remote(const char *zType, const char *zId, uint64_t hlc,
                           NULL, &nSkip, &zErr) == SQLITE_OK);
   sqlite3_free(zErr);
   return nSkip;
+}
+static int apply_remote(const char *zType, const char *zId, uint64_t hlc,
+                        const char *zJson) {
+  return apply_remote_to("c4", zType, zId, hlc, zJson);
 }
 
 /* Remote actions meet the collection's schema: a create's document must
@@ -436,6 +440,89 @@ static void test_local_after_fast_clock(void) {
   sqlite3_free(zErr);
 }
 
+/* Count the reducer's look-ups of a collection's views (view_load). */
+static int trace_view_load(unsigned eType, void *pArg, void *pStmt, void *pX) {
+  static const char zLoad[] = "SELECT view, props FROM _threads_view";
+  const char *zSql = sqlite3_sql(pStmt);
+  (void)eType;
+  (void)pX;
+  if (zSql && strncmp(zSql, zLoad, sizeof(zLoad) - 1) == 0) {
+    (*(int *)pArg)++;
+  }
+  return 0;
+}
+
+/* The table of collection zColl, "<zColl>_v", made on connection db. */
+static void make_table_on(sqlite3 *db, thr_store *pStore, const char *zColl) {
+  char *zErr = NULL;
+  char *zSql = sqlite3_mprintf(
+      "CREATE TABLE \"%w_v_data\"(_id TEXT PRIMARY KEY, a, b, _rest TEXT, "
+      "_log INTEGER, _hlc INTEGER, _live INTEGER NOT NULL, _clock BLOB) "
+      "WITHOUT ROWID",
+      zColl);
+  char *zView = sqlite3_mprintf("%s_v", zColl);
+  TT_CHECK(sqlite3_exec(db, zSql, NULL, NULL, &zErr) == SQLITE_OK);
+  sqlite3_free(zErr);
+  zErr = NULL;
+  TT_CHECK(thr_view_register(pStore, zView, &gTid, zColl,
+                             "[[\"a\",0],[\"b\",0]]", &zErr) == SQLITE_OK);
+  sqlite3_free(zErr);
+  sqlite3_free(zSql);
+  sqlite3_free(zView);
+}
+
+/* Remote actions for a collection with no table here: the reducer looks
+** for its views once and remembers there are none (a joining peer stores
+** many records before its tables exist).  A table created later, on this
+** connection or on another one, must be seen by the next action. */
+static void test_view_appears(void) {
+  sqlite3 *db2 = NULL;
+  thr_store *pStore2 = NULL;
+  char *zErr = NULL, *z;
+  int nLoad = 0;
+  sqlite3_trace_v2(gDb, SQLITE_TRACE_STMT, trace_view_load, &nLoad);
+
+  /* No table yet: applied nowhere, looked up once. */
+  TT_CHECK(
+      apply_remote_to("c5", "create", "p", 10, "{\"_id\":\"p\",\"a\":1}") == 0);
+  TT_CHECK(
+      apply_remote_to("c5", "create", "q", 11, "{\"_id\":\"q\",\"a\":2}") == 0);
+  TT_CHECK(apply_remote_to("c5", "delete", "q", 12, NULL) == 0);
+  TT_CHECK(nLoad == 1);
+
+  /* The table appears on this connection (thr_view_register): the next
+  ** action lands in it.  The earlier ones stay out until a rebuild. */
+  make_table_on(gDb, gStore, "c5");
+  TT_CHECK(
+      apply_remote_to("c5", "create", "r", 13, "{\"_id\":\"r\",\"a\":3}") == 0);
+  z = view_state("c5_v", 0);
+  TT_STREQ(z, "r={\"_id\":\"r\",\"a\":3}/3/NULL");
+  sqlite3_free(z);
+
+  /* The same when another connection creates the table: only the schema
+  ** cookie tells this one. */
+  nLoad = 0;
+  TT_CHECK(
+      apply_remote_to("c6", "create", "s", 14, "{\"_id\":\"s\",\"a\":4}") == 0);
+  TT_CHECK(
+      apply_remote_to("c6", "create", "t", 15, "{\"_id\":\"t\",\"a\":5}") == 0);
+  TT_CHECK(nLoad == 1);
+  TT_CHECK(sqlite3_open("reduce.db", &db2) == SQLITE_OK);
+  TT_CHECK(thr_store_open(db2, &pStore2, &zErr) == SQLITE_OK);
+  if (pStore2) {
+    make_table_on(db2, pStore2, "c6");
+    thr_store_close(pStore2);
+  }
+  sqlite3_close(db2);
+  TT_CHECK(
+      apply_remote_to("c6", "create", "u", 16, "{\"_id\":\"u\",\"a\":6}") == 0);
+  z = view_state("c6_v", 0);
+  TT_STREQ(z, "u={\"_id\":\"u\",\"a\":6}/6/NULL");
+  sqlite3_free(z);
+  sqlite3_trace_v2(gDb, 0, NULL, NULL);
+  sqlite3_free(zErr);
+}
+
 int main(void) {
   if (sodium_init() < 0) {
     return 2;
@@ -446,6 +533,7 @@ int main(void) {
   TT_RUN(test_subscribe);
   TT_RUN(test_remote_validation);
   TT_RUN(test_local_after_fast_clock);
+  TT_RUN(test_view_appears);
   thr_store_close(gStore);
   sqlite3_close(gDb);
   return tt_done();
