@@ -1786,75 +1786,206 @@ void thr_body_free(thr_body *p) {
   sqlite3_free(p);
 }
 
-/* A text field of an action, copied (NULL if absent or not text). */
-static char *body_text(thr_cbor *pA, const char *zKey, size_t *pn, int *pRc) {
-  size_t n = 0;
-  const char *z = thr_cbor_as_text(thr_cbor_get(pA, zKey), &n);
-  char *zCopy = NULL;
-  if (z) {
-    zCopy = sqlite3_mprintf("%.*s", (int)n, z);
-    if (zCopy == NULL) {
-      *pRc = SQLITE_NOMEM;
+/* A reader over dag-cbor that thr_cbor_check() accepted: items are walked
+** in place, with no tree.  Every read is still bounds-checked. */
+typedef struct body_cur body_cur;
+struct body_cur {
+  const unsigned char *a;
+  size_t n, i;
+  int bBad;
+};
+
+/* The next item's head: its major type and argument. */
+static int cur_head(body_cur *c, int *pMajor, uint64_t *pArg) {
+  unsigned char b;
+  int ai;
+  if (c->bBad || c->i >= c->n) {
+    c->bBad = 1;
+    return 0;
+  }
+  b = c->a[c->i++];
+  *pMajor = b >> 5;
+  ai = b & 0x1f;
+  *pArg = (uint64_t)ai;
+  if (ai >= 24 && ai <= 27) {
+    size_t k, nArg = (size_t)1 << (ai - 24);
+    if (c->n - c->i < nArg) {
+      c->bBad = 1;
+      return 0;
+    }
+    for (*pArg = 0, k = 0; k < nArg; k++) {
+      *pArg = (*pArg << 8) | c->a[c->i++];
+    }
+  } else if (ai > 27) {
+    c->bBad = 1; /* indefinite lengths: not dag-cbor */
+    return 0;
+  }
+  return 1;
+}
+
+/* Skip the rest of an item whose head was read. */
+static void cur_skip_rest(body_cur *c, int eMajor, uint64_t nArg, int iDepth) {
+  uint64_t k, nItem = 0;
+  int m;
+  uint64_t v;
+  if (iDepth > 64) {
+    c->bBad = 1;
+    return;
+  }
+  switch (eMajor) {
+  case 2:
+  case 3:
+    if (nArg > c->n - c->i) {
+      c->bBad = 1;
+    } else {
+      c->i += (size_t)nArg;
+    }
+    return;
+  case 4:
+    nItem = nArg;
+    break;
+  case 5:
+    nItem = nArg > UINT64_MAX / 2 ? UINT64_MAX : nArg * 2;
+    break;
+  case 6:
+    nItem = 1;
+    break;
+  default:
+    return; /* integers and simple values: the head was all */
+  }
+  for (k = 0; k < nItem && !c->bBad; k++) {
+    if (cur_head(c, &m, &v)) {
+      cur_skip_rest(c, m, v, iDepth + 1);
     }
   }
-  if (pn) {
-    *pn = n;
+}
+
+/* A text string's bytes, if the rest of an item whose head was read is
+** one; otherwise the item is skipped and NULL returned. */
+static const char *cur_text(body_cur *c, int eMajor, uint64_t nArg,
+                            size_t *pn) {
+  const char *z;
+  if (eMajor != 3 || nArg > c->n - c->i) {
+    cur_skip_rest(c, eMajor, nArg, 0);
+    return NULL;
   }
-  return zCopy;
+  z = (const char *)c->a + c->i;
+  c->i += (size_t)nArg;
+  *pn = (size_t)nArg;
+  return z;
+}
+
+/* The fields of one action (a map; anything else is an incomplete
+** action). */
+static int body_act_read(body_cur *c, body_act *pB) {
+  static const char *azType[] = {"create", "save", "delete", "collection"};
+  uint64_t nArg, nPair, k;
+  int eMajor, bHlc = 0, rc = SQLITE_OK;
+  memset(pB, 0, sizeof(*pB));
+  if (!cur_head(c, &eMajor, &nArg)) {
+    return SQLITE_OK;
+  }
+  if (eMajor != 5) {
+    cur_skip_rest(c, eMajor, nArg, 0);
+    return SQLITE_OK;
+  }
+  for (nPair = nArg, k = 0; k < nPair && !c->bBad && rc == SQLITE_OK; k++) {
+    size_t nKey = 0, nVal = 0;
+    const char *zKey, *zVal;
+    char **pz = NULL;
+    if (!cur_head(c, &eMajor, &nArg) ||
+        (zKey = cur_text(c, eMajor, nArg, &nKey)) == NULL ||
+        !cur_head(c, &eMajor, &nArg)) {
+      c->bBad = 1;
+      break;
+    }
+    if (nKey == 3 && memcmp(zKey, "hlc", 3) == 0 && eMajor == 0) {
+      pB->act.hlc = nArg;
+      bHlc = 1;
+      continue;
+    }
+    zVal = cur_text(c, eMajor, nArg, &nVal);
+    if (zVal == NULL) {
+      continue; /* not text: as if absent */
+    }
+    if (nKey == 4 && memcmp(zKey, "type", 4) == 0) {
+      int i;
+      for (i = 0; i < 4; i++) {
+        if (strlen(azType[i]) == nVal && memcmp(zVal, azType[i], nVal) == 0) {
+          pB->act.eType = i + 1;
+        }
+      }
+    } else if (nKey == 4 && memcmp(zKey, "coll", 4) == 0) {
+      pz = (char **)&pB->act.zColl;
+      pB->nColl = nVal;
+    } else if (nKey == 2 && memcmp(zKey, "id", 2) == 0) {
+      pz = (char **)&pB->act.zId;
+    } else if (nKey == 4 && memcmp(zKey, "json", 4) == 0) {
+      pz = (char **)&pB->act.zJson;
+    }
+    if (pz && (*pz = sqlite3_mprintf("%.*s", (int)nVal, zVal)) == NULL) {
+      rc = SQLITE_NOMEM;
+    }
+  }
+  pB->bComplete =
+      pB->act.eType != 0 && pB->act.zColl != NULL &&
+      (pB->act.eType == THR_ACT_COLL
+           ? pB->act.zJson != NULL
+           : pB->act.zId != NULL && bHlc &&
+                 (pB->act.eType == THR_ACT_DELETE || pB->act.zJson != NULL));
+  if (rc == SQLITE_OK && pB->bComplete && pB->act.eType != THR_ACT_COLL) {
+    pB->pIn = action_doc(&pB->act);
+  }
+  return rc;
 }
 
 int thr_body_parse(const unsigned char *aBody, size_t nBody, thr_body **pp) {
-  static const char *azType[] = {"create", "save", "delete", "collection"};
+  body_cur c = {aBody, nBody, 0, 0};
+  uint64_t nArg, nPair, k;
+  int eMajor, rc = SQLITE_OK;
   char *zWhy = NULL;
-  thr_cbor *pTop = thr_cbor_decode(aBody, nBody, &zWhy);
-  thr_cbor *pActs = thr_cbor_get(pTop, "actions");
-  size_t i, nAct = thr_cbor_array_size(pActs);
-  int rc = SQLITE_OK;
   thr_body *p = sqlite3_malloc64(sizeof(*p));
-  sqlite3_free(zWhy);
   *pp = p;
   if (p == NULL) {
-    thr_cbor_free(pTop);
     return SQLITE_NOMEM;
   }
   memset(p, 0, sizeof(*p));
-  if (pTop == NULL || pActs == NULL) {
-    p->bUnreadable = 1;
-    thr_cbor_free(pTop);
+  p->bUnreadable = 1;
+  /* Checked whole first, so that the walk below meets only canonical,
+  ** complete items, and array lengths are bounded by the bytes. */
+  if (thr_cbor_check(aBody, nBody, &zWhy) != SQLITE_OK ||
+      !cur_head(&c, &eMajor, &nArg) || eMajor != 5) {
+    sqlite3_free(zWhy);
     return SQLITE_OK;
   }
-  p->aAct = sqlite3_malloc64((nAct ? nAct : 1) * sizeof(body_act));
-  if (p->aAct == NULL) {
-    rc = SQLITE_NOMEM;
-  }
-  for (i = 0; rc == SQLITE_OK && i < nAct; i++) {
-    thr_cbor *pA = thr_cbor_array_at(pActs, i);
-    body_act *pB = &p->aAct[i];
-    size_t nType = 0;
-    const char *zType = thr_cbor_as_text(thr_cbor_get(pA, "type"), &nType);
-    int k, bHlc;
-    memset(pB, 0, sizeof(*pB));
-    p->nAct = i + 1;
-    for (k = 0; zType && k < 4; k++) {
-      if (strlen(azType[k]) == nType && memcmp(zType, azType[k], nType) == 0) {
-        pB->act.eType = k + 1;
-      }
+  for (nPair = nArg, k = 0; k < nPair && !c.bBad; k++) {
+    size_t nKey = 0;
+    const char *zKey;
+    if (!cur_head(&c, &eMajor, &nArg) ||
+        (zKey = cur_text(&c, eMajor, nArg, &nKey)) == NULL ||
+        !cur_head(&c, &eMajor, &nArg)) {
+      break;
     }
-    pB->act.zColl = body_text(pA, "coll", &pB->nColl, &rc);
-    pB->act.zId = body_text(pA, "id", NULL, &rc);
-    pB->act.zJson = body_text(pA, "json", NULL, &rc);
-    bHlc = thr_cbor_as_uint(thr_cbor_get(pA, "hlc"), &pB->act.hlc);
-    pB->bComplete =
-        pB->act.eType != 0 && pB->act.zColl != NULL &&
-        (pB->act.eType == THR_ACT_COLL
-             ? pB->act.zJson != NULL
-             : pB->act.zId != NULL && bHlc &&
-                   (pB->act.eType == THR_ACT_DELETE || pB->act.zJson != NULL));
-    if (pB->bComplete && pB->act.eType != THR_ACT_COLL) {
-      pB->pIn = action_doc(&pB->act);
+    if (nKey != 7 || memcmp(zKey, "actions", 7) != 0) {
+      cur_skip_rest(&c, eMajor, nArg, 0);
+      continue;
+    }
+    p->bUnreadable = 0;
+    if (eMajor != 4) { /* not a list: no actions */
+      cur_skip_rest(&c, eMajor, nArg, 0);
+      continue;
+    }
+    p->aAct = sqlite3_malloc64((nArg ? nArg : 1) * sizeof(body_act));
+    if (p->aAct == NULL) {
+      return SQLITE_NOMEM;
+    }
+    for (; p->nAct < nArg && rc == SQLITE_OK && !c.bBad; p->nAct++) {
+      rc = body_act_read(&c, &p->aAct[p->nAct]);
     }
   }
-  thr_cbor_free(pTop);
+  if (c.bBad) {
+    p->bUnreadable = 1; /* cannot happen after the check; be safe */
+  }
   return rc;
 }
 

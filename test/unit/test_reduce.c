@@ -405,6 +405,95 @@ static void test_remote_validation(void) {
   sqlite3_free(z);
 }
 
+/* One action map of a body: five fields in dag-cbor key order, with the
+** "hlc" and "coll" values written raw (rawHlc/rawColl) when given. */
+static void body_action(thr_cw *w, const char *zId, const unsigned char *aHlc,
+                        size_t nHlc, const unsigned char *aColl, size_t nColl,
+                        const char *zJson) {
+  thr_cw_map(w, 5);
+  thr_cw_text(w, "id");
+  thr_cw_text(w, zId);
+  thr_cw_text(w, "hlc");
+  thr_cw_raw(w, aHlc, nHlc);
+  thr_cw_text(w, "coll");
+  thr_cw_raw(w, aColl, nColl);
+  thr_cw_text(w, "json");
+  thr_cw_text(w, zJson);
+  thr_cw_text(w, "type");
+  thr_cw_text(w, "create");
+}
+
+static int apply_raw(const unsigned char *a, size_t n) {
+  static const unsigned char logR[32] = {'R'}, authorR[32] = {'r'};
+  char *zErr = NULL;
+  int nSkip = 0;
+  TT_CHECK(thr_apply_body(gStore, gThread, logR, authorR, a, n, NULL, NULL,
+                          &nSkip, &zErr) == SQLITE_OK);
+  sqlite3_free(zErr);
+  return nSkip;
+}
+
+/* Bodies of unusual shapes, read the same way by every peer: keys around
+** "actions" are ignored; an action that is not a map, or whose hlc is not
+** an unsigned integer, or whose collection name is not text, is skipped
+** and counted; "actions" that is not a list holds no action; a body
+** without "actions", or not canonical dag-cbor, is skipped whole (one
+** count).  Runs after test_remote_validation (collection c4, view v4). */
+static void test_body_shapes(void) {
+  static const unsigned char hlc30[] = {0x18, 30}, hlcNeg[] = {0x20};
+  static const unsigned char hlc31[] = {0x18, 31};
+  static const unsigned char collText[] = {0x62, 'c', '4'};
+  static const unsigned char collBytes[] = {0x42, 'c', '4'};
+  static const unsigned char notCanonical[] = {0xa2, 0x62, 'z', 'z', 0x01,
+                                               0x61, 'a',  0x02};
+  unsigned char aBody[1024];
+  thr_cw w = {aBody, 0, sizeof(aBody), SQLITE_OK, 0};
+  sqlite3_stmt *pStmt = NULL;
+
+  /* {"a": 1, "zz": "x", "actions": [5, s1 (good), s2 (hlc -1), s3 (coll
+  ** as bytes)]}: keys by length, then bytes. */
+  thr_cw_map(&w, 3);
+  thr_cw_text(&w, "a");
+  thr_cw_uint(&w, 1);
+  thr_cw_text(&w, "zz");
+  thr_cw_text(&w, "x");
+  thr_cw_text(&w, "actions");
+  thr_cw_array(&w, 4);
+  thr_cw_uint(&w, 5);
+  body_action(&w, "s1", hlc30, sizeof(hlc30), collText, sizeof(collText),
+              "{\"_id\":\"s1\",\"a\":2}");
+  body_action(&w, "s2", hlcNeg, sizeof(hlcNeg), collText, sizeof(collText),
+              "{\"_id\":\"s2\",\"a\":2}");
+  body_action(&w, "s3", hlc31, sizeof(hlc31), collBytes, sizeof(collBytes),
+              "{\"_id\":\"s3\",\"a\":2}");
+  TT_CHECK(w.rc == SQLITE_OK);
+  TT_CHECK(apply_raw(aBody, w.n) == 3);
+  TT_CHECK(sqlite3_prepare_v2(gDb,
+                              "SELECT group_concat(_id || ':' || a, ' ') FROM"
+                              " (SELECT _id, a FROM v4_data WHERE _id LIKE 's%'"
+                              " ORDER BY _id)",
+                              -1, &pStmt, NULL) == SQLITE_OK);
+  TT_CHECK(sqlite3_step(pStmt) == SQLITE_ROW);
+  TT_STREQ((const char *)sqlite3_column_text(pStmt, 0), "s1:2");
+  sqlite3_finalize(pStmt);
+
+  /* {"actions": 7}: read, nothing to apply. */
+  w.n = 0;
+  thr_cw_map(&w, 1);
+  thr_cw_text(&w, "actions");
+  thr_cw_uint(&w, 7);
+  TT_CHECK(apply_raw(aBody, w.n) == 0);
+  /* {"acts": []}: not a body this version reads. */
+  w.n = 0;
+  thr_cw_map(&w, 1);
+  thr_cw_text(&w, "acts");
+  thr_cw_array(&w, 0);
+  TT_CHECK(apply_raw(aBody, w.n) == 1);
+  /* {"zz": 1, "a": 2}: keys out of order, not dag-cbor. */
+  TT_CHECK(apply_raw(notCanonical, sizeof(notCanonical)) == 1);
+  TT_CHECK(apply_remote("delete", "s1", 40, NULL) == 0); /* for the next */
+}
+
 /* A peer whose clock runs an hour ahead wrote document "f"; a local save
 ** of "f" afterwards must take effect, with a clock past the remote one
 ** (otherwise last-writer-wins would drop it here and on every peer). */
@@ -532,6 +621,7 @@ int main(void) {
   TT_RUN(test_merge_rule);
   TT_RUN(test_subscribe);
   TT_RUN(test_remote_validation);
+  TT_RUN(test_body_shapes);
   TT_RUN(test_local_after_fast_clock);
   TT_RUN(test_view_appears);
   thr_store_close(gStore);
