@@ -1939,7 +1939,8 @@ static int body_act_read(body_cur *c, body_act *pB) {
   return rc;
 }
 
-int thr_body_parse(const unsigned char *aBody, size_t nBody, thr_body **pp) {
+int thr_body_parse(const unsigned char *aBody, size_t nBody, int bChecked,
+                   thr_body **pp) {
   body_cur c = {aBody, nBody, 0, 0};
   uint64_t nArg, nPair, k;
   int eMajor, rc = SQLITE_OK;
@@ -1953,7 +1954,7 @@ int thr_body_parse(const unsigned char *aBody, size_t nBody, thr_body **pp) {
   p->bUnreadable = 1;
   /* Checked whole first, so that the walk below meets only canonical,
   ** complete items, and array lengths are bounded by the bytes. */
-  if (thr_cbor_check(aBody, nBody, &zWhy) != SQLITE_OK ||
+  if ((!bChecked && thr_cbor_check(aBody, nBody, &zWhy) != SQLITE_OK) ||
       !cur_head(&c, &eMajor, &nArg) || eMajor != 5) {
     sqlite3_free(zWhy);
     return SQLITE_OK;
@@ -2051,7 +2052,7 @@ int thr_apply_body(thr_store *pStore, sqlite3_int64 iThread,
                    size_t nBody, const char *zOnlyColl, const char *zOnlyView,
                    int *pnSkip, char **pzErr) {
   thr_body *pBody = NULL;
-  int rc = thr_body_parse(aBody, nBody, &pBody);
+  int rc = thr_body_parse(aBody, nBody, 0, &pBody);
   if (rc == SQLITE_OK) {
     rc = thr_body_apply(pStore, iThread, logPk, author, pBody, zOnlyColl,
                         zOnlyView, pnSkip, pzErr);

@@ -352,6 +352,7 @@ int thr_body_open(const unsigned char contentKey[32], const unsigned char *a,
   /* Only validated here: the body is decoded when it is applied. */
   rc = thr_cbor_check(pPlain->a, pPlain->n, pzErr);
   if (rc != SQLITE_OK) {
+    sodium_memzero(pPlain->a, pPlain->n);
     sqlite3_free(pPlain->a);
     pPlain->a = NULL;
     pPlain->n = 0;

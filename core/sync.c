@@ -483,7 +483,7 @@ void thr_sync_check(const thr_tkey *pKey, const unsigned char logPk[32],
     if (rc != SQLITE_OK) {
       return;
     }
-    rc = thr_body_parse(plain.a, plain.n, &pOut->pBody);
+    rc = thr_body_parse(plain.a, plain.n, 1, &pOut->pBody); /* checked */
     sodium_memzero(plain.a, plain.n);
     sqlite3_free(plain.a);
     if (rc != SQLITE_OK) {

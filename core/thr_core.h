@@ -729,10 +729,12 @@ int thr_apply_body(thr_store *p, sqlite3_int64 iThread,
 /* thr_apply_body() in two steps: parsing a body (its dag-cbor, each
 ** document's JSON) needs no database, so any thread may do it ahead;
 ** applying it is the reducers' work on the store.  A body this version
-** cannot read parses to one that is skipped whole (and counted).  Parsing
-** fails only for lack of memory. */
+** cannot read parses to one that is skipped whole (and counted); bChecked
+** says thr_cbor_check() passed on it already.  Parsing fails only for lack
+** of memory. */
 typedef struct thr_body thr_body;
-int thr_body_parse(const unsigned char *aBody, size_t nBody, thr_body **pp);
+int thr_body_parse(const unsigned char *aBody, size_t nBody, int bChecked,
+                   thr_body **pp);
 int thr_body_apply(thr_store *p, sqlite3_int64 iThread,
                    const unsigned char logPk[32],
                    const unsigned char author[32], const thr_body *pBody,

@@ -88,7 +88,7 @@
 #define NODE_MAXMSG (4 * 1024 * 1024) /* bytes per message, both ways */
 #define NODE_BIG (1024 * 1024)        /* larger records go in pieces */
 #define NODE_PIECE (1024 * 1024)      /* bytes per piece */
-#define NODE_PAGE_BYTES (2 * 1024 * 1024)
+#define NODE_PAGE_BYTES (512 * 1024)
 #define NODE_PAGE_RECS 2000
 #define NODE_TICK_MS 1000
 #define NODE_REQ_MS 10000 /* a request without an answer by then fails */
