@@ -1758,7 +1758,8 @@ struct rebuild_ctx {
 /* One action of a body, parsed (thr_body_parse). */
 typedef struct body_act body_act;
 struct body_act {
-  thr_action act; /* its strings owned */
+  thr_action act; /* its strings in zBuf */
+  char *zBuf;     /* one malloc() block: coll, id and json, NUL after each */
   size_t nColl;   /* bytes of the collection name as sent */
   int bComplete;  /* every field its type needs, well-formed */
   json_t *pIn;    /* its document or patch (NULL: none, or not an object) */
@@ -1777,9 +1778,7 @@ void thr_body_free(thr_body *p) {
   }
   for (i = 0; i < p->nAct; i++) {
     body_act *pA = &p->aAct[i];
-    sqlite3_free((char *)pA->act.zColl);
-    sqlite3_free((char *)pA->act.zId);
-    sqlite3_free((char *)pA->act.zJson);
+    free(pA->zBuf);
     json_decref(pA->pIn);
   }
   sqlite3_free(p->aAct);
@@ -1879,8 +1878,11 @@ static const char *cur_text(body_cur *c, int eMajor, uint64_t nArg,
 ** action). */
 static int body_act_read(body_cur *c, body_act *pB) {
   static const char *azType[] = {"create", "save", "delete", "collection"};
+  static const char *azField[] = {"coll", "id", "json"};
+  const char *az[3] = {NULL, NULL, NULL};
+  size_t an[3] = {0, 0, 0};
   uint64_t nArg, nPair, k;
-  int eMajor, bHlc = 0, rc = SQLITE_OK;
+  int eMajor, bHlc = 0, i;
   memset(pB, 0, sizeof(*pB));
   if (!cur_head(c, &eMajor, &nArg)) {
     return SQLITE_OK;
@@ -1889,10 +1891,9 @@ static int body_act_read(body_cur *c, body_act *pB) {
     cur_skip_rest(c, eMajor, nArg, 0);
     return SQLITE_OK;
   }
-  for (nPair = nArg, k = 0; k < nPair && !c->bBad && rc == SQLITE_OK; k++) {
+  for (nPair = nArg, k = 0; k < nPair && !c->bBad; k++) {
     size_t nKey = 0, nVal = 0;
     const char *zKey, *zVal;
-    char **pz = NULL;
     if (!cur_head(c, &eMajor, &nArg) ||
         (zKey = cur_text(c, eMajor, nArg, &nKey)) == NULL ||
         !cur_head(c, &eMajor, &nArg)) {
@@ -1909,22 +1910,38 @@ static int body_act_read(body_cur *c, body_act *pB) {
       continue; /* not text: as if absent */
     }
     if (nKey == 4 && memcmp(zKey, "type", 4) == 0) {
-      int i;
       for (i = 0; i < 4; i++) {
         if (strlen(azType[i]) == nVal && memcmp(zVal, azType[i], nVal) == 0) {
           pB->act.eType = i + 1;
         }
       }
-    } else if (nKey == 4 && memcmp(zKey, "coll", 4) == 0) {
-      pz = (char **)&pB->act.zColl;
-      pB->nColl = nVal;
-    } else if (nKey == 2 && memcmp(zKey, "id", 2) == 0) {
-      pz = (char **)&pB->act.zId;
-    } else if (nKey == 4 && memcmp(zKey, "json", 4) == 0) {
-      pz = (char **)&pB->act.zJson;
     }
-    if (pz && (*pz = sqlite3_mprintf("%.*s", (int)nVal, zVal)) == NULL) {
-      rc = SQLITE_NOMEM;
+    for (i = 0; i < 3; i++) {
+      if (nKey == strlen(azField[i]) && memcmp(zKey, azField[i], nKey) == 0) {
+        az[i] = zVal;
+        an[i] = nVal;
+      }
+    }
+  }
+  pB->nColl = an[0];
+  if (az[0] || az[1] || az[2]) {
+    /* One block for the three texts, each up to a NUL it may hold (as
+    ** a C string would read it). */
+    char *z;
+    for (i = 0; i < 3; i++) {
+      an[i] = az[i] ? strnlen(az[i], an[i]) : 0;
+    }
+    z = pB->zBuf = malloc(an[0] + an[1] + an[2] + 3);
+    if (z == NULL) {
+      return SQLITE_NOMEM;
+    }
+    for (i = 0; i < 3; i++) {
+      if (az[i]) {
+        memcpy(z, az[i], an[i]);
+        z[an[i]] = 0;
+        *(i == 0 ? &pB->act.zColl : i == 1 ? &pB->act.zId : &pB->act.zJson) = z;
+        z += an[i] + 1;
+      }
     }
   }
   pB->bComplete =
@@ -1933,10 +1950,10 @@ static int body_act_read(body_cur *c, body_act *pB) {
            ? pB->act.zJson != NULL
            : pB->act.zId != NULL && bHlc &&
                  (pB->act.eType == THR_ACT_DELETE || pB->act.zJson != NULL));
-  if (rc == SQLITE_OK && pB->bComplete && pB->act.eType != THR_ACT_COLL) {
+  if (pB->bComplete && pB->act.eType != THR_ACT_COLL) {
     pB->pIn = action_doc(&pB->act);
   }
-  return rc;
+  return SQLITE_OK;
 }
 
 int thr_body_parse(const unsigned char *aBody, size_t nBody, int bChecked,
