@@ -2018,6 +2018,18 @@ static void node_tick_cb(uv_timer_t *h) {
   }
 }
 
+/* The next request that ended, or NULL. */
+static node_req *node_pop_done(thr_node *p) {
+  node_req *r;
+  pthread_mutex_lock(&p->mu);
+  r = p->pDone;
+  if (r) {
+    p->pDone = r->pNext;
+  }
+  pthread_mutex_unlock(&p->mu);
+  return r;
+}
+
 static void node_main(void *pArg) {
   thr_node *p = pArg;
   node_peer *pPeer;
@@ -2071,18 +2083,21 @@ static void node_main(void *pArg) {
       }
     }
   }
-  /* Requests in flight end with NNG_ECLOSED; drained below. */
+  /* Requests in flight end with NNG_ECLOSED; drained below.  Those that
+  ** ended already are freed first: nng_close() waits for contexts that
+  ** are still referenced, and a reply that came after the loop's last
+  ** round still holds its context (seen: make demo hung at exit). */
   for (pPeer = p->pPeers; pPeer; pPeer = pPeer->pNext) {
+    node_req *r;
+    while ((r = node_pop_done(p)) != NULL) {
+      node_req_free(p, r,
+                    nng_aio_result(r->aio) == 0 ? nng_aio_get_msg(r->aio)
+                                                : NULL);
+    }
     nng_close(pPeer->sock);
   }
   for (;;) {
-    node_req *r;
-    pthread_mutex_lock(&p->mu);
-    r = p->pDone;
-    if (r) {
-      p->pDone = r->pNext;
-    }
-    pthread_mutex_unlock(&p->mu);
+    node_req *r = node_pop_done(p);
     if (r == NULL) {
       if (p->nInFlight <= 0) {
         break;
