@@ -140,6 +140,7 @@ struct node_req {
   int bHalt;          /* an earlier page of its chain failed: no more */
   node_req *pNext;
   node_req *pNextChain; /* in thr_node.pChains */
+  node_req *pNextLive;  /* in thr_node.pLive */
 };
 
 /* One of the rep contexts that serve requests. */
@@ -234,6 +235,7 @@ struct thr_node {
   ** log that one is already walking (pulls: from any peer; pushes: to the
   ** same peer), it hands its sync to that chain instead. */
   node_req *pChains;
+  node_req *pLive; /* every request not yet freed (node_req_free) */
   /* Pages of pulled records between arrival and storage, in arrival order
   ** (see node_page). */
   node_page *pPages;
@@ -700,6 +702,8 @@ static void node_send(thr_node *p, node_peer *pPeer, node_thr *t, int eOp,
   if (pCmd) {
     pCmd->nPending++;
   }
+  r->pNextLive = p->pLive;
+  p->pLive = r;
   if (eOp != OP_HEADS) {
     r->pNextChain = p->pChains;
     p->pChains = r;
@@ -1388,8 +1392,15 @@ static void node_got_piece(thr_node *p, node_thr *t, node_req *r,
 /* A request is over: its reply (pMsg, or NULL) and the request go, and the
 ** sync waiting on it, if any, is done when this was its last one. */
 static void node_req_free(thr_node *p, node_req *r, nng_msg *pMsg) {
+  node_req **pp;
   if (pMsg) {
     nng_msg_free(pMsg);
+  }
+  for (pp = &p->pLive; *pp; pp = &(*pp)->pNextLive) {
+    if (*pp == r) {
+      *pp = r->pNextLive;
+      break;
+    }
   }
   p->nInFlight--;
   if (r->pCmd && --r->pCmd->nPending == 0) {
@@ -2083,17 +2094,17 @@ static void node_main(void *pArg) {
       }
     }
   }
-  /* Requests in flight end with NNG_ECLOSED; drained below.  Those that
-  ** ended already are freed first: nng_close() waits for contexts that
-  ** are still referenced, and a reply that came after the loop's last
-  ** round still holds its context (seen: make demo hung at exit). */
-  for (pPeer = p->pPeers; pPeer; pPeer = pPeer->pNext) {
+  /* Requests end with NNG_ECLOSED and are drained below.  Their contexts
+  ** are closed first: nng_close() waits for the contexts of its socket,
+  ** and one whose reply came after the loop's last round was still open
+  ** (seen: make demo hung at exit). */
+  {
     node_req *r;
-    while ((r = node_pop_done(p)) != NULL) {
-      node_req_free(p, r,
-                    nng_aio_result(r->aio) == 0 ? nng_aio_get_msg(r->aio)
-                                                : NULL);
+    for (r = p->pLive; r; r = r->pNextLive) {
+      nng_ctx_close(r->ctx);
     }
+  }
+  for (pPeer = p->pPeers; pPeer; pPeer = pPeer->pNext) {
     nng_close(pPeer->sock);
   }
   for (;;) {

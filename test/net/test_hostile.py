@@ -190,10 +190,16 @@ lst.close()
 check("A pulled from the hostile peer, after the 2 records it holds", served.get("pulls", [None])[0] == 2, served)
 # last_error is the latest error: once the hostile listener is gone, A's
 # redial may replace "bad signature" with a connection error, so the
-# refusal is read from the counters, which only grow.
+# refusal is read from the counters, which only grow.  Since "before":
+# one forged push, and one forged page pulled, plus at most the two pages
+# A asked for ahead (NODE_AHEAD) if they came back before A hung up.
+def bad_sigs():
+    return int(rejects(a).get("bad signature", 0)) - int(before.get("bad signature", 0))
+
+
 ok = wait_for(lambda: a.one("SELECT rejected > 0 FROM threads_peers WHERE address = '%s'"
                             % evil_addr) == "1"
-              and int(rejects(a).get("bad signature", 0)) == int(before.get("bad signature", 0)) + 2)
+              and 2 <= bad_sigs() <= 4)
 check("hostile peer we pull from: counted in threads_peers", ok,
       (a.q("SELECT * FROM threads_peers"), rejects(a)))
 check("hostile peer we pull from: dropped (connection closed)",
