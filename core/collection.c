@@ -1879,11 +1879,15 @@ static const char *cur_text(body_cur *c, int eMajor, uint64_t nArg,
 static int body_act_read(body_cur *c, body_act *pB) {
   static const char *azType[] = {"create", "save", "delete", "collection"};
   static const char *azField[] = {"coll", "id", "json"};
+  const char **apDst[3];
   const char *az[3] = {NULL, NULL, NULL};
   size_t an[3] = {0, 0, 0};
   uint64_t nArg, nPair, k;
   int eMajor, bHlc = 0, i;
   memset(pB, 0, sizeof(*pB));
+  apDst[0] = &pB->act.zColl;
+  apDst[1] = &pB->act.zId;
+  apDst[2] = &pB->act.zJson;
   if (!cur_head(c, &eMajor, &nArg)) {
     return SQLITE_OK;
   }
@@ -1939,7 +1943,7 @@ static int body_act_read(body_cur *c, body_act *pB) {
       if (az[i]) {
         memcpy(z, az[i], an[i]);
         z[an[i]] = 0;
-        *(i == 0 ? &pB->act.zColl : i == 1 ? &pB->act.zId : &pB->act.zJson) = z;
+        *apDst[i] = z;
         z += an[i] + 1;
       }
     }
@@ -2045,14 +2049,14 @@ int thr_body_apply(thr_store *pStore, sqlite3_int64 iThread,
       continue;
     }
     rc = schema_for(pStore, iThread, pAct->zColl, &pS, &zWhy);
-    if (rc == SQLITE_OK &&
-        ((pAct->zJson && pB->pIn == NULL) || !action_valid(pS, pAct, pB->pIn))) {
+    if (rc == SQLITE_OK && ((pAct->zJson && pB->pIn == NULL) ||
+                            !action_valid(pS, pAct, pB->pIn))) {
       /* Not a JSON object, or against the schema: not applied, and
       ** counted, the same way on every peer. */
       (*pnSkip)++;
     } else if (rc == SQLITE_OK) {
-      rc = reduce_parsed(pStore, iThread, pAct, pB->pIn, logPk, iLog,
-                         zOnlyView, &zWhy);
+      rc = reduce_parsed(pStore, iThread, pAct, pB->pIn, logPk, iLog, zOnlyView,
+                         &zWhy);
     }
   }
   if (rc != SQLITE_OK) {

@@ -435,6 +435,12 @@ static int put_block_ok(const thr_wire_rec *pRec, int i, const thr_cid *pWant) {
   return memcmp(got.a, pWant->a, THR_CID_BYTES) == 0;
 }
 
+/* A record without a record block or a counter. */
+static int rec_malformed(const thr_wire_rec *pRec) {
+  return pRec->a[THR_BLK_RECORD] == NULL || pRec->n[THR_BLK_RECORD] == 0 ||
+         pRec->counter < 1;
+}
+
 void thr_checked_clear(thr_checked *p) {
   thr_body_free(p->pBody);
   sqlite3_free(p->zWhy);
@@ -449,8 +455,7 @@ void thr_sync_check(const thr_tkey *pKey, const unsigned char logPk[32],
   thr_cbuf plain = {NULL, 0};
   memset(pOut, 0, sizeof(*pOut));
   pOut->bBad = 1;
-  if (pRec->a[THR_BLK_RECORD] == NULL || pRec->n[THR_BLK_RECORD] == 0 ||
-      pRec->counter < 1) {
+  if (rec_malformed(pRec)) {
     pOut->zWhy = sqlite3_mprintf("%s", THR_CHECK_DECODE);
     return;
   }
@@ -529,8 +534,7 @@ static int put_checked(thr_sync *p, sqlite3_int64 iThread, const thr_tkey *pKey,
     sqlite3_bind_int64(pStmt, 2, nHave + 1);
     sqlite3_bind_blob(pStmt, 3, pChk->cid.a, THR_CID_BYTES, SQLITE_STATIC);
     if (pOp->hasPrev) {
-      sqlite3_bind_blob(pStmt, 4, pOp->cidPrev.a, THR_CID_BYTES,
-                        SQLITE_STATIC);
+      sqlite3_bind_blob(pStmt, 4, pOp->cidPrev.a, THR_CID_BYTES, SQLITE_STATIC);
     }
     sqlite3_bind_blob(pStmt, 5, pOp->author, 32, SQLITE_STATIC);
     if (pKey->hasRead) {
@@ -567,8 +571,7 @@ int thr_sync_put(thr_sync *p, sqlite3_int64 iThread, const thr_tkey *pKey,
     thr_sync_check(pKey, logPk, pRec, &own);
     pChk = &own;
   }
-  if (pRec->a[THR_BLK_RECORD] == NULL || pRec->n[THR_BLK_RECORD] == 0 ||
-      pRec->counter < 1) {
+  if (rec_malformed(pRec)) { /* no position to look up */
     *pzWhy = sqlite3_mprintf("%s", THR_CHECK_DECODE);
     rc = SQLITE_OK;
     goto done;

@@ -81,8 +81,8 @@ int thr_sync_part(thr_sync *p, sqlite3_int64 iThread,
 ** the body opened and parsed; thr_checked_clear() frees it. */
 typedef struct thr_checked thr_checked;
 struct thr_checked {
-  int bBad;      /* refused: zWhy says why (THR_CHECK_* first)... */
-  int bNoMem;    /* ...unless memory ran out */
+  int bBad;   /* refused: zWhy says why (THR_CHECK_* first)... */
+  int bNoMem; /* ...unless memory ran out */
   char *zWhy;
   thr_cid cid;   /* of the record block */
   thr_opened op; /* the record block opened */

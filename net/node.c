@@ -161,9 +161,9 @@ struct node_srv {
 struct node_page {
   uv_work_t work;
   thr_node *pNode;
-  node_req *r;     /* the pull it answers: a step of its chain until stored */
-  thr_cbor *pIn;   /* the reply opened; aRec's blocks point into it */
-  thr_tkey key;    /* copies for the pool thread */
+  node_req *r;   /* the pull it answers: a step of its chain until stored */
+  thr_cbor *pIn; /* the reply opened; aRec's blocks point into it */
+  thr_tkey key;  /* copies for the pool thread */
   unsigned char logPk[32];
   thr_wire_rec *aRec;
   thr_checked *aChk;
@@ -716,14 +716,20 @@ static void node_send(thr_node *p, node_peer *pPeer, node_thr *t, int eOp,
 
 /* The chain in flight on log pk of thread t: a pull or part from any peer
 ** (bPush == 0), or a push to pPeer.  NULL if none. */
+/* Is request r about log pk of thread pTid? */
+static int node_req_on_log(const node_req *r, const thr_tid *pTid,
+                           const unsigned char pk[32]) {
+  return memcmp(r->logPk, pk, 32) == 0 && r->tid.n == pTid->n &&
+         memcmp(r->tid.a, pTid->a, (size_t)pTid->n) == 0;
+}
+
 static node_req *node_chain_find(thr_node *p, node_thr *t,
                                  const unsigned char pk[32], node_peer *pPeer,
                                  int bPush) {
   node_req *r;
   for (r = p->pChains; r; r = r->pNextChain) {
     if ((bPush ? r->eOp == OP_PUSH && r->pPeer == pPeer : r->eOp != OP_PUSH) &&
-        memcmp(r->logPk, pk, 32) == 0 && r->tid.n == t->tid.n &&
-        memcmp(r->tid.a, t->tid.a, (size_t)t->tid.n) == 0) {
+        node_req_on_log(r, &t->tid, pk)) {
       return r;
     }
   }
@@ -1039,8 +1045,7 @@ static int node_put(thr_node *p, node_thr *t, const unsigned char logPk[32],
 ** body], ...]): *paRec (owned; its blocks borrowed from pRecs) gets the
 ** well-formed ones up to the first that is not.  Returns 0 when one was
 ** not, or out of memory (*paRec NULL). */
-static int node_recs_parse(thr_cbor *pRecs, thr_wire_rec **paRec,
-                           size_t *pn) {
+static int node_recs_parse(thr_cbor *pRecs, thr_wire_rec **paRec, size_t *pn) {
   size_t i, k, n = thr_cbor_array_size(pRecs);
   thr_wire_rec *a = sqlite3_malloc64((n ? n : 1) * sizeof(*a));
   *paRec = a;
@@ -1176,9 +1181,8 @@ static void node_pull_on(thr_node *p, node_thr *t, node_req *r,
 static void node_chain_halt(thr_node *p, const node_req *rFailed) {
   node_req *r;
   for (r = p->pChains; r; r = r->pNextChain) {
-    if (r->eOp == OP_PULL && memcmp(r->logPk, rFailed->logPk, 32) == 0 &&
-        r->tid.n == rFailed->tid.n &&
-        memcmp(r->tid.a, rFailed->tid.a, (size_t)r->tid.n) == 0) {
+    if (r->eOp == OP_PULL &&
+        node_req_on_log(r, &rFailed->tid, rFailed->logPk)) {
       r->bHalt = 1;
     }
   }
@@ -1272,8 +1276,8 @@ static void node_page_checked(uv_work_t *w, int status) {
 
 /* A reply to a pull: a page of records, or a large record's description.
 ** Returns 1 when a page took the request and its reply (pIn, pMsg) over. */
-static int node_got_page(thr_node *p, node_thr *t, node_req *r,
-                         thr_cbor *pIn, nng_msg *pMsg) {
+static int node_got_page(thr_node *p, node_thr *t, node_req *r, thr_cbor *pIn,
+                         nng_msg *pMsg) {
   thr_cbor *pRecs = thr_cbor_get(pIn, "recs");
   thr_cbor *pBig = thr_cbor_get(pIn, "big");
   char *zBad = NULL;
@@ -1337,8 +1341,8 @@ static int node_got_page(thr_node *p, node_thr *t, node_req *r,
   *pp = pg;
   p->nPages++;
   node_page_ahead(p, pg);
-  if (uv_queue_work(&p->loop, &pg->work, node_page_check,
-                    node_page_checked) != 0) {
+  if (uv_queue_work(&p->loop, &pg->work, node_page_check, node_page_checked) !=
+      0) {
     node_page_check(&pg->work); /* no pool: check it here */
     node_page_checked(&pg->work, 0);
   }
@@ -1626,8 +1630,7 @@ static void node_serve_push(thr_node *p, node_thr *t, thr_cbor *pIn,
     if (aRec == NULL) {
       zBad = sqlite3_mprintf("storage: out of memory");
     } else {
-      nAdded =
-          node_store(p, t, pk, aRec, NULL, nRec, !bAll, &zBad, &bGap);
+      nAdded = node_store(p, t, pk, aRec, NULL, nRec, !bAll, &zBad, &bGap);
     }
     sqlite3_free(aRec);
   }
@@ -1871,6 +1874,16 @@ static int node_listen_on(thr_node *p, const char *zUrl, char **pzErr) {
   return SQLITE_OK;
 }
 
+/* The thread a command names, or NULL with the command failed. */
+static node_thr *node_cmd_thr(thr_node *p, node_cmd *c, char **pzErr) {
+  node_thr *t = node_thr_by_id(p, &c->tid);
+  if (t == NULL) {
+    *pzErr = sqlite3_mprintf("no such thread");
+    c->rc = SQLITE_ERROR;
+  }
+  return t;
+}
+
 static void node_run_cmd(thr_node *p, node_cmd *c) {
   char *zErr = NULL;
   c->rc = SQLITE_OK;
@@ -1908,20 +1921,15 @@ static void node_run_cmd(thr_node *p, node_cmd *c) {
     break;
   }
   case CMD_ADD_PEER: {
-    node_thr *t = node_thr_by_id(p, &c->tid);
-    if (t == NULL) {
-      zErr = sqlite3_mprintf("no such thread");
-      c->rc = SQLITE_ERROR;
-    } else {
+    node_thr *t = node_cmd_thr(p, c, &zErr);
+    if (t) {
       node_remember(p, t->iThread, c->zArg, strlen(c->zArg), NULL);
     }
     break;
   }
   case CMD_SYNC: {
-    node_thr *t = node_thr_by_id(p, &c->tid);
+    node_thr *t = node_cmd_thr(p, c, &zErr);
     if (t == NULL) {
-      zErr = sqlite3_mprintf("no such thread");
-      c->rc = SQLITE_ERROR;
       break;
     }
     c->nPending = 0;

@@ -318,15 +318,24 @@ static void test_subscribe(void) {
   TT_CHECK(sqlite3_close(db) == SQLITE_OK);
 }
 
+/* Apply a body as a peer's record would; returns how many actions were not
+** applied. */
+static int apply_raw(const unsigned char *a, size_t n) {
+  static const unsigned char logR[32] = {'R'}, authorR[32] = {'r'};
+  char *zErr = NULL;
+  int nSkip = 0;
+  TT_CHECK(thr_apply_body(gStore, gThread, logR, authorR, a, n, NULL, NULL,
+                          &nSkip, &zErr) == SQLITE_OK);
+  sqlite3_free(zErr);
+  return nSkip;
+}
+
 /* Apply a one-action body on collection zColl, as a peer's record would
 ** arrive; returns how many actions were not applied. */
 static int apply_remote_to(const char *zColl, const char *zType,
                            const char *zId, uint64_t hlc, const char *zJson) {
-  static const unsigned char logR[32] = {'R'}, authorR[32] = {'r'};
   unsigned char aBody[512];
   thr_cw w = {aBody, 0, sizeof(aBody), SQLITE_OK, 0};
-  char *zErr = NULL;
-  int nSkip = 0;
   thr_cw_map(&w, 1);
   thr_cw_text(&w, "actions");
   thr_cw_array(&w, 1);
@@ -344,10 +353,7 @@ static int apply_remote_to(const char *zColl, const char *zType,
   thr_cw_text(&w, "type");
   thr_cw_text(&w, zType);
   TT_CHECK(w.rc == SQLITE_OK);
-  TT_CHECK(thr_apply_body(gStore, gThread, logR, authorR, aBody, w.n, NULL,
-                          NULL, &nSkip, &zErr) == SQLITE_OK);
-  sqlite3_free(zErr);
-  return nSkip;
+  return apply_raw(aBody, w.n);
 }
 static int apply_remote(const char *zType, const char *zId, uint64_t hlc,
                         const char *zJson) {
@@ -405,8 +411,8 @@ static void test_remote_validation(void) {
   sqlite3_free(z);
 }
 
-/* One action map of a body: five fields in dag-cbor key order, with the
-** "hlc" and "coll" values written raw (rawHlc/rawColl) when given. */
+/* One create action map of a body: five fields in dag-cbor key order, the
+** "hlc" and "coll" values written raw (aHlc, aColl: whole CBOR items). */
 static void body_action(thr_cw *w, const char *zId, const unsigned char *aHlc,
                         size_t nHlc, const unsigned char *aColl, size_t nColl,
                         const char *zJson) {
@@ -423,16 +429,6 @@ static void body_action(thr_cw *w, const char *zId, const unsigned char *aHlc,
   thr_cw_text(w, "create");
 }
 
-static int apply_raw(const unsigned char *a, size_t n) {
-  static const unsigned char logR[32] = {'R'}, authorR[32] = {'r'};
-  char *zErr = NULL;
-  int nSkip = 0;
-  TT_CHECK(thr_apply_body(gStore, gThread, logR, authorR, a, n, NULL, NULL,
-                          &nSkip, &zErr) == SQLITE_OK);
-  sqlite3_free(zErr);
-  return nSkip;
-}
-
 /* Bodies of unusual shapes, read the same way by every peer: keys around
 ** "actions" are ignored; an action that is not a map, or whose hlc is not
 ** an unsigned integer, or whose collection name is not text, is skipped
@@ -444,8 +440,8 @@ static void test_body_shapes(void) {
   static const unsigned char hlc31[] = {0x18, 31};
   static const unsigned char collText[] = {0x62, 'c', '4'};
   static const unsigned char collBytes[] = {0x42, 'c', '4'};
-  static const unsigned char notCanonical[] = {0xa2, 0x62, 'z', 'z', 0x01,
-                                               0x61, 'a',  0x02};
+  static const unsigned char notCanonical[] = {0xa2, 0x62, 'z', 'z',
+                                               0x01, 0x61, 'a', 0x02};
   unsigned char aBody[1024];
   thr_cw w = {aBody, 0, sizeof(aBody), SQLITE_OK, 0};
   sqlite3_stmt *pStmt = NULL;
