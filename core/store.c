@@ -132,6 +132,18 @@ static const char zSchema[] =
     "CREATE TABLE IF NOT EXISTS _threads_change("
     "  seq INTEGER PRIMARY KEY, tid INTEGER NOT NULL, coll TEXT NOT NULL,"
     "  id TEXT NOT NULL, action TEXT NOT NULL, author TEXT, time INTEGER);"
+    "CREATE TABLE IF NOT EXISTS _threads_schema_log(tid INTEGER NOT NULL,"
+    "  coll TEXT NOT NULL, ord BLOB NOT NULL, type INTEGER NOT NULL,"
+    "  schema TEXT NOT NULL, lid INTEGER,"
+    "  PRIMARY KEY(tid, coll, ord)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS _threads_conflict(tid INTEGER NOT NULL,"
+    "  coll TEXT NOT NULL, id TEXT, ord BLOB NOT NULL, type INTEGER NOT NULL,"
+    "  json TEXT, lid INTEGER, reason TEXT NOT NULL,"
+    "  PRIMARY KEY(tid, coll, ord)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS _threads_conflict_id"
+    "  ON _threads_conflict(tid, coll, id);"
+    "CREATE TABLE IF NOT EXISTS _threads_hwm(view TEXT PRIMARY KEY,"
+    "  hwm BLOB NOT NULL) WITHOUT ROWID;"
     "INSERT OR IGNORE INTO _threads_meta(key, value) VALUES ('format', 1);";
 
 /* The log key of one thread, cached so that appends sign without deriving
@@ -143,11 +155,11 @@ struct store_logkey {
 };
 
 struct thr_store {
-  sqlite3 *db;          /* Borrowed: the connection we live on */
-  int bReady;           /* internal tables exist... */
-  int iSchema;          /* ...as of this schema cookie (-1: unknown) */
-  int bSetup;           /* this connection ran the schema script */
-  thr_txn *pTxn;        /* Owned: collection writes of the open txn */
+  sqlite3 *db; /* Borrowed: the connection we live on */
+  int bReady;  /* internal tables exist... */
+  int iSchema; /* ...as of this schema cookie (-1: unknown) */
+  int bSetup;  /* this connection ran the schema script */
+  thr_slot aSlot[THR_SLOT_COUNT]; /* Owned: state of other modules */
   unsigned char aSp[8]; /* open store_begin() levels: 1 = a savepoint */
   int nSp;
   int bInline;           /* inside COMMIT: no savepoints at all */
@@ -220,7 +232,11 @@ int thr_store_open(sqlite3 *db, thr_store **ppStore, char **pzErr) {
 
 void thr_store_release(thr_store *p) {
   int i;
-  thr_txn_release_stmts(p->pTxn);
+  for (i = 0; i < THR_SLOT_COUNT; i++) {
+    if (p->aSlot[i].p && p->aSlot[i].xRelease) {
+      p->aSlot[i].xRelease(p->aSlot[i].p);
+    }
+  }
   for (i = 0; i < STMT_COUNT; i++) {
     sqlite3_finalize(p->aStmt[i]);
     p->aStmt[i] = NULL;
@@ -239,6 +255,7 @@ static void store_forget_identity(thr_store *p) {
 }
 
 void thr_store_close(thr_store *p) {
+  int i;
   if (p == NULL) {
     return;
   }
@@ -247,7 +264,11 @@ void thr_store_close(thr_store *p) {
   }
   thr_store_release(p);
   store_forget_identity(p);
-  thr_txn_free(p->pTxn);
+  for (i = 0; i < THR_SLOT_COUNT; i++) {
+    if (p->aSlot[i].p && p->aSlot[i].xFree) {
+      p->aSlot[i].xFree(p->aSlot[i].p);
+    }
+  }
   sqlite3_free(p->aLogKey);
   sqlite3_free(p);
   thr_sign_release();
@@ -299,8 +320,11 @@ int thr_store_ready(thr_store *p) {
   return store_check_ready(p);
 }
 
-thr_txn **thr_store_txn(thr_store *p) {
-  return &p->pTxn;
+void **thr_store_slot(thr_store *p, int iSlot, void (*xFree)(void *),
+                      void (*xRelease)(void *)) {
+  p->aSlot[iSlot].xFree = xFree;
+  p->aSlot[iSlot].xRelease = xRelease;
+  return &p->aSlot[iSlot].p;
 }
 
 /* A cached statement, reset and unbound, or NULL with *pRc set. */
@@ -1249,6 +1273,7 @@ void thr_store_pin(thr_store *p) {
 int thr_store_foreach_body(thr_store *p, const thr_tid *pTid,
                            int (*xBody)(void *, const unsigned char *logPk,
                                         const unsigned char *author,
+                                        const unsigned char *cid,
                                         const unsigned char *aBody,
                                         size_t nBody),
                            void *pArg, char **pzErr) {
@@ -1264,8 +1289,8 @@ int thr_store_foreach_body(thr_store *p, const thr_tid *pTid,
     return SQLITE_ERROR;
   }
   rc = sqlite3_prepare_v2(p->db,
-                          "SELECT l.pk, r.record, r.event, r.header, r.body"
-                          " FROM _threads_log l JOIN _threads_record r"
+                          "SELECT l.pk, r.record, r.event, r.header, r.body,"
+                          " r.cid FROM _threads_log l JOIN _threads_record r"
                           " ON r.lid = l.lid WHERE l.tid = ?1"
                           " ORDER BY l.pk, r.counter",
                           -1, &pStmt, NULL);
@@ -1289,7 +1314,12 @@ int thr_store_foreach_body(thr_store *p, const thr_tid *pTid,
                                 &t, pzErr);
     }
     if (rc == SQLITE_OK) {
-      rc = xBody(pArg, logPk, op.author, plain.a, plain.n);
+      if (sqlite3_column_bytes(pStmt, 5) != THR_CID_BYTES) {
+        rc = SQLITE_CORRUPT;
+      } else {
+        rc = xBody(pArg, logPk, op.author, sqlite3_column_blob(pStmt, 5),
+                   plain.a, plain.n);
+      }
     }
     sqlite3_free(plain.a);
   }

@@ -522,8 +522,8 @@ static int put_checked(thr_sync *p, sqlite3_int64 iThread, const thr_tkey *pKey,
                            pzWhy);
   }
   if (rc == SQLITE_OK && pKey->hasRead) {
-    rc = thr_body_apply(p->pStore, iThread, logPk, pOp->author, pChk->pBody,
-                        NULL, NULL, pnSkip, pzWhy);
+    rc = thr_body_apply(p->pStore, iThread, logPk, pOp->author, pChk->cid.a,
+                        pChk->pBody, NULL, NULL, pnSkip, pzWhy);
   }
   if (rc != SQLITE_OK) {
     return rc;
@@ -555,6 +555,13 @@ static int put_checked(thr_sync *p, sqlite3_int64 iThread, const thr_tkey *pKey,
   if (rc == SQLITE_OK) {
     *peOut = THR_PUT_ADDED;
   }
+  return rc;
+}
+
+int thr_sync_flush(thr_sync *p) {
+  char *zErr = NULL;
+  int rc = thr_reduce_flush(p->pStore, &zErr);
+  sqlite3_free(zErr);
   return rc;
 }
 

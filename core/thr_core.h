@@ -506,6 +506,7 @@ int thr_store_log_pk(thr_store *p, const thr_tid *pTid, unsigned char pk[32],
 int thr_store_foreach_body(thr_store *p, const thr_tid *pTid,
                            int (*xBody)(void *, const unsigned char *logPk,
                                         const unsigned char *author,
+                                        const unsigned char *cid,
                                         const unsigned char *aBody,
                                         size_t nBody),
                            void *pArg, char **pzErr);
@@ -523,11 +524,23 @@ int thr_store_cookie(thr_store *p);
 ** statements outside store.c (see thr_store_set_pin). */
 void thr_store_pin(thr_store *p);
 
-/* The collection writes of the connection's open transaction (see
-** collection.c); owned by the store, freed with it. */
+/* State that other modules keep per connection (the open transaction's
+** actions, the reducer's caches), owned by the store: xFree frees it when
+** the store closes, xRelease finalizes its statements with the store's
+** (thr_store_release).  The store calls back, so it depends on no module
+** above it. */
+#define THR_SLOT_TXN 0    /* txn.c */
+#define THR_SLOT_REDUCE 1 /* reduce.c */
+#define THR_SLOT_COUNT 2
+typedef struct thr_slot thr_slot;
+struct thr_slot {
+  void *p;
+  void (*xFree)(void *);
+  void (*xRelease)(void *);
+};
+void **thr_store_slot(thr_store *p, int iSlot, void (*xFree)(void *),
+                      void (*xRelease)(void *));
 typedef struct thr_txn thr_txn;
-thr_txn **thr_store_txn(thr_store *p);
-void thr_txn_free(thr_txn *p);
 
 /* Statement cache and sqlite3_close().  sqlite3_close() fails while any
 ** statement is unfinalized, and it runs module destructors only after that
@@ -613,22 +626,19 @@ int thr_car_read(const char *zPath, thr_cid *aRoot, int nRootMax, int *pnRoot,
 char *thr_json_text(const json_t *v, size_t *pn);
 
 /**************************************************************************
-** Interface to code in collection.c
-**
-** Collections, their views (virtual tables over shadow tables), the
-** actions of the open transaction, the reducer and the change feed.  See
-** the format comment at the top of collection.c.
+** Interface to code in hlc.c
 */
 #define THR_ACT_CREATE 1 /* a whole document (INSERT, INSERT OR REPLACE) */
 #define THR_ACT_SAVE 2   /* a merge patch of top-level fields (UPDATE) */
-#define THR_ACT_DELETE 3 /* a tombstone (DELETE) */
+#define THR_ACT_DELETE 3 /* DELETE */
 #define THR_ACT_COLL 4   /* a collection definition (CREATE VIRTUAL TABLE) */
+#define THR_ACT_ALTER 5  /* a schema change (threads_alter) */
 
 typedef struct thr_action thr_action;
 struct thr_action {
   int eType;         /* THR_ACT_* */
   const char *zColl; /* collection name */
-  const char *zId;   /* document _id; NULL for THR_ACT_COLL */
+  const char *zId;   /* document _id; NULL for THR_ACT_COLL and _ALTER */
   const char *zJson; /* document, patch or schema as JSON text; or NULL */
   uint64_t hlc;      /* hybrid logical clock of the action */
 };
@@ -637,28 +647,72 @@ struct thr_action {
 uint64_t thr_hlc_tick(uint64_t *pLast, int64_t nowMs);
 void thr_hlc_observe(uint64_t *pLast, uint64_t remote);
 
+/* The order key of an action (see hlc.c): cid NULL for an action written
+** here, whose record is not sealed yet. */
+#define THR_ORD_BYTES 80
+void thr_ord_make(unsigned char o[THR_ORD_BYTES], uint64_t hlc,
+                  const unsigned char logPk[32], const unsigned char *cid,
+                  uint32_t idx);
+uint64_t thr_ord_hlc(const unsigned char *o);
+
+/**************************************************************************
+** Interface to code in body.c
+**
+** The body of a record and its actions; see the format comment there.
+*/
+void thr_action_encode(thr_cw *w, const thr_action *pAct);
+/* "create", "save", ... for THR_ACT_*. */
+const char *thr_action_type_name(int eType);
+
+/* Parsing a body (its dag-cbor, each document's JSON) needs no database,
+** so any thread may do it ahead.  A body this version cannot read parses
+** to one that is not readable (skipped whole, and counted); bChecked says
+** thr_cbor_check() passed on it already.  Fails only for lack of memory. */
+typedef struct thr_body thr_body;
+int thr_body_parse(const unsigned char *aBody, size_t nBody, int bChecked,
+                   thr_body **pp);
+void thr_body_free(thr_body *p);
+int thr_body_readable(const thr_body *p);
+size_t thr_body_count(const thr_body *p);
+/* Action i (borrowed from p), its parsed document or patch (*ppIn, NULL if
+** none or not an object) and whether it has every field its type needs. */
+const thr_action *thr_body_action(const thr_body *p, size_t i, json_t **ppIn,
+                                  int *pbComplete);
+
+/**************************************************************************
+** Interface to code in txn.c
+**
+** The open transaction: actions staged per thread, sealed into one record
+** per thread at commit, forgotten at rollback; savepoint marks.
+*/
+int thr_txn_stage(thr_store *p, const thr_tid *pTid, const thr_action *pAct);
+/* The index the next action of the thread takes in its record's body. */
+int thr_txn_next_index(thr_store *p, const thr_tid *pTid);
+int thr_txn_seal(thr_store *p, char **pzErr);
+void thr_txn_commit(thr_store *p);
+void thr_txn_rollback(thr_store *p);
+void thr_txn_savepoint(thr_store *p, int iSavepoint);
+void thr_txn_rollback_to(thr_store *p, int iSavepoint);
+void thr_txn_release(thr_store *p, int iSavepoint);
+
 /* A new ULID (26 characters of Crockford base32 + NUL), monotonic within a
 ** millisecond per connection. */
 void thr_ulid_new(thr_store *pStore, char zOut[27]);
 
-/* Define collection zColl in a thread (or check an existing definition):
-** registers it and, when new, stages a THR_ACT_COLL action so that the
-** definition travels with the thread. */
-int thr_coll_define(thr_store *p, const thr_tid *pTid, const char *zColl,
-                    const char *zSchema, char **pzErr);
+/* Change subscribers (ext/threads.h): called after each commit, once per
+** applied action. */
+typedef void (*thr_change_fn)(void *pArg, const char *zThread,
+                              const char *zColl, const char *zId,
+                              const char *zAction, const char *zAuthor);
+int thr_txn_subscribe(thr_store *p, thr_change_fn xChange, void *pArg);
+int thr_txn_note_change(thr_store *p, const thr_tid *pTid,
+                        const thr_action *pAct, const char *zAuthor);
 
-/* The schema text of a collection (owned, sqlite3_free), or SQLITE_NOTFOUND
-** when the thread has no such collection. */
-int thr_coll_schema(thr_store *p, const thr_tid *pTid, const char *zColl,
-                    char **pzSchema, char **pzErr);
-
-/* Views: zView's shadow table "<zView>_data" materializes collection zColl
-** of the thread; zProps is a JSON array of the mirrored top-level
-** properties, [name, kind] each (kind a THR_PT_*), in column order. */
-int thr_view_register(thr_store *p, const char *zView, const thr_tid *pTid,
-                      const char *zColl, const char *zProps, char **pzErr);
-int thr_view_unregister(thr_store *p, const char *zView, char **pzErr);
-
+/**************************************************************************
+** Interface to code in doc.c
+**
+** A document in a shadow row and back.
+*/
 /* The kind of a mirrored column, from its property's JSON Schema type. */
 #define THR_PT_ANY 0  /* no single type: stored as bound, no affinity */
 #define THR_PT_TEXT 1 /* string */
@@ -684,6 +738,86 @@ json_t *thr_doc_rebuild(sqlite3_stmt *pStmt, int bLive, int nProp,
                         char *const *azProp, const int *aeKind, int iRest,
                         int *pRc);
 
+/**************************************************************************
+** Interface to code in reduce.c
+**
+** The merge rule: see the comment at the top of reduce.c.
+*/
+/* Tick the connection's clock (past every clock it has seen). */
+uint64_t thr_reduce_tick(thr_store *p);
+/* A transaction of local writes begins: read the views' state again. */
+void thr_reduce_begin(thr_store *p);
+/* Before COMMIT: recompute what older actions changed, write the views'
+** state.  Every writer of the views calls it in its transaction. */
+int thr_reduce_flush(thr_store *p, char **pzErr);
+void thr_reduce_rollback(thr_store *p);
+/* Drop the cached views and schemas (a table came or went). */
+void thr_reduce_forget(thr_store *p);
+/* The history table of a view (made with its shadow table). */
+int thr_reduce_create_hist(sqlite3 *db, const char *zView);
+
+/* A local write of pAct (pDoc its JSON, borrowed, checked against the
+** schema already): its clock is moved past everything this peer holds of
+** the collection and it is applied to every view.  For THR_ACT_CREATE of
+** an _id that is live, eConflict decides (SQLITE_REPLACE replaces,
+** SQLITE_IGNORE sets *pbSkip, anything else is SQLITE_CONSTRAINT
+** "UNIQUE constraint failed: <view>._id"). */
+int thr_reduce_local(thr_store *p, sqlite3_int64 iThread, thr_action *pAct,
+                     json_t *pDoc, const unsigned char logPk[32],
+                     sqlite3_int64 iLog, uint32_t idx, int eConflict,
+                     int *pbSkip, char **pzErr);
+
+/* A schema action (THR_ACT_COLL or _ALTER) at order key ord, by log row
+** iLid.  A schema that does not compile is counted in *pnSkip. */
+int thr_reduce_schema(thr_store *p, sqlite3_int64 iThread,
+                      const thr_action *pAct, const unsigned char *ord,
+                      sqlite3_int64 iLid, int *pnSkip, char **pzErr);
+
+/* Apply the actions of one record body (written by log logPk whose author
+** identity is author; record CID cid) to the views of thread iThread: only
+** collection zOnlyColl and view zOnlyView when not NULL.  Bodies and
+** actions this version cannot read are skipped and counted in *pnSkip (a
+** newer peer may write them); only storage errors fail.  This is the path
+** of every record that is not written here.  thr_apply_body() parses
+** first. */
+int thr_body_apply(thr_store *p, sqlite3_int64 iThread,
+                   const unsigned char logPk[32],
+                   const unsigned char author[32], const unsigned char *cid,
+                   const thr_body *pBody, const char *zOnlyColl,
+                   const char *zOnlyView, int *pnSkip, char **pzErr);
+int thr_apply_body(thr_store *p, sqlite3_int64 iThread,
+                   const unsigned char logPk[32],
+                   const unsigned char author[32], const unsigned char *cid,
+                   const unsigned char *aBody, size_t nBody,
+                   const char *zOnlyColl, const char *zOnlyView, int *pnSkip,
+                   char **pzErr);
+
+/* Replay the thread's log into view zView from scratch. */
+int thr_view_rebuild(thr_store *p, const char *zView, char **pzErr);
+
+/**************************************************************************
+** Interface to code in collection.c
+**
+** Collections, their local tables, and the entry of a local write.
+*/
+/* Define collection zColl in a thread (or check an existing definition):
+** when new, stages a THR_ACT_COLL action so that the definition travels
+** with the thread. */
+int thr_coll_define(thr_store *p, const thr_tid *pTid, const char *zColl,
+                    const char *zSchema, char **pzErr);
+
+/* The schema text of a collection (owned, sqlite3_free), or SQLITE_NOTFOUND
+** when the thread has no such collection. */
+int thr_coll_schema(thr_store *p, const thr_tid *pTid, const char *zColl,
+                    char **pzSchema, char **pzErr);
+
+/* Views: zView's shadow table "<zView>_data" materializes collection zColl
+** of the thread; zProps is a JSON array of the mirrored top-level
+** properties, [name, kind] each (kind a THR_PT_*), in column order. */
+int thr_view_register(thr_store *p, const char *zView, const thr_tid *pTid,
+                      const char *zColl, const char *zProps, char **pzErr);
+int thr_view_unregister(thr_store *p, const char *zView, char **pzErr);
+
 /* What a local write needs to know about the writer, looked up once per
 ** transaction rather than per row. */
 typedef struct thr_writer thr_writer;
@@ -699,68 +833,9 @@ struct thr_writer {
 int thr_coll_writer(thr_store *p, const thr_tid *pTid, thr_writer *pW,
                     char **pzErr);
 
-/* A local write: tick the clock, apply the action (pDoc is its JSON,
-** borrowed) to every view of the collection through the reducer, and stage
-** it for the transaction's record.  For THR_ACT_CREATE of an _id that is
-** live, eConflict decides (SQLITE_REPLACE replaces, SQLITE_IGNORE does
-** nothing, anything else is SQLITE_CONSTRAINT "UNIQUE constraint failed:
-** <view>._id"). */
+/* A local write: apply the action (pDoc is its JSON, borrowed) through the
+** reducer (thr_reduce_local) and stage it for the transaction's record. */
 int thr_coll_write(thr_store *p, const thr_tid *pTid, const thr_writer *pW,
                    thr_action *pAct, json_t *pDoc, int eConflict, char **pzErr);
-
-/* Apply one action written by log logPk (row iLog of _threads_log) to the
-** views of its collection; only to zOnlyView if not NULL. */
-int thr_reduce(thr_store *p, sqlite3_int64 iThread, const thr_action *pAct,
-               const unsigned char logPk[32], sqlite3_int64 iLog,
-               const char *zOnlyView, char **pzErr);
-
-/* Apply the actions of one record body (plaintext dag-cbor, written by
-** log logPk whose author identity is author) to the views of thread
-** iThread: only collection zOnlyColl and view zOnlyView when not NULL.
-** Bodies and actions this version cannot read are skipped and counted in
-** *pnSkip (a newer peer may write them); only storage errors fail.  This is
-** the path of every record that is not written here. */
-int thr_apply_body(thr_store *p, sqlite3_int64 iThread,
-                   const unsigned char logPk[32],
-                   const unsigned char author[32], const unsigned char *aBody,
-                   size_t nBody, const char *zOnlyColl, const char *zOnlyView,
-                   int *pnSkip, char **pzErr);
-
-/* thr_apply_body() in two steps: parsing a body (its dag-cbor, each
-** document's JSON) needs no database, so any thread may do it ahead;
-** applying it is the reducers' work on the store.  A body this version
-** cannot read parses to one that is skipped whole (and counted); bChecked
-** says thr_cbor_check() passed on it already.  Parsing fails only for lack
-** of memory. */
-typedef struct thr_body thr_body;
-int thr_body_parse(const unsigned char *aBody, size_t nBody, int bChecked,
-                   thr_body **pp);
-int thr_body_apply(thr_store *p, sqlite3_int64 iThread,
-                   const unsigned char logPk[32],
-                   const unsigned char author[32], const thr_body *pBody,
-                   const char *zOnlyColl, const char *zOnlyView, int *pnSkip,
-                   char **pzErr);
-void thr_body_free(thr_body *p);
-
-/* Replay the thread's log into view zView from scratch. */
-int thr_view_rebuild(thr_store *p, const char *zView, char **pzErr);
-
-/* The open transaction: seal its actions (one record per thread, at
-** commit), forget them (rollback), and savepoint marks. */
-int thr_txn_seal(thr_store *p, char **pzErr);
-void thr_txn_commit(thr_store *p);
-void thr_txn_rollback(thr_store *p);
-void thr_txn_savepoint(thr_store *p, int iSavepoint);
-void thr_txn_rollback_to(thr_store *p, int iSavepoint);
-void thr_txn_release(thr_store *p, int iSavepoint);
-/* Finalize the statements collection.c caches (see thr_store_release). */
-void thr_txn_release_stmts(thr_txn *p);
-
-/* Change subscribers (ext/threads.h): called after each commit, once per
-** applied action. */
-typedef void (*thr_change_fn)(void *pArg, const char *zThread,
-                              const char *zColl, const char *zId,
-                              const char *zAction, const char *zAuthor);
-int thr_txn_subscribe(thr_store *p, thr_change_fn xChange, void *pArg);
 
 #endif /* THR_CORE_H */

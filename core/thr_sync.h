@@ -93,6 +93,10 @@ void thr_sync_check(const thr_tkey *pKey, const unsigned char logPk[32],
                     const thr_wire_rec *pRec, thr_checked *pOut);
 void thr_checked_clear(thr_checked *p);
 
+/* After the last thr_sync_put() of a transaction, before COMMIT: the
+** reducer's deferred work (thr_reduce_flush). */
+int thr_sync_flush(thr_sync *p);
+
 /* Store a record that a peer sent for log logPk as the log's next record,
 ** applying its actions to the views when this peer holds the read key:
 ** the record and its effects are stored together or not at all (a

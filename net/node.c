@@ -1093,7 +1093,15 @@ static sqlite3_int64 node_store(thr_node *p, node_thr *t,
       bAll = node_put(p, t, logPk, &aRec[i], aChk ? &aChk[i] : NULL, &nAdded,
                       pzBad, pbGap);
     }
-    if (node_exec(p, "COMMIT") != SQLITE_OK) {
+    /* Documents that older actions changed are recomputed once per page
+    ** (the merge rule, core/reduce.c), inside its transaction. */
+    if (thr_sync_flush(p->pSync) != SQLITE_OK) {
+      if (*pzBad == NULL) {
+        *pzBad = sqlite3_mprintf("storage: %s", sqlite3_errmsg(p->db));
+      }
+      node_exec(p, "ROLLBACK");
+      nAdded = 0;
+    } else if (node_exec(p, "COMMIT") != SQLITE_OK) {
       node_exec(p, "ROLLBACK");
       nAdded = 0;
     }

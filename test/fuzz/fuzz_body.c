@@ -1,6 +1,6 @@
 /*
 ** fuzz_body.c: record bodies, as a peer could send them, through the
-** reducer into a real view (thr_apply_body, core/collection.c).
+** reducer into a real view (thr_apply_body, core/reduce.c).
 **
 ** One in-memory database with a thread and a view "v" of collection "c"
 ** (properties a, b) is set up once; every input is applied inside a
@@ -52,14 +52,18 @@ int LLVMFuzzerTestOneInput(const unsigned char *a, size_t n) {
   sqlite3_stmt *pStmt = NULL;
   char *zErr = NULL;
   int nSkip = 0, rc;
+  static const unsigned char aCid[THR_CID_BYTES] = {1, 0x71, 0x12, 0x20};
   if (gDb == NULL) {
     setup();
   }
   if (sqlite3_exec(gDb, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
     abort();
   }
-  rc = thr_apply_body(gStore, gThread, logPk, author, a, n, NULL, NULL, &nSkip,
-                      &zErr);
+  rc = thr_apply_body(gStore, gThread, logPk, author, aCid, a, n, NULL, NULL,
+                      &nSkip, &zErr);
+  if (rc == SQLITE_OK) {
+    rc = thr_reduce_flush(gStore, &zErr);
+  }
   /* A unique index could refuse a document; there is none here, so any
   ** failure is a bug. */
   if (rc != SQLITE_OK) {

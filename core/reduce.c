@@ -1,0 +1,1598 @@
+/*
+** reduce.c: the merge rule.  Every peer that holds the same records holds
+** the same schemas, rows and conflicts, whatever order they arrived in.
+**
+** THE RULE
+**
+**   The rows of a collection are the result of applying every action of
+**   the thread in one total order, the order key of hlc.c: (hlc, log ID,
+**   record CID, index in the body).  Each action applies only if the
+**   document it produces passes the schema in force at that point of the
+**   order and the collection's unique properties; otherwise it is skipped
+**   alike on every peer and listed in threads_conflicts:
+**     create  the document becomes the action's (a live one is replaced);
+**     save    a patch of top-level fields (null removes one); a save of a
+**             document that does not exist at its point changes nothing
+**             and is listed as 'missing';
+**     delete  removes the document; a delete of a missing document does
+**             nothing and is not listed (nothing is lost by it);
+**   and each resulting document must pass the schema ('schema') and hold
+**   no value of a "unique": true property that another live document
+**   holds ('unique').  Schema actions are in the same order, per
+**   collection: the first definition defines it; a later definition with
+**   another schema is skipped and listed ('schema', _id NULL); "alter"
+**   replaces the schema of a defined collection (stored documents are not
+**   re-validated).  An action on a collection not defined at its point is
+**   skipped ('schema').
+**
+** HOW (per view V of the collection; views are the local tables)
+**
+**   "V_data"  the live documents (doc.c), _hlc and _log those of the last
+**             action applied to the row, _clock the rest of its order key:
+**             the record CID and index (40-byte blob), or for an action
+**             written here, its index alone (an integer: CID unknown).
+**   "V_hist"  (_id, ord, type, json, lid): the complete history of every
+**             document that has had more than one action, or whose only
+**             action was skipped.  A document without history rows has had
+**             exactly one action, a create that applied: its row says all.
+**   _threads_view.hwm  the largest order key the view has taken.
+**   _threads_schema_log  every schema action, by order key.
+**   _threads_conflict    every action the rule skipped.
+**
+**   An action past hwm is applied on top of the row (the fast path; a
+**   create of a new _id is one INSERT, the cost of a plain table row).
+**   An older action is added to the history and its document marked; at
+**   the end of the transaction (thr_reduce_flush) each marked document is
+**   recomputed from its history.  When the collection has a unique
+**   property, or a schema action arrives older than hwm, the whole view is
+**   recomputed instead (documents sharing a value depend on each other).
+**
+** COST
+**   In order: one row write per action, plus one history row for every
+**   action on a document that already has one.  Out of order: per marked
+**   document, its history (k actions: k schema checks); per recomputed
+**   view, every action of the collection once, sorted.
+*/
+#include "thr_core.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define ORD THR_ORD_BYTES
+
+/* Why the rule skipped an action. */
+#define RED_OK 0
+#define RED_SCHEMA 1
+#define RED_UNIQUE 2
+#define RED_MISSING 3
+#define RED_NOOP 4 /* a delete of nothing: skipped, not listed */
+
+static const char *const azWhy[] = {"", "schema", "unique", "missing", ""};
+
+/* One step of a collection's schema history: pSchema in force from ord. */
+typedef struct red_step red_step;
+struct red_step {
+  unsigned char ord[ORD];
+  thr_schema *pSchema;
+};
+
+/* The schema history of collection zColl of thread iThread. */
+typedef struct red_coll red_coll;
+struct red_coll {
+  sqlite3_int64 iThread;
+  char *zColl;
+  red_step *aStep;
+  int nStep;
+  int bUnique; /* some schema of it has a "unique": true property */
+  red_coll *pNext;
+};
+
+/* A document marked for recomputation. */
+typedef struct red_mark red_mark;
+struct red_mark {
+  char *zId;
+  red_mark *pNext;
+};
+
+/* A view of collection zColl of thread iThread, with its statements.  An
+** entry with zView NULL remembers that the collection has no view here. */
+typedef struct red_view red_view;
+struct red_view {
+  char *zView; /* NULL: no views of (iThread, zColl) */
+  sqlite3_int64 iThread;
+  char *zColl;
+  int nProp;
+  char **azProp;
+  int *aeKind; /* THR_PT_* per property */
+  sqlite3_stmt *pSel, *pIns, *pUpd, *pDel;
+  sqlite3_stmt *pHistHas, *pHistIns, *pHistSel;
+  unsigned char hwm[ORD];
+  int bHwm;      /* hwm read in this transaction */
+  int bHwmDirty; /* hwm moved: write it at flush */
+  int bAll;      /* recompute every document at flush */
+  int bRebuild;  /* replaying the log: every action to the history */
+  red_mark *pMarks;
+  red_view *pNext;
+};
+
+typedef struct red_state red_state;
+struct red_state {
+  uint64_t hlc;           /* the last clock issued or seen */
+  red_view *pViews;       /* cached views... */
+  int iCookie;            /* ...valid for this schema cookie */
+  red_coll *pColls;       /* schema histories */
+  sqlite3_stmt *pVersion; /* PRAGMA data_version */
+  sqlite3_int64 iVersion; /* ...when pColls was valid */
+};
+
+/**************************************************************************
+** State.
+*/
+static void marks_free(red_view *pV) {
+  while (pV->pMarks) {
+    red_mark *pM = pV->pMarks;
+    pV->pMarks = pM->pNext;
+    sqlite3_free(pM->zId);
+    sqlite3_free(pM);
+  }
+}
+
+static void view_free(red_view *pV) {
+  int i;
+  sqlite3_finalize(pV->pSel);
+  sqlite3_finalize(pV->pIns);
+  sqlite3_finalize(pV->pUpd);
+  sqlite3_finalize(pV->pDel);
+  sqlite3_finalize(pV->pHistHas);
+  sqlite3_finalize(pV->pHistIns);
+  sqlite3_finalize(pV->pHistSel);
+  for (i = 0; i < pV->nProp; i++) {
+    sqlite3_free(pV->azProp[i]);
+  }
+  marks_free(pV);
+  sqlite3_free(pV->azProp);
+  sqlite3_free(pV->aeKind);
+  sqlite3_free(pV->zView);
+  sqlite3_free(pV->zColl);
+  sqlite3_free(pV);
+}
+
+static void coll_free(red_coll *pC) {
+  int i;
+  for (i = 0; i < pC->nStep; i++) {
+    thr_schema_free(pC->aStep[i].pSchema);
+  }
+  sqlite3_free(pC->aStep);
+  sqlite3_free(pC->zColl);
+  sqlite3_free(pC);
+}
+
+static void red_release(void *pArg) {
+  red_state *p = pArg;
+  sqlite3_finalize(p->pVersion);
+  p->pVersion = NULL;
+  while (p->pViews) {
+    red_view *pV = p->pViews;
+    p->pViews = pV->pNext;
+    view_free(pV);
+  }
+}
+
+static void red_free(void *pArg) {
+  red_state *p = pArg;
+  red_release(p);
+  while (p->pColls) {
+    red_coll *pC = p->pColls;
+    p->pColls = pC->pNext;
+    coll_free(pC);
+  }
+  sqlite3_free(p);
+}
+
+static red_state *red_get(thr_store *pStore) {
+  red_state **pp = (red_state **)thr_store_slot(pStore, THR_SLOT_REDUCE,
+                                                red_free, red_release);
+  if (*pp == NULL) {
+    *pp = sqlite3_malloc64(sizeof(red_state));
+    if (*pp) {
+      memset(*pp, 0, sizeof(red_state));
+      (*pp)->iCookie = -1;
+    }
+  }
+  return *pp;
+}
+
+uint64_t thr_reduce_tick(thr_store *pStore) {
+  red_state *p = red_get(pStore);
+  static uint64_t hlcNoMem;
+  return thr_hlc_tick(p ? &p->hlc : &hlcNoMem, thr_now_ms());
+}
+
+void thr_reduce_forget(thr_store *pStore) {
+  red_state *p = red_get(pStore);
+  if (p) {
+    red_release(p);
+  }
+}
+
+/* Views come and go with CREATE/DROP TABLE, on any connection: the cache
+** holds for one schema cookie. */
+static void red_check_cookie(thr_store *pStore, red_state *p) {
+  sqlite3_int64 iVersion = -1;
+  if (p->iCookie != thr_store_cookie(pStore)) {
+    red_release(p);
+    p->iCookie = thr_store_cookie(pStore);
+  }
+  /* Schema actions applied by another connection (the node) change no
+  ** cookie: PRAGMA data_version says another connection committed. */
+  if (p->pVersion == NULL) {
+    thr_store_pin(pStore);
+    sqlite3_prepare_v3(thr_store_db(pStore), "PRAGMA data_version", -1,
+                       SQLITE_PREPARE_PERSISTENT, &p->pVersion, NULL);
+  }
+  if (p->pVersion && sqlite3_step(p->pVersion) == SQLITE_ROW) {
+    iVersion = sqlite3_column_int64(p->pVersion, 0);
+  }
+  sqlite3_reset(p->pVersion);
+  if (iVersion < 0 || iVersion != p->iVersion) {
+    while (p->pColls) {
+      red_coll *pC = p->pColls;
+      p->pColls = pC->pNext;
+      coll_free(pC);
+    }
+    p->iVersion = iVersion;
+  }
+}
+
+void thr_reduce_begin(thr_store *pStore) {
+  red_state *p = red_get(pStore);
+  red_view *pV;
+  if (p == NULL) {
+    return;
+  }
+  red_check_cookie(pStore, p);
+  for (pV = p->pViews; pV; pV = pV->pNext) {
+    pV->bHwm = 0;
+  }
+}
+
+void thr_reduce_rollback(thr_store *pStore) {
+  red_state *p = red_get(pStore);
+  red_view *pV;
+  for (pV = p ? p->pViews : NULL; pV; pV = pV->pNext) {
+    pV->bHwm = 0;
+    pV->bHwmDirty = 0;
+    pV->bAll = 0;
+    marks_free(pV);
+  }
+}
+
+/**************************************************************************
+** Views.
+*/
+static int red_prepare(sqlite3 *db, sqlite3_stmt **pp, char *zSql) {
+  int rc = zSql ? sqlite3_prepare_v3(db, zSql, -1, SQLITE_PREPARE_PERSISTENT,
+                                     pp, NULL)
+                : SQLITE_NOMEM;
+  sqlite3_free(zSql);
+  return rc;
+}
+
+/* Prepare the statements of view pV (its properties known). */
+static int view_prepare(sqlite3 *db, red_view *pV) {
+  sqlite3_str *pCols = sqlite3_str_new(db), *pVals = sqlite3_str_new(db);
+  sqlite3_str *pSet = sqlite3_str_new(db), *pSel = sqlite3_str_new(db);
+  const char *zV = pV->zView;
+  char *zCols, *zVals, *zSet, *zSel;
+  int i, rc, nP = pV->nProp;
+  /* Columns: _id, properties..., _rest, _log, _hlc, _live, _clock. */
+  sqlite3_str_appendall(pCols, "_id");
+  sqlite3_str_appendall(pVals, "?1");
+  sqlite3_str_appendall(pSel, "SELECT d._id");
+  for (i = 0; i < nP; i++) {
+    sqlite3_str_appendf(pCols, ",\"%w\"", pV->azProp[i]);
+    sqlite3_str_appendf(pVals, ",?%d", i + 2);
+    sqlite3_str_appendf(pSet, "\"%w\"=?%d,", pV->azProp[i], i + 2);
+    sqlite3_str_appendf(pSel, ",d.\"%w\"", pV->azProp[i]);
+  }
+  sqlite3_str_appendf(pSel,
+                      ",d._rest,d._clock,d._log,d._hlc,(SELECT pk FROM "
+                      "_threads_log WHERE lid = d._log) FROM \"%w_data\" "
+                      "AS d WHERE d._id = ?1",
+                      zV);
+  sqlite3_str_appendall(pCols, ",_rest,_log,_hlc,_live,_clock");
+  sqlite3_str_appendf(pVals, ",?%d,?%d,?%d,1,?%d", nP + 2, nP + 3, nP + 4,
+                      nP + 5);
+  sqlite3_str_appendf(pSet, "_rest=?%d,_log=?%d,_hlc=?%d,_live=1,_clock=?%d",
+                      nP + 2, nP + 3, nP + 4, nP + 5);
+  zCols = sqlite3_str_finish(pCols);
+  zVals = sqlite3_str_finish(pVals);
+  zSet = sqlite3_str_finish(pSet);
+  zSel = sqlite3_str_finish(pSel);
+  if (zCols == NULL || zVals == NULL || zSet == NULL || zSel == NULL) {
+    rc = SQLITE_NOMEM;
+    sqlite3_free(zSel);
+  } else {
+    rc = red_prepare(db, &pV->pSel, zSel);
+  }
+  if (rc == SQLITE_OK) {
+    rc = red_prepare(db, &pV->pIns,
+                     sqlite3_mprintf("INSERT INTO \"%w_data\"(%s) VALUES (%s)",
+                                     zV, zCols, zVals));
+  }
+  if (rc == SQLITE_OK) {
+    rc = red_prepare(
+        db, &pV->pUpd,
+        sqlite3_mprintf("UPDATE \"%w_data\" SET %s WHERE _id = ?1", zV, zSet));
+  }
+  if (rc == SQLITE_OK) {
+    rc = red_prepare(
+        db, &pV->pDel,
+        sqlite3_mprintf("DELETE FROM \"%w_data\" WHERE _id = ?1", zV));
+  }
+  if (rc == SQLITE_OK) {
+    rc = red_prepare(db, &pV->pHistHas,
+                     sqlite3_mprintf("SELECT 1 FROM \"%w_hist\" WHERE _id = ?1"
+                                     " LIMIT 1",
+                                     zV));
+  }
+  if (rc == SQLITE_OK) {
+    rc = red_prepare(db, &pV->pHistIns,
+                     sqlite3_mprintf("INSERT OR IGNORE INTO \"%w_hist\"(_id,"
+                                     " ord, type, json, lid)"
+                                     " VALUES (?1, ?2, ?3, ?4, ?5)",
+                                     zV));
+  }
+  if (rc == SQLITE_OK) {
+    rc = red_prepare(db, &pV->pHistSel,
+                     sqlite3_mprintf("SELECT ord, type, json, lid FROM"
+                                     " \"%w_hist\" WHERE _id = ?1 ORDER BY ord",
+                                     zV));
+  }
+  sqlite3_free(zCols);
+  sqlite3_free(zVals);
+  sqlite3_free(zSet);
+  return rc;
+}
+
+/* The history table of view zView, for files made before it existed. */
+int thr_reduce_create_hist(sqlite3 *db, const char *zView) {
+  char *zSql = sqlite3_mprintf(
+      "CREATE TABLE IF NOT EXISTS \"%w_hist\"(_id TEXT NOT NULL, ord BLOB NOT"
+      " NULL, type INTEGER NOT NULL, json TEXT, lid INTEGER,"
+      " PRIMARY KEY(_id, ord)) WITHOUT ROWID",
+      zView);
+  int rc = zSql ? sqlite3_exec(db, zSql, NULL, NULL, NULL) : SQLITE_NOMEM;
+  sqlite3_free(zSql);
+  return rc;
+}
+
+/* Remember that collection zColl of thread iThread has no views.  Only a
+** cache: when memory is short it is simply not remembered. */
+static void view_none(red_state *p, sqlite3_int64 iThread, const char *zColl) {
+  red_view *pV = sqlite3_malloc64(sizeof(*pV));
+  if (pV == NULL) {
+    return;
+  }
+  memset(pV, 0, sizeof(*pV));
+  pV->iThread = iThread;
+  pV->zColl = sqlite3_mprintf("%s", zColl);
+  if (pV->zColl == NULL) {
+    sqlite3_free(pV);
+    return;
+  }
+  pV->pNext = p->pViews;
+  p->pViews = pV;
+}
+
+/* Load all the views of collection zColl of thread iThread into the cache;
+** or, when it has none, remember that. */
+static int view_load(thr_store *pStore, red_state *p, sqlite3_int64 iThread,
+                     const char *zColl, char **pzErr) {
+  sqlite3 *db = thr_store_db(pStore);
+  sqlite3_stmt *pStmt = NULL;
+  int rcStep = SQLITE_DONE, nView = 0;
+  int rc;
+  thr_store_pin(pStore);
+  rc = sqlite3_prepare_v2(db,
+                          "SELECT view, props FROM _threads_view"
+                          " WHERE tid = ?1 AND coll = ?2",
+                          -1, &pStmt, NULL);
+  if (rc != SQLITE_OK) {
+    *pzErr = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+    return rc;
+  }
+  sqlite3_bind_int64(pStmt, 1, iThread);
+  sqlite3_bind_text(pStmt, 2, zColl, -1, SQLITE_STATIC);
+  while (rc == SQLITE_OK && (rcStep = sqlite3_step(pStmt)) == SQLITE_ROW) {
+    json_t *pProps =
+        json_loads((const char *)sqlite3_column_text(pStmt, 1), 0, NULL);
+    red_view *pV = sqlite3_malloc64(sizeof(*pV));
+    size_t i;
+    if (pV == NULL || !json_is_array(pProps)) {
+      rc = pV ? SQLITE_CORRUPT : SQLITE_NOMEM;
+      sqlite3_free(pV);
+      json_decref(pProps);
+      break;
+    }
+    memset(pV, 0, sizeof(*pV));
+    nView++;
+    pV->zView = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 0));
+    pV->zColl = sqlite3_mprintf("%s", zColl);
+    pV->iThread = iThread;
+    pV->nProp = (int)json_array_size(pProps);
+    pV->azProp = sqlite3_malloc64(sizeof(char *) * (size_t)(pV->nProp + 1));
+    pV->aeKind = sqlite3_malloc64(sizeof(int) * (size_t)(pV->nProp + 1));
+    pV->pNext = p->pViews;
+    p->pViews = pV;
+    if (pV->azProp == NULL || pV->aeKind == NULL || pV->zView == NULL ||
+        pV->zColl == NULL) {
+      pV->nProp = 0;
+      rc = SQLITE_NOMEM;
+      json_decref(pProps);
+      break;
+    }
+    for (i = 0; i < (size_t)pV->nProp; i++) {
+      json_t *pProp = json_array_get(pProps, i);
+      const char *zProp = json_string_value(json_array_get(pProp, 0));
+      pV->azProp[i] = sqlite3_mprintf("%s", zProp ? zProp : "");
+      pV->aeKind[i] = (int)json_integer_value(json_array_get(pProp, 1));
+    }
+    json_decref(pProps);
+    rc = view_prepare(db, pV);
+    if (rc != SQLITE_OK) {
+      *pzErr = sqlite3_mprintf("view %s: %s", pV->zView, sqlite3_errmsg(db));
+    }
+  }
+  sqlite3_finalize(pStmt);
+  if (rc == SQLITE_OK && rcStep == SQLITE_DONE && nView == 0) {
+    view_none(p, iThread, zColl);
+  }
+  return rc;
+}
+
+/* Read the view's hwm, once per transaction. */
+static int view_hwm(thr_store *pStore, red_view *pV) {
+  sqlite3_stmt *pStmt = NULL;
+  int rc;
+  if (pV->bHwm) {
+    return SQLITE_OK;
+  }
+  memset(pV->hwm, 0, ORD);
+  rc = sqlite3_prepare_v2(thr_store_db(pStore),
+                          "SELECT hwm FROM _threads_hwm WHERE view = ?1", -1,
+                          &pStmt, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, pV->zView, -1, SQLITE_STATIC);
+    if (sqlite3_step(pStmt) == SQLITE_ROW &&
+        sqlite3_column_bytes(pStmt, 0) == ORD) {
+      memcpy(pV->hwm, sqlite3_column_blob(pStmt, 0), ORD);
+    }
+    rc = sqlite3_finalize(pStmt);
+  }
+  pV->bHwm = rc == SQLITE_OK;
+  pV->bHwmDirty = 0;
+  return rc;
+}
+
+/* Call xEach for every view of (iThread, zColl), or of zOnlyView only;
+** loads them into the cache on first use. */
+static int views_each(thr_store *pStore, sqlite3_int64 iThread,
+                      const char *zColl, const char *zOnlyView,
+                      int (*xEach)(thr_store *, red_view *, void *), void *pArg,
+                      char **pzErr) {
+  red_state *p = red_get(pStore);
+  red_view *pV;
+  int rc = SQLITE_OK, bLoaded = 0;
+  if (p == NULL) {
+    return SQLITE_NOMEM;
+  }
+  for (;;) {
+    int nSeen = 0, bNone = 0;
+    for (pV = p->pViews; rc == SQLITE_OK && pV; pV = pV->pNext) {
+      if (pV->iThread != iThread || strcmp(pV->zColl, zColl) != 0) {
+        continue;
+      }
+      if (pV->zView == NULL) {
+        bNone = 1;
+        continue;
+      }
+      nSeen++;
+      if (zOnlyView && strcmp(pV->zView, zOnlyView) != 0) {
+        continue;
+      }
+      rc = view_hwm(pStore, pV);
+      if (rc == SQLITE_OK) {
+        rc = xEach(pStore, pV, pArg);
+      }
+    }
+    if (nSeen > 0 || bNone || bLoaded || rc != SQLITE_OK) {
+      break;
+    }
+    rc = view_load(pStore, p, iThread, zColl, pzErr);
+    bLoaded = 1;
+  }
+  return rc;
+}
+
+/**************************************************************************
+** Schema histories.
+*/
+static int coll_add_step(red_coll *pC, const unsigned char *ord,
+                         const char *zSchema) {
+  red_step *aNew;
+  thr_schema *pS = NULL;
+  char *zErr = NULL;
+  int rc = thr_schema_compile(zSchema, &pS, &zErr);
+  sqlite3_free(zErr);
+  if (rc != SQLITE_OK) {
+    return rc == SQLITE_NOMEM ? rc : SQLITE_OK; /* refused when stored */
+  }
+  aNew =
+      sqlite3_realloc64(pC->aStep, sizeof(red_step) * (size_t)(pC->nStep + 1));
+  if (aNew == NULL) {
+    thr_schema_free(pS);
+    return SQLITE_NOMEM;
+  }
+  pC->aStep = aNew;
+  memcpy(aNew[pC->nStep].ord, ord, ORD);
+  aNew[pC->nStep].pSchema = pS;
+  pC->nStep++;
+  {
+    const char *zKey;
+    json_t *pVal;
+    json_t *pProps = json_object_get(thr_schema_json(pS), "properties");
+    json_object_foreach(pProps, zKey, pVal) {
+      if (json_is_true(json_object_get(pVal, "unique"))) {
+        pC->bUnique = 1;
+      }
+    }
+  }
+  return SQLITE_OK;
+}
+
+/* Add a conflict row.  zId NULL for a schema action. */
+static int conflict_add(thr_store *pStore, sqlite3_int64 iThread,
+                        const char *zColl, const char *zId,
+                        const unsigned char *ord, int eType, const char *zJson,
+                        sqlite3_int64 iLid, int eWhy) {
+  sqlite3 *db = thr_store_db(pStore);
+  sqlite3_stmt *pStmt = NULL;
+  int rc = sqlite3_prepare_v3(
+      db,
+      "INSERT OR IGNORE INTO _threads_conflict(tid, coll, id, ord, type,"
+      " json, lid, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+      -1, SQLITE_PREPARE_PERSISTENT, &pStmt, NULL);
+  if (rc != SQLITE_OK) {
+    return rc;
+  }
+  sqlite3_bind_int64(pStmt, 1, iThread);
+  sqlite3_bind_text(pStmt, 2, zColl, -1, SQLITE_STATIC);
+  sqlite3_bind_text(pStmt, 3, zId, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(pStmt, 4, ord, ORD, SQLITE_STATIC);
+  sqlite3_bind_int(pStmt, 5, eType);
+  sqlite3_bind_text(pStmt, 6, zJson, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(pStmt, 7, iLid);
+  sqlite3_bind_text(pStmt, 8, azWhy[eWhy], -1, SQLITE_STATIC);
+  sqlite3_step(pStmt);
+  return sqlite3_finalize(pStmt);
+}
+
+/* Delete the conflicts of (iThread, zColl): of document zId, of every
+** document (zId NULL, bDocs), or of the schema actions (zId NULL). */
+static int conflict_clear(thr_store *pStore, sqlite3_int64 iThread,
+                          const char *zColl, const char *zId, int bDocs) {
+  char *zSql = sqlite3_mprintf(
+      "DELETE FROM _threads_conflict WHERE tid = %lld AND coll = %Q AND %s",
+      (long long)iThread, zColl,
+      zId ? "id = ?1" : (bDocs ? "id IS NOT NULL" : "id IS NULL"));
+  sqlite3_stmt *pStmt = NULL;
+  int rc =
+      zSql ? sqlite3_prepare_v2(thr_store_db(pStore), zSql, -1, &pStmt, NULL)
+           : SQLITE_NOMEM;
+  sqlite3_free(zSql);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zId, -1, SQLITE_STATIC);
+    sqlite3_step(pStmt);
+    rc = sqlite3_finalize(pStmt);
+  }
+  return rc;
+}
+
+/* Fold the schema actions of (iThread, zColl) into its history (*ppC,
+** owned by the cache); with bWrite, also write the schema in force at the
+** end to _threads_collection and the skipped schema actions to the
+** conflicts.  *ppC->nStep == 0: the collection is not defined. */
+static int coll_fold(thr_store *pStore, sqlite3_int64 iThread,
+                     const char *zColl, int bWrite, red_coll **ppC) {
+  sqlite3 *db = thr_store_db(pStore);
+  red_state *p = red_get(pStore);
+  sqlite3_stmt *pStmt = NULL;
+  red_coll *pC, **pp;
+  const char *zCur = NULL;
+  char *zLast = NULL;
+  int rc, nRow = 0;
+  if (p == NULL) {
+    return SQLITE_NOMEM;
+  }
+  for (pp = &p->pColls; *pp; pp = &(*pp)->pNext) {
+    if ((*pp)->iThread == iThread && strcmp((*pp)->zColl, zColl) == 0) {
+      if (!bWrite) {
+        *ppC = *pp;
+        return SQLITE_OK;
+      }
+      pC = *pp;
+      *pp = pC->pNext;
+      coll_free(pC);
+      break;
+    }
+  }
+  pC = sqlite3_malloc64(sizeof(*pC));
+  if (pC == NULL) {
+    return SQLITE_NOMEM;
+  }
+  memset(pC, 0, sizeof(*pC));
+  pC->iThread = iThread;
+  pC->zColl = sqlite3_mprintf("%s", zColl);
+  rc = pC->zColl ? SQLITE_OK : SQLITE_NOMEM;
+  if (rc == SQLITE_OK && bWrite) {
+    rc = conflict_clear(pStore, iThread, zColl, NULL, 0);
+  }
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_prepare_v2(db,
+                            "SELECT ord, type, schema, lid FROM"
+                            " _threads_schema_log WHERE tid = ?1 AND coll = ?2"
+                            " ORDER BY ord",
+                            -1, &pStmt, NULL);
+  }
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_int64(pStmt, 1, iThread);
+    sqlite3_bind_text(pStmt, 2, zColl, -1, SQLITE_STATIC);
+  }
+  while (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
+    const unsigned char *ord = sqlite3_column_blob(pStmt, 0);
+    int eType = sqlite3_column_int(pStmt, 1);
+    const char *zS = (const char *)sqlite3_column_text(pStmt, 2);
+    int eWhy = RED_OK;
+    nRow++;
+    if (ord == NULL || sqlite3_column_bytes(pStmt, 0) != ORD || zS == NULL) {
+      rc = SQLITE_CORRUPT;
+      break;
+    }
+    if (eType == THR_ACT_COLL && zLast && strcmp(zLast, zS) != 0 &&
+        pC->nStep > 0) {
+      eWhy = RED_SCHEMA; /* another definition came first */
+    } else if (eType == THR_ACT_ALTER && pC->nStep == 0) {
+      eWhy = RED_SCHEMA; /* not defined yet */
+    } else if (eType == THR_ACT_ALTER ||
+               (eType == THR_ACT_COLL && pC->nStep == 0)) {
+      rc = coll_add_step(pC, ord, zS);
+      sqlite3_free(zLast);
+      zLast = sqlite3_mprintf("%s", zS);
+      if (zLast == NULL) {
+        rc = SQLITE_NOMEM;
+      }
+    }
+    if (rc == SQLITE_OK && eWhy != RED_OK && bWrite) {
+      rc = conflict_add(pStore, iThread, zColl, NULL, ord, eType, zS,
+                        sqlite3_column_int64(pStmt, 3), eWhy);
+    }
+  }
+  sqlite3_finalize(pStmt);
+  if (rc == SQLITE_OK && nRow == 0) {
+    /* A file from before the schema log: its registry is the history. */
+    char *zOld = NULL;
+    sqlite3_stmt *pOld = NULL;
+    rc = sqlite3_prepare_v2(db,
+                            "SELECT schema FROM _threads_collection"
+                            " WHERE tid = ?1 AND name = ?2",
+                            -1, &pOld, NULL);
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_int64(pOld, 1, iThread);
+      sqlite3_bind_text(pOld, 2, zColl, -1, SQLITE_STATIC);
+      if (sqlite3_step(pOld) == SQLITE_ROW) {
+        zOld = sqlite3_mprintf("%s", sqlite3_column_text(pOld, 0));
+      }
+      sqlite3_finalize(pOld);
+    }
+    if (zOld) {
+      unsigned char zero[ORD];
+      memset(zero, 0, ORD);
+      rc = coll_add_step(pC, zero, zOld);
+      sqlite3_free(zOld);
+    }
+    bWrite = 0;
+  }
+  zCur = zLast;
+  if (rc == SQLITE_OK && bWrite && zCur) {
+    rc = sqlite3_prepare_v2(db,
+                            "INSERT INTO _threads_collection(tid, name, schema)"
+                            " VALUES (?1, ?2, ?3) ON CONFLICT(tid, name)"
+                            " DO UPDATE SET schema = excluded.schema"
+                            " WHERE schema IS NOT excluded.schema",
+                            -1, &pStmt, NULL);
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_int64(pStmt, 1, iThread);
+      sqlite3_bind_text(pStmt, 2, zColl, -1, SQLITE_STATIC);
+      sqlite3_bind_text(pStmt, 3, zCur, -1, SQLITE_STATIC);
+      sqlite3_step(pStmt);
+      rc = sqlite3_finalize(pStmt);
+    }
+  }
+  sqlite3_free(zLast);
+  if (rc != SQLITE_OK) {
+    coll_free(pC);
+    return rc;
+  }
+  pC->pNext = p->pColls;
+  p->pColls = pC;
+  *ppC = pC;
+  return SQLITE_OK;
+}
+
+/* The schema in force at ord, or NULL: the collection is not defined. */
+static const thr_schema *coll_schema_at(const red_coll *pC,
+                                        const unsigned char *ord) {
+  int i;
+  for (i = pC->nStep - 1; i >= 0; i--) {
+    if (memcmp(pC->aStep[i].ord, ord, ORD) < 0) {
+      return pC->aStep[i].pSchema;
+    }
+  }
+  return NULL;
+}
+
+/**************************************************************************
+** One action on one document.
+*/
+
+/* The document an action makes of pOld (borrowed; NULL: no document):
+** *ppNew (owned; NULL for a delete), or a reason it is skipped.  With
+** bTrusted the document was checked against the schema already (a local
+** write). */
+static int rule_step(const red_coll *pC, const unsigned char *ord, int eType,
+                     const char *zId, json_t *pIn, json_t *pOld, int bTrusted,
+                     json_t **ppNew, int *pRc) {
+  const thr_schema *pS;
+  json_t *pNew = NULL, *pVal, *pId;
+  const char *zKey;
+  char *zWhy = NULL;
+  *ppNew = NULL;
+  if (eType == THR_ACT_DELETE) {
+    return pOld ? RED_OK : RED_NOOP;
+  }
+  pS = coll_schema_at(pC, ord);
+  if (pS == NULL && !bTrusted) {
+    return RED_SCHEMA;
+  }
+  if (eType == THR_ACT_SAVE && pOld == NULL) {
+    return RED_MISSING;
+  }
+  if (pIn == NULL) {
+    return RED_SCHEMA; /* not a JSON object */
+  }
+  pId = json_object_get(pIn, "_id");
+  if (pId && (!json_is_string(pId) || strcmp(json_string_value(pId), zId))) {
+    return RED_SCHEMA; /* another document's _id, or none */
+  }
+  pNew = json_deep_copy(eType == THR_ACT_CREATE ? pIn : pOld);
+  pId = json_string(zId);
+  if (pNew == NULL || pId == NULL) {
+    json_decref(pNew);
+    json_decref(pId);
+    *pRc = SQLITE_NOMEM;
+    return RED_OK;
+  }
+  if (eType == THR_ACT_SAVE) {
+    json_object_foreach(pIn, zKey, pVal) {
+      if (json_is_null(pVal)) {
+        json_object_del(pNew, zKey);
+      } else {
+        json_object_set(pNew, zKey, pVal);
+      }
+    }
+  }
+  json_object_set_new(pNew, "_id", pId);
+  if (!bTrusted && thr_schema_check(pS, pNew, &zWhy) != SQLITE_OK) {
+    sqlite3_free(zWhy);
+    json_decref(pNew);
+    return RED_SCHEMA;
+  }
+  *ppNew = pNew;
+  return RED_OK;
+}
+
+/* The document of view pV's row zId (*ppDoc owned, NULL if there is
+** none), with the order key of its last action (ord) and its lid. */
+static int row_read(red_view *pV, const char *zId, json_t **ppDoc,
+                    unsigned char ord[ORD], sqlite3_int64 *piLid) {
+  int rc = SQLITE_OK, nP = pV->nProp;
+  *ppDoc = NULL;
+  sqlite3_bind_text(pV->pSel, 1, zId, -1, SQLITE_STATIC);
+  if (sqlite3_step(pV->pSel) == SQLITE_ROW) {
+    const unsigned char *pk = sqlite3_column_blob(pV->pSel, nP + 5);
+    int eClock = sqlite3_column_type(pV->pSel, nP + 2);
+    *ppDoc =
+        thr_doc_rebuild(pV->pSel, 1, nP, pV->azProp, pV->aeKind, nP + 1, &rc);
+    *piLid = sqlite3_column_int64(pV->pSel, nP + 3);
+    if (rc == SQLITE_OK &&
+        (pk == NULL || sqlite3_column_bytes(pV->pSel, nP + 5) != 32)) {
+      rc = SQLITE_CORRUPT_VTAB;
+    }
+    if (rc == SQLITE_OK && eClock == SQLITE_BLOB &&
+        sqlite3_column_bytes(pV->pSel, nP + 2) == 40) {
+      const unsigned char *a = sqlite3_column_blob(pV->pSel, nP + 2);
+      thr_ord_make(ord, (uint64_t)sqlite3_column_int64(pV->pSel, nP + 4), pk, a,
+                   0);
+      memcpy(ord + 76, a + 36, 4);
+    } else if (rc == SQLITE_OK && eClock == SQLITE_INTEGER) {
+      thr_ord_make(ord, (uint64_t)sqlite3_column_int64(pV->pSel, nP + 4), pk,
+                   NULL, (uint32_t)sqlite3_column_int64(pV->pSel, nP + 2));
+    } else if (rc == SQLITE_OK) {
+      rc = SQLITE_CORRUPT_VTAB;
+    }
+    if (rc != SQLITE_OK) {
+      json_decref(*ppDoc);
+      *ppDoc = NULL;
+    }
+  }
+  sqlite3_reset(pV->pSel);
+  return rc;
+}
+
+/* The error of a failed shadow-table write, in the user's terms: SQLite
+** names the shadow table, the user knows the view.  Returns the code. */
+static int row_error(red_view *pV, sqlite3 *db, char **pzErr) {
+  const char *zMsg = sqlite3_errmsg(db);
+  char *zShadow = sqlite3_mprintf("%s_data.", pV->zView);
+  char *zLive = sqlite3_mprintf(", %s_data._live", pV->zView);
+  sqlite3_str *pOut = sqlite3_str_new(db);
+  while (zShadow && zLive && *zMsg) {
+    if (strncmp(zMsg, zLive, strlen(zLive)) == 0) {
+      zMsg += strlen(zLive); /* the index's second column, not the user's */
+    } else if (strncmp(zMsg, zShadow, strlen(zShadow)) == 0) {
+      sqlite3_str_appendf(pOut, "%s.", pV->zView);
+      zMsg += strlen(zShadow);
+    } else {
+      sqlite3_str_appendchar(pOut, 1, *zMsg++);
+    }
+  }
+  *pzErr = sqlite3_str_finish(pOut);
+  sqlite3_free(zShadow);
+  sqlite3_free(zLive);
+  return sqlite3_extended_errcode(db);
+}
+
+/* Write document pNew (NULL: delete) as row zId of pV, stamped with its
+** last action (ord, iLid).  bExists: the row exists.  A unique property
+** that another row holds: *pbUnique set, nothing written. */
+static int row_write(red_view *pV, sqlite3 *db, const char *zId, json_t *pNew,
+                     int bExists, const unsigned char *ord, sqlite3_int64 iLid,
+                     int *pbUnique, char **pzErr) {
+  sqlite3_stmt *pW;
+  char *zRest;
+  int rc = SQLITE_OK, i, nP = pV->nProp;
+  static const unsigned char aNoCid[36] = {
+      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  *pbUnique = 0;
+  if (pNew == NULL) {
+    if (!bExists) {
+      return SQLITE_OK;
+    }
+    sqlite3_bind_text(pV->pDel, 1, zId, -1, SQLITE_STATIC);
+    rc = sqlite3_step(pV->pDel) == SQLITE_DONE ? SQLITE_OK
+                                               : row_error(pV, db, pzErr);
+    sqlite3_reset(pV->pDel);
+    return rc;
+  }
+  zRest = thr_doc_rest(pNew, nP, pV->azProp, pV->aeKind, &rc);
+  if (rc != SQLITE_OK) {
+    return rc;
+  }
+  pW = bExists ? pV->pUpd : pV->pIns;
+  sqlite3_bind_text(pW, 1, zId, -1, SQLITE_STATIC);
+  for (i = 0; i < nP; i++) {
+    thr_bind_json(pW, i + 2, json_object_get(pNew, pV->azProp[i]));
+  }
+  sqlite3_bind_text(pW, nP + 2, zRest, -1, free);
+  sqlite3_bind_int64(pW, nP + 3, iLid);
+  sqlite3_bind_int64(pW, nP + 4, (sqlite3_int64)thr_ord_hlc(ord));
+  if (memcmp(ord + 40, aNoCid, 36) == 0) {
+    sqlite3_bind_int64(pW, nP + 5,
+                       ((sqlite3_int64)ord[76] << 24) | (ord[77] << 16) |
+                           (ord[78] << 8) | ord[79]);
+  } else {
+    sqlite3_bind_blob(pW, nP + 5, ord + 40, 40, SQLITE_STATIC);
+  }
+  if (sqlite3_step(pW) != SQLITE_DONE) {
+    if (sqlite3_extended_errcode(db) == SQLITE_CONSTRAINT_UNIQUE) {
+      *pbUnique = 1;
+    } else {
+      rc = row_error(pV, db, pzErr);
+    }
+  }
+  sqlite3_reset(pW);
+  sqlite3_clear_bindings(pW);
+  return rc;
+}
+
+static int hist_has(red_view *pV, const char *zId) {
+  int bHas;
+  sqlite3_bind_text(pV->pHistHas, 1, zId, -1, SQLITE_STATIC);
+  bHas = sqlite3_step(pV->pHistHas) == SQLITE_ROW;
+  sqlite3_reset(pV->pHistHas);
+  return bHas;
+}
+
+/* Add an action to zId's history; *pbNew: it was not there already. */
+static int hist_add(red_view *pV, sqlite3 *db, const char *zId,
+                    const unsigned char *ord, int eType, const char *zJson,
+                    sqlite3_int64 iLid, int *pbNew) {
+  int rc;
+  sqlite3_bind_text(pV->pHistIns, 1, zId, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(pV->pHistIns, 2, ord, ORD, SQLITE_STATIC);
+  sqlite3_bind_int(pV->pHistIns, 3, eType);
+  sqlite3_bind_text(pV->pHistIns, 4, zJson, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(pV->pHistIns, 5, iLid);
+  rc = sqlite3_step(pV->pHistIns) == SQLITE_DONE ? SQLITE_OK
+                                                 : sqlite3_errcode(db);
+  sqlite3_reset(pV->pHistIns);
+  if (pbNew) {
+    *pbNew = rc == SQLITE_OK && sqlite3_changes(db) > 0;
+  }
+  return rc;
+}
+
+/* A document with a row and no history rows has had one action, a create
+** that applied: write it down as history before adding another. */
+static int hist_start(red_view *pV, sqlite3 *db, const char *zId, json_t *pOld,
+                      const unsigned char *ordOld, sqlite3_int64 iLidOld) {
+  char *zJson;
+  int rc;
+  if (pOld == NULL || hist_has(pV, zId)) {
+    return SQLITE_OK;
+  }
+  zJson = thr_json_text(pOld, NULL);
+  if (zJson == NULL) {
+    return SQLITE_NOMEM;
+  }
+  rc = hist_add(pV, db, zId, ordOld, THR_ACT_CREATE, zJson, iLidOld, NULL);
+  free(zJson);
+  return rc;
+}
+
+/* One action to apply to a view. */
+typedef struct red_act red_act;
+struct red_act {
+  red_coll *pC;
+  const thr_action *pAct;
+  json_t *pIn; /* its document or patch (borrowed), NULL for a delete */
+  unsigned char ord[ORD];
+  sqlite3_int64 iLid;
+  int bLocal;    /* written here: errors instead of conflicts */
+  int eConflict; /* a local create of a live _id: SQLITE_REPLACE, ... */
+  int bSkip;     /* set: OR IGNORE met a live document */
+  int *pnSkip;   /* counts actions the rule skipped (remote) */
+  char **pzErr;
+};
+
+static int mark_doc(red_view *pV, const char *zId) {
+  red_mark *pM;
+  if (pV->bAll) {
+    return SQLITE_OK;
+  }
+  for (pM = pV->pMarks; pM; pM = pM->pNext) {
+    if (strcmp(pM->zId, zId) == 0) {
+      return SQLITE_OK;
+    }
+  }
+  pM = sqlite3_malloc64(sizeof(*pM));
+  if (pM == NULL || (pM->zId = sqlite3_mprintf("%s", zId)) == NULL) {
+    sqlite3_free(pM);
+    pV->bAll = 1; /* cannot remember which: recompute everything */
+    return SQLITE_OK;
+  }
+  pM->pNext = pV->pMarks;
+  pV->pMarks = pM;
+  return SQLITE_OK;
+}
+
+/* Apply action x to view pV. */
+static int view_apply(thr_store *pStore, red_view *pV, void *pArg) {
+  red_act *x = pArg;
+  sqlite3 *db = thr_store_db(pStore);
+  const thr_action *pAct = x->pAct;
+  const char *zId = pAct->zId;
+  json_t *pOld = NULL, *pNew = NULL;
+  unsigned char ordOld[ORD];
+  sqlite3_int64 iLidOld = 0;
+  int rc = SQLITE_OK, eWhy, bUnique = 0, bNew;
+
+  if (pV->bRebuild || memcmp(x->ord, pV->hwm, ORD) <= 0) {
+    /* An older action: into the history; its document is recomputed at
+    ** the end of the transaction. */
+    rc = row_read(pV, zId, &pOld, ordOld, &iLidOld);
+    if (rc == SQLITE_OK) {
+      rc = hist_start(pV, db, zId, pOld, ordOld, iLidOld);
+    }
+    json_decref(pOld);
+    if (rc == SQLITE_OK) {
+      rc = hist_add(pV, db, zId, x->ord, pAct->eType, pAct->zJson, x->iLid,
+                    &bNew);
+    }
+    if (rc == SQLITE_OK && bNew) {
+      if (x->pC->bUnique) {
+        pV->bAll = 1;
+      } else {
+        rc = mark_doc(pV, zId);
+      }
+    }
+    return rc;
+  }
+  memcpy(pV->hwm, x->ord, ORD);
+  pV->bHwmDirty = 1;
+
+  /* A create of a new _id (the common case, and every row of a bulk load)
+  ** is a plain INSERT of the document. */
+  if (pAct->eType == THR_ACT_CREATE && x->pIn && !hist_has(pV, zId)) {
+    eWhy = rule_step(x->pC, x->ord, pAct->eType, zId, x->pIn, NULL, x->bLocal,
+                     &pNew, &rc);
+    if (rc == SQLITE_OK && eWhy == RED_OK) {
+      rc = row_write(pV, db, zId, pNew, 0, x->ord, x->iLid, &bUnique, x->pzErr);
+      if (rc == SQLITE_OK && !bUnique) {
+        json_decref(pNew);
+        return SQLITE_OK;
+      }
+      if (sqlite3_extended_errcode(db) == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        rc = SQLITE_OK; /* the _id exists: below */
+        sqlite3_free(*x->pzErr);
+        *x->pzErr = NULL;
+      }
+    }
+    json_decref(pNew);
+    pNew = NULL;
+    if (rc != SQLITE_OK) {
+      return rc;
+    }
+  }
+
+  rc = row_read(pV, zId, &pOld, ordOld, &iLidOld);
+  if (rc != SQLITE_OK) {
+    if (rc == SQLITE_CORRUPT_VTAB) {
+      *x->pzErr = sqlite3_mprintf("%s: the stored row of %s is corrupt",
+                                  pV->zView, zId);
+    }
+    return rc;
+  }
+  if (x->bLocal && pAct->eType == THR_ACT_CREATE && pOld && x->eConflict >= 0 &&
+      x->eConflict != SQLITE_REPLACE) {
+    json_decref(pOld);
+    if (x->eConflict == SQLITE_IGNORE) {
+      x->bSkip = 1;
+      return SQLITE_OK;
+    }
+    *x->pzErr = sqlite3_mprintf("UNIQUE constraint failed: %s._id", pV->zView);
+    return SQLITE_CONSTRAINT_PRIMARYKEY;
+  }
+  eWhy = rule_step(x->pC, x->ord, pAct->eType, zId, x->pIn, pOld, x->bLocal,
+                   &pNew, &rc);
+  if (rc == SQLITE_OK && eWhy == RED_OK) {
+    rc = row_write(pV, db, zId, pNew, pOld != NULL, x->ord, x->iLid, &bUnique,
+                   x->pzErr);
+    if (rc == SQLITE_OK && bUnique) {
+      if (x->bLocal) {
+        rc = row_error(pV, db, x->pzErr);
+      }
+      eWhy = RED_UNIQUE;
+    }
+  }
+  if (rc == SQLITE_OK && x->bLocal && eWhy != RED_OK && eWhy != RED_NOOP) {
+    *x->pzErr = sqlite3_mprintf("%s: %s", pV->zView, azWhy[eWhy]);
+    rc = SQLITE_CONSTRAINT;
+  }
+  if (rc == SQLITE_OK) {
+    rc = hist_start(pV, db, zId, pOld, ordOld, iLidOld);
+  }
+  if (rc == SQLITE_OK) {
+    rc = hist_add(pV, db, zId, x->ord, pAct->eType, pAct->zJson, x->iLid, NULL);
+  }
+  if (rc == SQLITE_OK && eWhy != RED_OK && eWhy != RED_NOOP) {
+    rc = conflict_add(pStore, pV->iThread, pV->zColl, zId, x->ord, pAct->eType,
+                      pAct->zJson, x->iLid, eWhy);
+    if (x->pnSkip) {
+      (*x->pnSkip)++;
+    }
+  }
+  json_decref(pOld);
+  json_decref(pNew);
+  return rc;
+}
+
+/**************************************************************************
+** Recomputation.
+*/
+
+/* Replay one history row (from pStmt: ord, type, json, lid at iCol) onto
+** document zId of pV: read the row, step the rule, write or list. */
+static int replay_one(thr_store *pStore, red_view *pV, red_coll *pC,
+                      const char *zId, sqlite3_stmt *pStmt, int iCol,
+                      char **pzErr) {
+  sqlite3 *db = thr_store_db(pStore);
+  const unsigned char *ord = sqlite3_column_blob(pStmt, iCol);
+  int eType = sqlite3_column_int(pStmt, iCol + 1);
+  const char *zJson = (const char *)sqlite3_column_text(pStmt, iCol + 2);
+  sqlite3_int64 iLid = sqlite3_column_int64(pStmt, iCol + 3);
+  json_t *pIn = NULL, *pOld = NULL, *pNew = NULL;
+  unsigned char ordOld[ORD];
+  sqlite3_int64 iLidOld;
+  int rc, eWhy, bUnique = 0;
+  if (ord == NULL || sqlite3_column_bytes(pStmt, iCol) != ORD) {
+    return SQLITE_CORRUPT_VTAB;
+  }
+  if (zJson) {
+    pIn = json_loads(zJson, JSON_ALLOW_NUL, NULL);
+    if (pIn && !json_is_object(pIn)) {
+      json_decref(pIn);
+      pIn = NULL;
+    }
+  }
+  rc = row_read(pV, zId, &pOld, ordOld, &iLidOld);
+  if (rc == SQLITE_OK) {
+    eWhy = rule_step(pC, ord, eType, zId, pIn, pOld, 0, &pNew, &rc);
+    if (rc == SQLITE_OK && eWhy == RED_OK) {
+      rc = row_write(pV, db, zId, pNew, pOld != NULL, ord, iLid, &bUnique,
+                     pzErr);
+      if (bUnique) {
+        eWhy = RED_UNIQUE;
+      }
+    }
+    if (rc == SQLITE_OK && eWhy != RED_OK && eWhy != RED_NOOP) {
+      rc = conflict_add(pStore, pV->iThread, pV->zColl, zId, ord, eType, zJson,
+                        iLid, eWhy);
+    }
+  }
+  json_decref(pIn);
+  json_decref(pOld);
+  json_decref(pNew);
+  return rc;
+}
+
+/* Recompute document zId of pV from its history. */
+static int recompute_doc(thr_store *pStore, red_view *pV, red_coll *pC,
+                         const char *zId, char **pzErr) {
+  int rc;
+  sqlite3_bind_text(pV->pDel, 1, zId, -1, SQLITE_STATIC);
+  sqlite3_step(pV->pDel);
+  rc = sqlite3_reset(pV->pDel);
+  if (rc == SQLITE_OK) {
+    rc = conflict_clear(pStore, pV->iThread, pV->zColl, zId, 1);
+  }
+  sqlite3_bind_text(pV->pHistSel, 1, zId, -1, SQLITE_TRANSIENT);
+  while (rc == SQLITE_OK && sqlite3_step(pV->pHistSel) == SQLITE_ROW) {
+    rc = replay_one(pStore, pV, pC, zId, pV->pHistSel, 0, pzErr);
+  }
+  sqlite3_reset(pV->pHistSel);
+  return rc;
+}
+
+/* Recompute every document of pV: first every history-less row becomes
+** history, then all of it is replayed in the order. */
+static int recompute_all(thr_store *pStore, red_view *pV, red_coll *pC,
+                         char **pzErr) {
+  sqlite3 *db = thr_store_db(pStore);
+  sqlite3_stmt *pStmt = NULL;
+  char *zSql;
+  int rc;
+  zSql = sqlite3_mprintf("SELECT _id FROM \"%w_data\" WHERE _id NOT IN"
+                         " (SELECT _id FROM \"%w_hist\")",
+                         pV->zView, pV->zView);
+  rc = zSql ? sqlite3_prepare_v2(db, zSql, -1, &pStmt, NULL) : SQLITE_NOMEM;
+  sqlite3_free(zSql);
+  while (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
+    const char *zId = (const char *)sqlite3_column_text(pStmt, 0);
+    json_t *pOld = NULL;
+    unsigned char ordOld[ORD];
+    sqlite3_int64 iLidOld = 0;
+    rc = row_read(pV, zId, &pOld, ordOld, &iLidOld);
+    if (rc == SQLITE_OK && pOld) {
+      char *zJson = thr_json_text(pOld, NULL);
+      rc = zJson ? hist_add(pV, db, zId, ordOld, THR_ACT_CREATE, zJson, iLidOld,
+                            NULL)
+                 : SQLITE_NOMEM;
+      free(zJson);
+    }
+    json_decref(pOld);
+  }
+  sqlite3_finalize(pStmt);
+  pStmt = NULL;
+  if (rc == SQLITE_OK) {
+    zSql = sqlite3_mprintf("DELETE FROM \"%w_data\"", pV->zView);
+    rc = zSql ? sqlite3_exec(db, zSql, NULL, NULL, NULL) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+  }
+  if (rc == SQLITE_OK) {
+    rc = conflict_clear(pStore, pV->iThread, pV->zColl, NULL, 1);
+  }
+  if (rc == SQLITE_OK) {
+    zSql = sqlite3_mprintf("SELECT _id, ord, type, json, lid FROM \"%w_hist\""
+                           " ORDER BY ord",
+                           pV->zView);
+    rc = zSql ? sqlite3_prepare_v2(db, zSql, -1, &pStmt, NULL) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+  }
+  while (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
+    const char *zId = (const char *)sqlite3_column_text(pStmt, 0);
+    rc = replay_one(pStore, pV, pC, zId, pStmt, 1, pzErr);
+  }
+  sqlite3_finalize(pStmt);
+  return rc;
+}
+
+int thr_reduce_flush(thr_store *pStore, char **pzErr) {
+  red_state *p = red_get(pStore);
+  red_view *pV;
+  int rc = SQLITE_OK;
+  if (p == NULL) {
+    return SQLITE_NOMEM;
+  }
+  for (pV = p->pViews; rc == SQLITE_OK && pV; pV = pV->pNext) {
+    red_coll *pC = NULL;
+    if (pV->zView == NULL || (!pV->bAll && !pV->pMarks && !pV->bHwmDirty)) {
+      continue;
+    }
+    if (pV->bAll || pV->pMarks) {
+      rc = coll_fold(pStore, pV->iThread, pV->zColl, 0, &pC);
+    }
+    if (rc == SQLITE_OK && pV->bAll) {
+      rc = recompute_all(pStore, pV, pC, pzErr);
+    } else {
+      red_mark *pM;
+      for (pM = pV->pMarks; rc == SQLITE_OK && pM; pM = pM->pNext) {
+        rc = recompute_doc(pStore, pV, pC, pM->zId, pzErr);
+      }
+    }
+    marks_free(pV);
+    pV->bAll = 0;
+    if (rc == SQLITE_OK && pV->bHwmDirty) {
+      sqlite3_stmt *pStmt = NULL;
+      rc = sqlite3_prepare_v2(thr_store_db(pStore),
+                              "INSERT OR REPLACE INTO _threads_hwm(view, hwm)"
+                              " VALUES (?1, ?2)",
+                              -1, &pStmt, NULL);
+      if (rc == SQLITE_OK) {
+        sqlite3_bind_text(pStmt, 1, pV->zView, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(pStmt, 2, pV->hwm, ORD, SQLITE_STATIC);
+        sqlite3_step(pStmt);
+        rc = sqlite3_finalize(pStmt);
+      }
+      pV->bHwmDirty = 0;
+    }
+  }
+  for (pV = p->pViews; pV; pV = pV->pNext) {
+    pV->bHwm = 0; /* the next transaction reads it again */
+  }
+  if (rc != SQLITE_OK && *pzErr == NULL) {
+    *pzErr = sqlite3_mprintf("%s", sqlite3_errmsg(thr_store_db(pStore)));
+  }
+  return rc;
+}
+
+/**************************************************************************
+** Entry points.
+*/
+
+/* Mark every view of (iThread, zColl) for recomputation when the schema
+** action at ord is older than what it has taken, or changed the schema in
+** force at the end. */
+static int views_schema_moved(thr_store *pStore, red_view *pV, void *pArg) {
+  const unsigned char *ord = pArg;
+  (void)pStore;
+  if (memcmp(ord, pV->hwm, ORD) < 0) {
+    pV->bAll = 1;
+  }
+  return SQLITE_OK;
+}
+
+int thr_reduce_schema(thr_store *pStore, sqlite3_int64 iThread,
+                      const thr_action *pAct, const unsigned char *ord,
+                      sqlite3_int64 iLid, int *pnSkip, char **pzErr) {
+  sqlite3 *db = thr_store_db(pStore);
+  sqlite3_stmt *pStmt = NULL;
+  thr_schema *pS = NULL;
+  red_coll *pC = NULL;
+  char *zWhy = NULL;
+  int rc;
+  if (thr_schema_compile(pAct->zJson, &pS, &zWhy) != SQLITE_OK) {
+    sqlite3_free(zWhy);
+    (*pnSkip)++; /* alike on every peer */
+    return SQLITE_OK;
+  }
+  thr_schema_free(pS);
+  /* A file from before the schema log: its definition comes first. */
+  rc = sqlite3_prepare_v2(db,
+                          "INSERT INTO _threads_schema_log(tid, coll, ord,"
+                          " type, schema, lid) SELECT tid, name, zeroblob(80),"
+                          " 4, schema, NULL FROM _threads_collection c"
+                          " WHERE tid = ?1 AND name = ?2 AND NOT EXISTS"
+                          " (SELECT 1 FROM _threads_schema_log WHERE tid = ?1"
+                          " AND coll = ?2)",
+                          -1, &pStmt, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_int64(pStmt, 1, iThread);
+    sqlite3_bind_text(pStmt, 2, pAct->zColl, -1, SQLITE_STATIC);
+    sqlite3_step(pStmt);
+    rc = sqlite3_finalize(pStmt);
+  }
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_prepare_v2(db,
+                            "INSERT OR IGNORE INTO _threads_schema_log(tid,"
+                            " coll, ord, type, schema, lid)"
+                            " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                            -1, &pStmt, NULL);
+  }
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_int64(pStmt, 1, iThread);
+    sqlite3_bind_text(pStmt, 2, pAct->zColl, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(pStmt, 3, ord, ORD, SQLITE_STATIC);
+    sqlite3_bind_int(pStmt, 4, pAct->eType);
+    sqlite3_bind_text(pStmt, 5, pAct->zJson, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(pStmt, 6, iLid);
+    sqlite3_step(pStmt);
+    rc = sqlite3_finalize(pStmt);
+  }
+  if (rc == SQLITE_OK && sqlite3_changes(db) > 0) {
+    rc = coll_fold(pStore, iThread, pAct->zColl, 1, &pC);
+    if (rc == SQLITE_OK) {
+      rc = views_each(pStore, iThread, pAct->zColl, NULL, views_schema_moved,
+                      (void *)ord, pzErr);
+    }
+  }
+  if (rc != SQLITE_OK && *pzErr == NULL) {
+    *pzErr = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+  }
+  return rc;
+}
+
+/* The largest hlc of the views of a collection, for a local write. */
+static int views_max_hlc(thr_store *pStore, red_view *pV, void *pArg) {
+  uint64_t *pMax = pArg;
+  (void)pStore;
+  if (thr_ord_hlc(pV->hwm) > *pMax) {
+    *pMax = thr_ord_hlc(pV->hwm);
+  }
+  return SQLITE_OK;
+}
+
+int thr_reduce_local(thr_store *pStore, sqlite3_int64 iThread, thr_action *pAct,
+                     json_t *pDoc, const unsigned char logPk[32],
+                     sqlite3_int64 iLog, uint32_t idx, int eConflict,
+                     int *pbSkip, char **pzErr) {
+  red_state *p = red_get(pStore);
+  red_act x;
+  uint64_t hlcMax = 0;
+  int rc;
+  *pbSkip = 0;
+  if (p == NULL) {
+    return SQLITE_NOMEM;
+  }
+  memset(&x, 0, sizeof(x));
+  rc = coll_fold(pStore, iThread, pAct->zColl, 0, &x.pC);
+  if (rc == SQLITE_OK) {
+    rc = views_each(pStore, iThread, pAct->zColl, NULL, views_max_hlc, &hlcMax,
+                    pzErr);
+  }
+  if (rc != SQLITE_OK) {
+    return rc;
+  }
+  /* A local write comes after everything this peer holds of the
+  ** collection, whatever the clocks of the peers that wrote it said. */
+  thr_hlc_observe(&p->hlc, hlcMax);
+  pAct->hlc = thr_hlc_tick(&p->hlc, thr_now_ms());
+  x.pAct = pAct;
+  x.pIn = pDoc;
+  thr_ord_make(x.ord, pAct->hlc, logPk, NULL, idx);
+  x.iLid = iLog;
+  x.bLocal = 1;
+  x.eConflict = eConflict;
+  x.pzErr = pzErr;
+  rc = views_each(pStore, iThread, pAct->zColl, NULL, view_apply, &x, pzErr);
+  *pbSkip = x.bSkip;
+  return rc;
+}
+
+int thr_body_apply(thr_store *pStore, sqlite3_int64 iThread,
+                   const unsigned char logPk[32],
+                   const unsigned char author[32], const unsigned char *cid,
+                   const thr_body *pBody, const char *zOnlyColl,
+                   const char *zOnlyView, int *pnSkip, char **pzErr) {
+  red_state *p = red_get(pStore);
+  char *zWhy = NULL;
+  sqlite3_int64 iLog = 0;
+  size_t i, n;
+  int rc;
+  if (p == NULL) {
+    return SQLITE_NOMEM;
+  }
+  if (!thr_body_readable(pBody)) {
+    /* Not a body this version can read: skip it, as a newer peer's. */
+    (*pnSkip)++;
+    return SQLITE_OK;
+  }
+  red_check_cookie(pStore, p);
+  rc = thr_store_log_lid(pStore, iThread, logPk, author, 0, &iLog, &zWhy);
+  n = thr_body_count(pBody);
+  for (i = 0; rc == SQLITE_OK && i < n; i++) {
+    json_t *pIn;
+    int bComplete;
+    const thr_action *pAct = thr_body_action(pBody, i, &pIn, &bComplete);
+    red_act x;
+    if (!bComplete) {
+      /* Anything unknown or incomplete is skipped, alike on every peer. */
+      (*pnSkip)++;
+      continue;
+    }
+    if (zOnlyColl && strcmp(pAct->zColl, zOnlyColl) != 0) {
+      continue;
+    }
+    memset(&x, 0, sizeof(x));
+    thr_ord_make(x.ord, pAct->hlc, logPk, cid, (uint32_t)i);
+    thr_hlc_observe(&p->hlc, pAct->hlc);
+    if (pAct->eType >= THR_ACT_COLL) {
+      if (zOnlyColl == NULL) {
+        rc = thr_reduce_schema(pStore, iThread, pAct, x.ord, iLog, pnSkip,
+                               &zWhy);
+      }
+      continue;
+    }
+    rc = coll_fold(pStore, iThread, pAct->zColl, 0, &x.pC);
+    if (rc == SQLITE_OK) {
+      x.pAct = pAct;
+      x.pIn = pIn;
+      x.iLid = iLog;
+      x.eConflict = -1;
+      x.pnSkip = pnSkip;
+      x.pzErr = &zWhy;
+      rc = views_each(pStore, iThread, pAct->zColl, zOnlyView, view_apply, &x,
+                      &zWhy);
+    }
+  }
+  if (rc != SQLITE_OK) {
+    *pzErr = zWhy ? zWhy : sqlite3_mprintf("%s", sqlite3_errstr(rc));
+    zWhy = NULL;
+  }
+  sqlite3_free(zWhy);
+  return rc;
+}
+
+int thr_apply_body(thr_store *pStore, sqlite3_int64 iThread,
+                   const unsigned char logPk[32],
+                   const unsigned char author[32], const unsigned char *cid,
+                   const unsigned char *aBody, size_t nBody,
+                   const char *zOnlyColl, const char *zOnlyView, int *pnSkip,
+                   char **pzErr) {
+  thr_body *pBody = NULL;
+  int rc = thr_body_parse(aBody, nBody, 0, &pBody);
+  if (rc == SQLITE_OK) {
+    rc = thr_body_apply(pStore, iThread, logPk, author, cid, pBody, zOnlyColl,
+                        zOnlyView, pnSkip, pzErr);
+  } else {
+    *pzErr = sqlite3_mprintf("out of memory");
+  }
+  thr_body_free(pBody);
+  return rc;
+}
+
+/**************************************************************************
+** Rebuild: replay the log into one view.
+*/
+typedef struct rebuild_ctx rebuild_ctx;
+struct rebuild_ctx {
+  thr_store *pStore;
+  sqlite3_int64 iThread;
+  const char *zView;
+  const char *zColl;
+  int nSkip; /* bodies or actions this version could not read */
+  char **pzErr;
+};
+
+static int rebuild_body(void *pArg, const unsigned char *logPk,
+                        const unsigned char *author, const unsigned char *cid,
+                        const unsigned char *aBody, size_t nBody) {
+  rebuild_ctx *r = pArg;
+  return thr_apply_body(r->pStore, r->iThread, logPk, author, cid, aBody, nBody,
+                        r->zColl, r->zView, &r->nSkip, r->pzErr);
+}
+
+static int view_start_rebuild(thr_store *pStore, red_view *pV, void *pArg) {
+  (void)pStore;
+  pV->bRebuild = *(int *)pArg;
+  if (pV->bRebuild) {
+    pV->bAll = 1;
+    memset(pV->hwm, 0, ORD);
+    pV->bHwmDirty = 1;
+  }
+  return SQLITE_OK;
+}
+
+static int view_raise_hwm(thr_store *pStore, red_view *pV, void *pArg) {
+  sqlite3_stmt *pStmt = NULL;
+  char *zSql = sqlite3_mprintf("SELECT max(ord) FROM \"%w_hist\"", pV->zView);
+  int rc;
+  (void)pArg;
+  rc = zSql ? sqlite3_prepare_v2(thr_store_db(pStore), zSql, -1, &pStmt, NULL)
+            : SQLITE_NOMEM;
+  sqlite3_free(zSql);
+  if (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW &&
+      sqlite3_column_bytes(pStmt, 0) == ORD) {
+    memcpy(pV->hwm, sqlite3_column_blob(pStmt, 0), ORD);
+    pV->bHwmDirty = 1;
+  }
+  sqlite3_finalize(pStmt);
+  return rc;
+}
+
+int thr_view_rebuild(thr_store *pStore, const char *zView, char **pzErr) {
+  sqlite3 *db = thr_store_db(pStore);
+  sqlite3_stmt *pStmt = NULL;
+  rebuild_ctx r;
+  thr_tid tid;
+  char *zColl = NULL, *zSql;
+  int rc, bOn = 1, bOff = 0;
+  memset(&r, 0, sizeof(r));
+  rc = sqlite3_prepare_v2(db,
+                          "SELECT t.id, v.tid, v.coll FROM _threads_view v"
+                          " JOIN _threads_thread t ON t.tid = v.tid"
+                          " WHERE v.view = ?1",
+                          -1, &pStmt, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zView, -1, SQLITE_STATIC);
+    if (sqlite3_step(pStmt) == SQLITE_ROW) {
+      rc = thr_tid_from_bytes(&tid, sqlite3_column_blob(pStmt, 0),
+                              (size_t)sqlite3_column_bytes(pStmt, 0), pzErr);
+      r.iThread = sqlite3_column_int64(pStmt, 1);
+      zColl = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 2));
+    } else {
+      *pzErr = sqlite3_mprintf("no such collection table: %s", zView);
+      rc = SQLITE_ERROR;
+    }
+  }
+  sqlite3_finalize(pStmt);
+  if (rc == SQLITE_OK && zColl == NULL) {
+    rc = SQLITE_NOMEM;
+  }
+  if (rc == SQLITE_OK) {
+    rc = thr_reduce_create_hist(db, zView);
+    thr_reduce_forget(pStore); /* the schema moved */
+  }
+  if (rc == SQLITE_OK) {
+    zSql = sqlite3_mprintf("DELETE FROM \"%w_data\"; DELETE FROM \"%w_hist\";",
+                           zView, zView);
+    rc = zSql ? sqlite3_exec(db, zSql, NULL, NULL, pzErr) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+  }
+  if (rc == SQLITE_OK) {
+    rc = views_each(pStore, r.iThread, zColl, zView, view_start_rebuild, &bOn,
+                    pzErr);
+  }
+  if (rc == SQLITE_OK) {
+    r.pStore = pStore;
+    r.zView = zView;
+    r.zColl = zColl;
+    r.pzErr = pzErr;
+    rc = thr_store_foreach_body(pStore, &tid, rebuild_body, &r, pzErr);
+  }
+  if (rc == SQLITE_OK) {
+    rc = views_each(pStore, r.iThread, zColl, zView, view_raise_hwm, NULL,
+                    pzErr);
+  }
+  views_each(pStore, r.iThread, zColl, zView, view_start_rebuild, &bOff, pzErr);
+  if (rc == SQLITE_OK) {
+    rc = thr_reduce_flush(pStore, pzErr);
+  } else {
+    thr_reduce_rollback(pStore);
+  }
+  sqlite3_free(zColl);
+  return rc;
+}
