@@ -212,11 +212,12 @@ int thr_coll_writer(thr_store *pStore, const thr_tid *pTid, thr_writer *pW,
     sqlite3_free(zAuthor);
   }
   pW->bValid = 1;
+  pW->eTrust = 0;
   thr_reduce_begin(pStore);
   return SQLITE_OK;
 }
 
-int thr_coll_write(thr_store *pStore, const thr_tid *pTid, const thr_writer *pW,
+int thr_coll_write(thr_store *pStore, const thr_tid *pTid, thr_writer *pW,
                    thr_action *pAct, json_t *pDoc, int eConflict,
                    char **pzErr) {
   int rc, bSkip = 0;
@@ -226,8 +227,8 @@ int thr_coll_write(thr_store *pStore, const thr_tid *pTid, const thr_writer *pW,
     return SQLITE_READONLY;
   }
   rc = thr_reduce_local(pStore, pW->iThread, pAct, pDoc, pW->logPk, pW->iLog,
-                        (uint32_t)thr_txn_next_index(pStore, pTid), eConflict,
-                        &bSkip, pzErr);
+                        (uint32_t)thr_txn_next_index(pStore, pTid), pW->pSchema,
+                        &pW->eTrust, eConflict, &bSkip, pzErr);
   if (rc == SQLITE_OK && !bSkip) {
     rc = thr_txn_stage(pStore, pTid, pAct);
   }

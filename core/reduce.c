@@ -972,6 +972,7 @@ struct red_act {
   unsigned char ord[ORD];
   sqlite3_int64 iLid;
   int bLocal;    /* written here: errors instead of conflicts */
+  int bTrusted;  /* checked against the schema in force already */
   int eConflict; /* a local create of a live _id: SQLITE_REPLACE, ... */
   int bSkip;     /* set: OR IGNORE met a live document */
   int *pnSkip;   /* counts actions the rule skipped (remote) */
@@ -1037,7 +1038,7 @@ static int view_apply(thr_store *pStore, red_view *pV, void *pArg) {
   /* A create of a new _id (the common case, and every row of a bulk load)
   ** is a plain INSERT of the document. */
   if (pAct->eType == THR_ACT_CREATE && x->pIn && !hist_has(pV, zId)) {
-    eWhy = rule_step(x->pC, x->ord, pAct->eType, zId, x->pIn, NULL, x->bLocal,
+    eWhy = rule_step(x->pC, x->ord, pAct->eType, zId, x->pIn, NULL, x->bTrusted,
                      &pNew, &rc);
     if (rc == SQLITE_OK && eWhy == RED_OK) {
       rc = row_write(pV, db, zId, pNew, 0, x->ord, x->iLid, &bUnique, x->pzErr);
@@ -1076,7 +1077,7 @@ static int view_apply(thr_store *pStore, red_view *pV, void *pArg) {
     *x->pzErr = sqlite3_mprintf("UNIQUE constraint failed: %s._id", pV->zView);
     return SQLITE_CONSTRAINT_PRIMARYKEY;
   }
-  eWhy = rule_step(x->pC, x->ord, pAct->eType, zId, x->pIn, pOld, x->bLocal,
+  eWhy = rule_step(x->pC, x->ord, pAct->eType, zId, x->pIn, pOld, x->bTrusted,
                    &pNew, &rc);
   if (rc == SQLITE_OK && eWhy == RED_OK) {
     rc = row_write(pV, db, zId, pNew, pOld != NULL, x->ord, x->iLid, &bUnique,
@@ -1088,8 +1089,15 @@ static int view_apply(thr_store *pStore, red_view *pV, void *pArg) {
       eWhy = RED_UNIQUE;
     }
   }
-  if (rc == SQLITE_OK && x->bLocal && eWhy != RED_OK && eWhy != RED_NOOP) {
-    *x->pzErr = sqlite3_mprintf("%s: %s", pV->zView, azWhy[eWhy]);
+  if (rc == SQLITE_OK && x->bLocal && eWhy != RED_OK && eWhy != RED_NOOP &&
+      *x->pzErr == NULL) {
+    *x->pzErr = sqlite3_mprintf(
+        eWhy == RED_SCHEMA
+            ? "%s: document %s violates the collection's schema in force "
+              "(a peer's definition or alter came first; reopen the "
+              "table to see it)"
+            : "%s: %s: %s",
+        pV->zView, zId, azWhy[eWhy]);
     rc = SQLITE_CONSTRAINT;
   }
   if (rc == SQLITE_OK) {
@@ -1367,7 +1375,8 @@ static int views_max_hlc(thr_store *pStore, red_view *pV, void *pArg) {
 
 int thr_reduce_local(thr_store *pStore, sqlite3_int64 iThread, thr_action *pAct,
                      json_t *pDoc, const unsigned char logPk[32],
-                     sqlite3_int64 iLog, uint32_t idx, int eConflict,
+                     sqlite3_int64 iLog, uint32_t idx,
+                     const thr_schema *pChecked, int *peTrust, int eConflict,
                      int *pbSkip, char **pzErr) {
   red_state *p = red_get(pStore);
   red_act x;
@@ -1395,6 +1404,18 @@ int thr_reduce_local(thr_store *pStore, sqlite3_int64 iThread, thr_action *pAct,
   thr_ord_make(x.ord, pAct->hlc, logPk, NULL, idx);
   x.iLid = iLog;
   x.bLocal = 1;
+  /* The caller checked the document against its table's schema: enough
+  ** when that is the schema in force (compared once per transaction). */
+  if (*peTrust == 0) {
+    const thr_schema *pNow =
+        x.pC->nStep ? x.pC->aStep[x.pC->nStep - 1].pSchema : NULL;
+    *peTrust = pChecked && pNow &&
+                       json_equal((json_t *)thr_schema_json(pChecked),
+                                  (json_t *)thr_schema_json(pNow))
+                   ? 1
+                   : 2;
+  }
+  x.bTrusted = *peTrust == 1;
   x.eConflict = eConflict;
   x.pzErr = pzErr;
   rc = views_each(pStore, iThread, pAct->zColl, NULL, view_apply, &x, pzErr);

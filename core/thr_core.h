@@ -764,7 +764,8 @@ int thr_reduce_create_hist(sqlite3 *db, const char *zView);
 ** "UNIQUE constraint failed: <view>._id"). */
 int thr_reduce_local(thr_store *p, sqlite3_int64 iThread, thr_action *pAct,
                      json_t *pDoc, const unsigned char logPk[32],
-                     sqlite3_int64 iLog, uint32_t idx, int eConflict,
+                     sqlite3_int64 iLog, uint32_t idx,
+                     const thr_schema *pChecked, int *peTrust, int eConflict,
                      int *pbSkip, char **pzErr);
 
 /* A schema action (THR_ACT_COLL or _ALTER) at order key ord, by log row
@@ -829,13 +830,18 @@ struct thr_writer {
   unsigned char idPk[32];  /* ...whose public key is this */
   unsigned char logPk[32]; /* this identity's log in the thread */
   sqlite3_int64 iLog;      /* ... and its row in _threads_log */
+  /* The schema the caller checked documents against (borrowed), and
+  ** whether it is the one in force (0 not known yet, 1 yes, 2 no: the
+  ** reducer checks again, a peer's definition or alter won). */
+  const thr_schema *pSchema;
+  int eTrust;
 };
 int thr_coll_writer(thr_store *p, const thr_tid *pTid, thr_writer *pW,
                     char **pzErr);
 
 /* A local write: apply the action (pDoc is its JSON, borrowed) through the
 ** reducer (thr_reduce_local) and stage it for the transaction's record. */
-int thr_coll_write(thr_store *p, const thr_tid *pTid, const thr_writer *pW,
+int thr_coll_write(thr_store *p, const thr_tid *pTid, thr_writer *pW,
                    thr_action *pAct, json_t *pDoc, int eConflict, char **pzErr);
 
 #endif /* THR_CORE_H */

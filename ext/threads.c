@@ -57,6 +57,7 @@ static const struct {
     {"threads_changes", &thr_changes_module},
     {"threads_peers", &thr_peers_module},
     {"threads_rejects", &thr_rejects_module},
+    {"threads_conflicts", &thr_conflicts_module},
 };
 
 /* Connect an eponymous table of ours so that sqlite3_close() disconnects

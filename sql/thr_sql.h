@@ -85,6 +85,7 @@ extern const sqlite3_module thr_collection_module; /* "threads" */
 extern const sqlite3_module thr_changes_module;    /* "threads_changes" */
 extern const sqlite3_module thr_peers_module;      /* "threads_peers" */
 extern const sqlite3_module thr_rejects_module;    /* "threads_rejects" */
+extern const sqlite3_module thr_conflicts_module;  /* "threads_conflicts" */
 
 /**************************************************************************
 ** Interface to code in fn_schema.c and fn_collection.c.

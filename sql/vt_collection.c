@@ -1078,6 +1078,7 @@ static int coll_writer(coll_vtab *p) {
     return SQLITE_OK;
   }
   rc = thr_coll_writer(p->pStore, &p->tid, &p->w, &zErr);
+  p->w.pSchema = p->pSchema; /* what coll_validate checks writes against */
   return rc == SQLITE_OK ? SQLITE_OK : coll_fail(p, rc, zErr);
 }
 

@@ -16,7 +16,9 @@
 **   last_error    TEXT     the last failed exchange's error, or NULL
 **
 ** "threads_rejects", how many records from peers each thread refused, by
-** reason, from _threads_reject, ordered by thread then reason:
+** reason, from _threads_reject, and how many actions the merge rule skips
+** (reasons 'schema', 'unique', 'missing': threads_conflicts lists them),
+** ordered by thread then reason:
 **
 **   id            TEXT     thread ID
 **   reason        TEXT     why, e.g. "refused: <the check that failed>"
@@ -37,8 +39,12 @@
   " FROM _threads_thread t JOIN _threads_peer p ON p.tid = t.tid"
 
 #define REJECTS_SELECT                                                         \
-  "SELECT t.id, r.reason, r.n"                                                 \
-  " FROM _threads_thread t JOIN _threads_reject r ON r.tid = t.tid"
+  "SELECT id, reason, n FROM (SELECT t.tid AS tid, t.id AS id,"                \
+  " r.reason AS reason, r.n AS n"                                              \
+  " FROM _threads_thread t JOIN _threads_reject r ON r.tid = t.tid"            \
+  " UNION ALL SELECT t.tid, t.id, c.reason, count(*)"                          \
+  " FROM _threads_thread t JOIN _threads_conflict c ON c.tid = t.tid"          \
+  " GROUP BY t.tid, c.reason) AS r"
 
 static void peers_column(thr_store *pStore, sqlite3_stmt *pRow,
                          sqlite3_context *ctx, int iCol);
@@ -57,8 +63,8 @@ static const thr_listing peersListing = {
 static const thr_listing rejectsListing = {
     .zDecl = "CREATE TABLE x(thread HIDDEN, id TEXT, reason TEXT,"
              " count INTEGER)",
-    .zAll = REJECTS_SELECT " ORDER BY t.tid, r.reason",
-    .zOne = REJECTS_SELECT " WHERE t.id = ?1 ORDER BY r.reason",
+    .zAll = REJECTS_SELECT " ORDER BY r.tid, r.reason",
+    .zOne = REJECTS_SELECT " WHERE r.id = ?1 ORDER BY r.reason",
     .xColumn = rejects_column,
 };
 

@@ -1,0 +1,164 @@
+"""Integrity under the merge rule (DESIGN.md "Merge rule"): peers that wrote
+while apart end with the same schema, the same rows and the same list of
+skipped actions, and nothing stops their sync.
+
+Each scenario: A creates a thread, B joins it, B's process goes away (the
+two are apart), both write, B comes back and both sync.  Every expectation
+is worked out here from what the peers were told to write and the order
+of their clocks (B writes after A in each scenario, so B's actions come
+later in the thread's order).
+"""
+import json
+import time
+
+from netlib import Peer, addr, check, done, wait_for
+
+
+def docs(peer, table):
+    return sorted(peer.q("SELECT _id, _doc FROM %s" % table))
+
+
+def conflicts(peer):
+    return sorted(peer.q("SELECT collection, _id, action, reason, fields"
+                         " FROM threads_conflicts"))
+
+
+def pair(name):
+    a = Peer("%s-a.db" % name)
+    a.q("SELECT threads_create('t')")
+    addr_a = addr()
+    a.q("SELECT threads_listen('%s')" % addr_a)
+    invite = a.one("SELECT threads_invite('t')")
+    b = Peer("%s-b.db" % name)
+    addr_b = addr()
+    b.q("SELECT threads_listen('%s')" % addr_b)
+    b.q("SELECT threads_join('%s')" % invite)
+    return a, b, addr_b, a.one("SELECT id FROM threads WHERE name = 't'")
+
+
+def apart(b):
+    """B's process ends: from now on A cannot reach it."""
+    b.close()
+
+
+def back(name):
+    """B's file in a new process that does not sync yet: still apart."""
+    return Peer("%s-b.db" % name)
+
+
+def join_again(b, addr_b):
+    b.q("SELECT threads_listen('%s')" % addr_b)
+
+
+def ok_sql(peer, sql, what):
+    err = peer.one(sql)
+    check(what, err is None, err)
+
+
+def sync_until(a, b, fn, seconds=20):
+    def go():
+        for p in (a, b):
+            p.q("SELECT threads_sync(id, 2000) FROM threads")
+        return fn()
+    return wait_for(go, seconds)
+
+
+# --- 6. delete on A, later update of another field on B ----------------------
+TODO = ('{"type":"object","properties":{"_id":{"type":"string"},'
+        '"title":{"type":"string"},"done":{"type":"boolean"}},'
+        '"required":["title"]}')
+a, b, addr_b, tid = pair("del")
+a.q("CREATE VIRTUAL TABLE todo USING threads(thread='t', schema='%s')" % TODO)
+a.q("INSERT INTO todo(_id, title, done) VALUES ('bread', 'buy bread', 0)")
+a.q("INSERT INTO todo(_id, title, done) VALUES ('milk', 'buy milk', 0)")
+ok = sync_until(a, b, lambda: b.one("SELECT count(*) FROM todo") == "2")
+check("B has A's two todos", ok, docs(b, "todo"))
+apart(b)
+a.q("DELETE FROM todo WHERE _id = 'bread'")
+time.sleep(0.01)
+b = back("del")
+ok_sql(b, "UPDATE todo SET done = 1 WHERE _id = 'bread'",
+       "B's offline update of bread is accepted")
+ok_sql(b, "UPDATE todo SET done = 1 WHERE _id = 'milk'", "...and of milk")
+join_again(b, addr_b)
+want = ['milk|{"_id":"milk","done":true,"title":"buy milk"}']
+ok = sync_until(a, b, lambda: docs(a, "todo") == want and docs(b, "todo") == want)
+check("a delete then a later save of another field: the document stays"
+      " deleted on both", ok, (docs(a, "todo"), docs(b, "todo")))
+wantc = ['todo|bread|save|missing|{"_id":"bread","done":true}']
+check("the save that found no document is listed on both (missing)",
+      conflicts(a) == wantc and conflicts(b) == wantc, (conflicts(a), conflicts(b)))
+err = b.one("INSERT INTO todo(_id, title) VALUES ('bread', 'bread again')")
+check("bread can be created again on B", err is None, err)
+ok = sync_until(a, b, lambda: a.one("SELECT title FROM todo WHERE _id='bread'") == "bread again")
+check("...and that reaches A", ok)
+rej = a.q("SELECT reason, count FROM threads_rejects WHERE thread = 't'")
+check("threads_rejects counts the skipped save", "missing|1" in rej, rej)
+a.close()
+b.close()
+
+# --- 4. a unique value written on both sides while apart ----------------------
+USERS = ('{"type":"object","properties":{"_id":{"type":"string"},'
+         '"email":{"type":"string","unique":true},"n":{"type":"integer"}}}')
+a, b, addr_b, tid = pair("uniq")
+a.q("CREATE VIRTUAL TABLE users USING threads(thread='t', schema='%s')" % USERS)
+a.q("INSERT INTO users(_id, email, n) VALUES ('u0', 'zero@x', 0)")
+ok = sync_until(a, b, lambda: b.one("SELECT count(*) FROM users") == "1")
+check("B has A's user", ok)
+apart(b)
+a.q("INSERT INTO users(_id, email, n) VALUES ('ua', 'same@x', 1)")
+time.sleep(0.01)
+b = back("uniq")
+ok_sql(b, "INSERT INTO users(_id, email, n) VALUES ('ub', 'same@x', 2)",
+       "B's offline insert of the same email is accepted")
+join_again(b, addr_b)
+want = sorted(['u0|{"_id":"u0","email":"zero@x","n":0}',
+               'ua|{"_id":"ua","email":"same@x","n":1}'])
+ok = sync_until(a, b, lambda: docs(a, "users") == want and docs(b, "users") == want)
+check("the same unique value on both sides: the first in the order stays,"
+      " on both", ok, (docs(a, "users"), docs(b, "users")))
+wantc = ['users|ub|create|unique|{"_id":"ub","email":"same@x","n":2}']
+check("the later create is listed on both (unique)",
+      conflicts(a) == wantc and conflicts(b) == wantc, (conflicts(a), conflicts(b)))
+a.q("INSERT INTO users(_id, email, n) VALUES ('a2', 'a2@x', 3)")
+b.q("INSERT INTO users(_id, email, n) VALUES ('b2', 'b2@x', 4)")
+ok = sync_until(a, b, lambda: len(docs(a, "users")) == 4 and docs(a, "users") == docs(b, "users"))
+check("sync goes on in both directions after the unique conflict", ok,
+      (docs(a, "users"), docs(b, "users")))
+err = b.one("INSERT INTO users(_id, email) VALUES ('b3', 'zero@x')")
+check("a local duplicate is refused at once",
+      err is not None and "UNIQUE" in err, err)
+a.close()
+b.close()
+
+# --- 3. the same new collection defined with two schemas while apart ----------
+SA = ('{"type":"object","properties":{"_id":{"type":"string"},'
+      '"title":{"type":"string"}},"required":["title"]}')
+SB = ('{"type":"object","properties":{"_id":{"type":"string"},'
+      '"name":{"type":"string"}},"required":["name"]}')
+a, b, addr_b, tid = pair("def")
+apart(b)
+a.q("CREATE VIRTUAL TABLE notes USING threads(thread='t', schema='%s')" % SA)
+a.q("INSERT INTO notes(_id, title) VALUES ('na', 'from a')")
+time.sleep(0.01)
+b = back("def")
+ok_sql(b, "CREATE VIRTUAL TABLE notes USING threads(thread='%s', schema='%s')"
+       % (tid, SB),
+       "B defines notes offline with another schema")
+ok_sql(b, "INSERT INTO notes(_id, name) VALUES ('nb', 'from b')",
+       "...and writes to it")
+join_again(b, addr_b)
+want = ['na|{"_id":"na","title":"from a"}']
+schema = "SELECT schema FROM _threads_collection WHERE name = 'notes'"
+ok = sync_until(a, b, lambda: docs(a, "notes") == want and docs(b, "notes") == want)
+check("two definitions of one collection: the same rows on both", ok,
+      (docs(a, "notes"), docs(b, "notes")))
+check("...and the same schema, the first definition's",
+      a.one(schema) == SA and b.one(schema) == SA, (a.one(schema), b.one(schema)))
+wantc = sorted(['notes||collection|schema|' + SB,
+                'notes|nb|create|schema|{"_id":"nb","name":"from b"}'])
+check("the later definition and the write it allowed are listed on both",
+      conflicts(a) == wantc and conflicts(b) == wantc, (conflicts(a), conflicts(b)))
+a.close()
+b.close()
+done()
