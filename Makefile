@@ -43,7 +43,7 @@ A_OBJ := $(patsubst %.c,$(O)/a/%.o,$(LIB_SRC))
 UNIT_SRC := $(wildcard test/unit/test_*.c)
 UNIT_BIN := $(patsubst test/unit/%.c,$(O)/test/%,$(UNIT_SRC))
 BENCH_BIN := $(O)/bench/bench_append $(O)/bench/bench_collection \
-  $(O)/bench/bench_hash $(O)/bench/bench_sync
+  $(O)/bench/bench_hash $(O)/bench/bench_sync $(O)/bench/bench_merge
 
 .PHONY: all deps demo test check bench asan ubsan tsan valgrind fuzz format lint clean
 

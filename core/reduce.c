@@ -117,12 +117,13 @@ struct red_view {
 
 typedef struct red_state red_state;
 struct red_state {
-  uint64_t hlc;           /* the last clock issued or seen */
-  red_view *pViews;       /* cached views... */
-  int iCookie;            /* ...valid for this schema cookie */
-  red_coll *pColls;       /* schema histories */
-  sqlite3_stmt *pVersion; /* PRAGMA data_version */
-  sqlite3_int64 iVersion; /* ...when pColls was valid */
+  uint64_t hlc;            /* the last clock issued or seen */
+  red_view *pViews;        /* cached views... */
+  int iCookie;             /* ...valid for this schema cookie */
+  red_coll *pColls;        /* schema histories */
+  sqlite3_stmt *pVersion;  /* PRAGMA data_version */
+  sqlite3_stmt *pClearDoc; /* a document's conflicts go */
+  sqlite3_int64 iVersion;  /* ...when pColls was valid */
 };
 
 /**************************************************************************
@@ -171,6 +172,8 @@ static void red_release(void *pArg) {
   red_state *p = pArg;
   sqlite3_finalize(p->pVersion);
   p->pVersion = NULL;
+  sqlite3_finalize(p->pClearDoc);
+  p->pClearDoc = NULL;
   while (p->pViews) {
     red_view *pV = p->pViews;
     p->pViews = pV->pNext;
@@ -775,7 +778,9 @@ static int rule_step(const red_coll *pC, const unsigned char *ord, int eType,
   if (pId && (!json_is_string(pId) || strcmp(json_string_value(pId), zId))) {
     return RED_SCHEMA; /* another document's _id, or none */
   }
-  pNew = json_deep_copy(eType == THR_ACT_CREATE ? pIn : pOld);
+  /* A shallow copy: the rule patches top-level fields only, and the
+  ** values it shares are never changed in place. */
+  pNew = json_copy(eType == THR_ACT_CREATE ? pIn : pOld);
   pId = json_string(zId);
   if (pNew == NULL || pId == NULL) {
     json_decref(pNew);
@@ -1014,11 +1019,13 @@ static int view_apply(thr_store *pStore, red_view *pV, void *pArg) {
   if (pV->bRebuild || memcmp(x->ord, pV->hwm, ORD) <= 0) {
     /* An older action: into the history; its document is recomputed at
     ** the end of the transaction. */
-    rc = row_read(pV, zId, &pOld, ordOld, &iLidOld);
-    if (rc == SQLITE_OK) {
-      rc = hist_start(pV, db, zId, pOld, ordOld, iLidOld);
+    if (!hist_has(pV, zId)) {
+      rc = row_read(pV, zId, &pOld, ordOld, &iLidOld);
+      if (rc == SQLITE_OK) {
+        rc = hist_start(pV, db, zId, pOld, ordOld, iLidOld);
+      }
+      json_decref(pOld);
     }
-    json_decref(pOld);
     if (rc == SQLITE_OK) {
       rc = hist_add(pV, db, zId, x->ord, pAct->eType, pAct->zJson, x->iLid,
                     &bNew);
@@ -1167,21 +1174,71 @@ static int replay_one(thr_store *pStore, red_view *pV, red_coll *pC,
   return rc;
 }
 
-/* Recompute document zId of pV from its history. */
+/* Recompute document zId of pV from its history, in memory: with no
+** unique property, no other document can change its outcome, so the row
+** is written once, at the end. */
 static int recompute_doc(thr_store *pStore, red_view *pV, red_coll *pC,
                          const char *zId, char **pzErr) {
-  int rc;
+  sqlite3 *db = thr_store_db(pStore);
+  red_state *p = red_get(pStore);
+  json_t *pDoc = NULL;
+  unsigned char ordLast[ORD];
+  sqlite3_int64 iLidLast = 0;
+  int rc, bUnique = 0;
+  if (p == NULL) {
+    return SQLITE_NOMEM;
+  }
   sqlite3_bind_text(pV->pDel, 1, zId, -1, SQLITE_STATIC);
   sqlite3_step(pV->pDel);
   rc = sqlite3_reset(pV->pDel);
+  if (rc == SQLITE_OK && p->pClearDoc == NULL) {
+    rc = sqlite3_prepare_v3(db,
+                            "DELETE FROM _threads_conflict WHERE tid = ?1"
+                            " AND coll = ?2 AND id = ?3",
+                            -1, SQLITE_PREPARE_PERSISTENT, &p->pClearDoc, NULL);
+  }
   if (rc == SQLITE_OK) {
-    rc = conflict_clear(pStore, pV->iThread, pV->zColl, zId, 1);
+    sqlite3_bind_int64(p->pClearDoc, 1, pV->iThread);
+    sqlite3_bind_text(p->pClearDoc, 2, pV->zColl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(p->pClearDoc, 3, zId, -1, SQLITE_STATIC);
+    sqlite3_step(p->pClearDoc);
+    rc = sqlite3_reset(p->pClearDoc);
   }
   sqlite3_bind_text(pV->pHistSel, 1, zId, -1, SQLITE_TRANSIENT);
   while (rc == SQLITE_OK && sqlite3_step(pV->pHistSel) == SQLITE_ROW) {
-    rc = replay_one(pStore, pV, pC, zId, pV->pHistSel, 0, pzErr);
+    sqlite3_stmt *pH = pV->pHistSel;
+    const unsigned char *ord = sqlite3_column_blob(pH, 0);
+    int eType = sqlite3_column_int(pH, 1), eWhy;
+    const char *zJson = (const char *)sqlite3_column_text(pH, 2);
+    json_t *pIn = NULL, *pNew = NULL;
+    if (ord == NULL || sqlite3_column_bytes(pH, 0) != ORD) {
+      rc = SQLITE_CORRUPT_VTAB;
+      break;
+    }
+    if (zJson) {
+      pIn = json_loads(zJson, JSON_ALLOW_NUL, NULL);
+      if (pIn && !json_is_object(pIn)) {
+        json_decref(pIn);
+        pIn = NULL;
+      }
+    }
+    eWhy = rule_step(pC, ord, eType, zId, pIn, pDoc, 0, &pNew, &rc);
+    if (rc == SQLITE_OK && eWhy == RED_OK) {
+      json_decref(pDoc);
+      pDoc = pNew; /* NULL after a delete */
+      memcpy(ordLast, ord, ORD);
+      iLidLast = sqlite3_column_int64(pH, 3);
+    } else if (rc == SQLITE_OK && eWhy != RED_NOOP) {
+      rc = conflict_add(pStore, pV->iThread, pV->zColl, zId, ord, eType, zJson,
+                        sqlite3_column_int64(pH, 3), eWhy);
+    }
+    json_decref(pIn);
   }
   sqlite3_reset(pV->pHistSel);
+  if (rc == SQLITE_OK && pDoc) {
+    rc = row_write(pV, db, zId, pDoc, 0, ordLast, iLidLast, &bUnique, pzErr);
+  }
+  json_decref(pDoc);
   return rc;
 }
 
