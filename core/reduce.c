@@ -1292,6 +1292,18 @@ static int recompute_all(thr_store *pStore, red_view *pV, red_coll *pC,
     rc = replay_one(pStore, pV, pC, zId, pStmt, 1, pzErr);
   }
   sqlite3_finalize(pStmt);
+  if (rc == SQLITE_OK) {
+    /* A document whose only action is a create that applied needs no
+    ** history: its row says all (the common case after a rebuild). */
+    zSql = sqlite3_mprintf(
+        "DELETE FROM \"%w_hist\" WHERE _id IN (SELECT h._id FROM"
+        " \"%w_hist\" h GROUP BY h._id HAVING count(*) = 1 AND"
+        " max(h.type) = %d AND min(h.type) = %d) AND _id IN (SELECT _id FROM"
+        " \"%w_data\")",
+        pV->zView, pV->zView, THR_ACT_CREATE, THR_ACT_CREATE, pV->zView);
+    rc = zSql ? sqlite3_exec(db, zSql, NULL, NULL, NULL) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+  }
   return rc;
 }
 
