@@ -30,7 +30,8 @@
 **   "V_data"  the live documents (doc.c), _hlc and _log those of the last
 **             action applied to the row, _clock the rest of its order key:
 **             the record CID and index (40-byte blob), or for an action
-**             written here, its index alone (an integer: CID unknown).
+**             written here, its index alone (an integer: CID unknown;
+**             NULL in rows of earlier versions is read the same way).
 **   "V_hist"  (_id, ord, type, json, lid): the complete history of every
 **             document that has had more than one action, or whose only
 **             action was skipped.  A document without history rows has had
@@ -442,7 +443,11 @@ static int view_load(thr_store *pStore, red_state *p, sqlite3_int64 iThread,
       pV->aeKind[i] = (int)json_integer_value(json_array_get(pProp, 1));
     }
     json_decref(pProps);
-    rc = view_prepare(db, pV);
+    /* Files written before the history table existed gain it here. */
+    rc = thr_reduce_create_hist(db, pV->zView);
+    if (rc == SQLITE_OK) {
+      rc = view_prepare(db, pV);
+    }
     if (rc != SQLITE_OK) {
       *pzErr = sqlite3_mprintf("view %s: %s", pV->zView, sqlite3_errmsg(db));
     }
@@ -830,7 +835,11 @@ static int row_read(red_view *pV, const char *zId, json_t **ppDoc,
       thr_ord_make(ord, (uint64_t)sqlite3_column_int64(pV->pSel, nP + 4), pk, a,
                    0);
       memcpy(ord + 76, a + 36, 4);
-    } else if (rc == SQLITE_OK && eClock == SQLITE_INTEGER) {
+    } else if (rc == SQLITE_OK &&
+               (eClock == SQLITE_INTEGER || eClock == SQLITE_NULL)) {
+      /* An index alone: an action of this peer's, whose record's CID was
+      ** not known when it was written.  (NULL: a row of an earlier version,
+      ** taken as the same.) */
       thr_ord_make(ord, (uint64_t)sqlite3_column_int64(pV->pSel, nP + 4), pk,
                    NULL, (uint32_t)sqlite3_column_int64(pV->pSel, nP + 2));
     } else if (rc == SQLITE_OK) {
