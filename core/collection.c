@@ -237,3 +237,125 @@ int thr_coll_write(thr_store *pStore, const thr_tid *pTid, thr_writer *pW,
   }
   return rc;
 }
+
+int thr_coll_alter(thr_store *pStore, const char *zView, const char *zSchema,
+                   char **pzErr) {
+  sqlite3 *db = thr_store_db(pStore);
+  sqlite3_stmt *pStmt = NULL;
+  thr_schema *pNew = NULL, *pOld = NULL;
+  char *zColl = NULL, *zOld = NULL;
+  const json_t *pNewProps, *pOldProps;
+  const char *zKey;
+  json_t *pVal;
+  sqlite3_int64 iThread = 0, iLog = 0;
+  const thr_keypair *pId;
+  unsigned char logPk[32], ord[THR_ORD_BYTES], aHdr[32], *aBody = NULL;
+  thr_cw w = {NULL, 0, 0, SQLITE_OK, 1};
+  thr_cw h = {aHdr, 0, sizeof(aHdr), SQLITE_OK, 0};
+  thr_action act;
+  thr_tid tid;
+  thr_cid cid;
+  int rc, bWrite = 0, nSkip = 0;
+
+  rc = sqlite3_prepare_v2(db,
+                          "SELECT t.id, v.tid, v.coll FROM _threads_view v"
+                          " JOIN _threads_thread t ON t.tid = v.tid"
+                          " WHERE v.view = ?1",
+                          -1, &pStmt, NULL);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zView, -1, SQLITE_STATIC);
+    if (sqlite3_step(pStmt) == SQLITE_ROW) {
+      rc = thr_tid_from_bytes(&tid, sqlite3_column_blob(pStmt, 0),
+                              (size_t)sqlite3_column_bytes(pStmt, 0), pzErr);
+      iThread = sqlite3_column_int64(pStmt, 1);
+      zColl = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 2));
+      if (rc == SQLITE_OK && zColl == NULL) {
+        rc = SQLITE_NOMEM;
+      }
+    } else {
+      *pzErr = sqlite3_mprintf("no such collection table: %s", zView);
+      rc = SQLITE_ERROR;
+    }
+  }
+  sqlite3_finalize(pStmt);
+  if (rc == SQLITE_OK) {
+    rc = thr_store_thread_row(pStore, &tid, &iThread, &bWrite, pzErr);
+  }
+  if (rc == SQLITE_OK && !bWrite) {
+    *pzErr = sqlite3_mprintf("cannot write to this thread: this peer holds "
+                             "only its service key");
+    rc = SQLITE_READONLY;
+  }
+  if (rc == SQLITE_OK) {
+    rc = thr_schema_compile(zSchema, &pNew, pzErr);
+  }
+  if (rc == SQLITE_OK) {
+    rc = coll_schema_text(pStore, iThread, zColl, &zOld, pzErr);
+  }
+  if (rc == SQLITE_OK) {
+    rc = thr_schema_compile(zOld, &pOld, pzErr);
+  }
+  if (rc != SQLITE_OK || strcmp(zOld, zSchema) == 0) {
+    goto done; /* an error, or nothing to change */
+  }
+  /* A column keeps the SQL type it was made with: a property may come or
+  ** go, not change its type. */
+  pNewProps = json_object_get(thr_schema_json(pNew), "properties");
+  pOldProps = json_object_get(thr_schema_json(pOld), "properties");
+  json_object_foreach((json_t *)pNewProps, zKey, pVal) {
+    json_t *pWas = json_object_get(pOldProps, zKey);
+    if (pWas && thr_doc_prop_kind(pWas) != thr_doc_prop_kind(pVal)) {
+      *pzErr = sqlite3_mprintf("property %s would change its type; add a new "
+                               "property instead",
+                               zKey);
+      rc = SQLITE_ERROR;
+      goto done;
+    }
+  }
+  rc = thr_store_identity(pStore, &pId, pzErr);
+  if (rc == SQLITE_OK) {
+    rc = thr_store_log_pk(pStore, &tid, logPk, pzErr);
+  }
+  if (rc == SQLITE_OK) {
+    rc = thr_store_log_lid(pStore, iThread, logPk, pId->pk, 1, &iLog, pzErr);
+  }
+  if (rc != SQLITE_OK) {
+    goto done;
+  }
+  /* One record of its own, {"actions": [alter]}. */
+  memset(&act, 0, sizeof(act));
+  act.eType = THR_ACT_ALTER;
+  act.zColl = zColl;
+  act.zJson = zSchema;
+  act.hlc = thr_reduce_tick(pStore);
+  thr_cw_map(&h, 1);
+  thr_cw_text(&h, "actions");
+  thr_cw_array(&h, 1);
+  thr_action_encode(&w, &act);
+  rc = w.rc != SQLITE_OK ? w.rc : h.rc;
+  if (rc == SQLITE_OK) {
+    aBody = sqlite3_malloc64(h.n + w.n);
+    rc = aBody ? SQLITE_OK : SQLITE_NOMEM;
+  }
+  if (rc == SQLITE_OK) {
+    memcpy(aBody, aHdr, h.n);
+    memcpy(aBody + h.n, w.a, w.n);
+    rc = thr_store_append(pStore, &tid, aBody, h.n + w.n, &cid, pzErr);
+  }
+  if (rc == SQLITE_OK) {
+    thr_ord_make(ord, act.hlc, logPk, cid.a, 0);
+    rc = thr_reduce_schema(pStore, iThread, &act, ord, iLog, &nSkip, pzErr);
+  }
+  if (rc == SQLITE_OK) {
+    rc = thr_reduce_flush(pStore, pzErr);
+  }
+
+done:
+  thr_schema_free(pNew);
+  thr_schema_free(pOld);
+  sqlite3_free(zColl);
+  sqlite3_free(zOld);
+  sqlite3_free(aBody);
+  sqlite3_free(w.a);
+  return rc;
+}

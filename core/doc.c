@@ -164,3 +164,26 @@ json_t *thr_doc_rebuild(sqlite3_stmt *pStmt, int bLive, int nProp,
   }
   return pDoc;
 }
+
+int thr_doc_prop_kind(const json_t *pProp) {
+  static const struct {
+    const char *zType;
+    int eKind;
+  } aMap[] = {{"string", THR_PT_TEXT}, {"integer", THR_PT_INT},
+              {"number", THR_PT_REAL}, {"boolean", THR_PT_BOOL},
+              {"object", THR_PT_JSON}, {"array", THR_PT_JSON}};
+  const char *z = json_string_value(json_object_get(pProp, "type"));
+  size_t i;
+  for (i = 0; z && i < sizeof(aMap) / sizeof(aMap[0]); i++) {
+    if (strcmp(z, aMap[i].zType) == 0) {
+      return aMap[i].eKind;
+    }
+  }
+  return THR_PT_ANY;
+}
+
+const char *thr_doc_sql_type(int eKind) {
+  static const char *const azSqlType[] = {"",     "TEXT",    "INTEGER",
+                                          "REAL", "INTEGER", "TEXT"};
+  return eKind >= 0 && eKind <= THR_PT_JSON ? azSqlType[eKind] : "";
+}

@@ -85,6 +85,7 @@ struct red_coll {
   red_step *aStep;
   int nStep;
   int bUnique; /* some schema of it has a "unique": true property */
+  int bMoved;  /* the fold that made it changed the schema in force */
   red_coll *pNext;
 };
 
@@ -221,11 +222,37 @@ void thr_reduce_forget(thr_store *pStore) {
 
 /* Views come and go with CREATE/DROP TABLE, on any connection: the cache
 ** holds for one schema cookie. */
+static int views_each(thr_store *pStore, sqlite3_int64 iThread,
+                      const char *zColl, const char *zOnlyView,
+                      int (*xEach)(thr_store *, red_view *, void *), void *pArg,
+                      char **pzErr);
+static int view_mark_all(thr_store *pStore, red_view *pV, void *pArg);
+
 static void red_check_cookie(thr_store *pStore, red_state *p) {
   sqlite3_int64 iVersion = -1;
   if (p->iCookie != thr_store_cookie(pStore)) {
+    /* Views with work pending in this transaction (a reshape's own DDL
+    ** moved the cookie) are read again and recomputed whole. */
+    red_view *pV, *pPending = NULL;
+    while ((pV = p->pViews) != NULL) {
+      p->pViews = pV->pNext;
+      if (pV->zView && (pV->bAll || pV->pMarks || pV->bHwmDirty)) {
+        pV->pNext = pPending;
+        pPending = pV;
+      } else {
+        view_free(pV);
+      }
+    }
     red_release(p);
     p->iCookie = thr_store_cookie(pStore);
+    while ((pV = pPending) != NULL) {
+      char *zErr = NULL;
+      pPending = pV->pNext;
+      views_each(pStore, pV->iThread, pV->zColl, NULL, view_mark_all, NULL,
+                 &zErr);
+      sqlite3_free(zErr);
+      view_free(pV);
+    }
   }
   /* Schema actions applied by another connection (the node) change no
   ** cookie: PRAGMA data_version says another connection committed. */
@@ -725,6 +752,7 @@ static int coll_fold(thr_store *pStore, sqlite3_int64 iThread,
       sqlite3_bind_text(pStmt, 3, zCur, -1, SQLITE_STATIC);
       sqlite3_step(pStmt);
       rc = sqlite3_finalize(pStmt);
+      pC->bMoved = rc == SQLITE_OK && sqlite3_changes(db) > 0;
     }
   }
   sqlite3_free(zLast);
@@ -1253,8 +1281,8 @@ static int recompute_doc(thr_store *pStore, red_view *pV, red_coll *pC,
 
 /* Recompute every document of pV: first every history-less row becomes
 ** history, then all of it is replayed in the order. */
-static int recompute_all(thr_store *pStore, red_view *pV, red_coll *pC,
-                         char **pzErr) {
+/* Every history-less row of pV becomes history, and the rows go. */
+static int rows_to_hist(thr_store *pStore, red_view *pV) {
   sqlite3 *db = thr_store_db(pStore);
   sqlite3_stmt *pStmt = NULL;
   char *zSql;
@@ -1286,6 +1314,15 @@ static int recompute_all(thr_store *pStore, red_view *pV, red_coll *pC,
     rc = zSql ? sqlite3_exec(db, zSql, NULL, NULL, NULL) : SQLITE_NOMEM;
     sqlite3_free(zSql);
   }
+  return rc;
+}
+
+static int recompute_all(thr_store *pStore, red_view *pV, red_coll *pC,
+                         char **pzErr) {
+  sqlite3 *db = thr_store_db(pStore);
+  sqlite3_stmt *pStmt = NULL;
+  char *zSql;
+  int rc = rows_to_hist(pStore, pV);
   if (rc == SQLITE_OK) {
     rc = conflict_clear(pStore, pV->iThread, pV->zColl, NULL, 1);
   }
@@ -1301,6 +1338,19 @@ static int recompute_all(thr_store *pStore, red_view *pV, red_coll *pC,
     rc = replay_one(pStore, pV, pC, zId, pStmt, 1, pzErr);
   }
   sqlite3_finalize(pStmt);
+  if (rc == SQLITE_OK) {
+    /* Everything the view holds is in the history now: hwm covers it. */
+    zSql = sqlite3_mprintf("SELECT max(ord) FROM \"%w_hist\"", pV->zView);
+    rc = zSql ? sqlite3_prepare_v2(db, zSql, -1, &pStmt, NULL) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+    if (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW &&
+        sqlite3_column_bytes(pStmt, 0) == ORD &&
+        memcmp(sqlite3_column_blob(pStmt, 0), pV->hwm, ORD) > 0) {
+      memcpy(pV->hwm, sqlite3_column_blob(pStmt, 0), ORD);
+      pV->bHwmDirty = 1;
+    }
+    sqlite3_finalize(pStmt);
+  }
   if (rc == SQLITE_OK) {
     /* A document whose only action is a create that applied needs no
     ** history: its row says all (the common case after a rebuild). */
@@ -1369,6 +1419,114 @@ int thr_reduce_flush(thr_store *pStore, char **pzErr) {
 ** Entry points.
 */
 
+/* A property name that can be a column (as the virtual table requires). */
+static int prop_name_ok(const char *z) {
+  size_t i, n = strlen(z);
+  if (n == 0 || n > 64 || z[0] == '_' || (z[0] >= '0' && z[0] <= '9')) {
+    return 0;
+  }
+  for (i = 0; i < n; i++) {
+    char c = z[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '_')) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* The schema in force changed: view pV's columns follow it.  A new
+** property gets a column (ALTER TABLE ADD COLUMN: every connection then
+** reads its schema again, so tables show the new column); a property's
+** index follows its "index"/"unique"; a removed property's column stays,
+** unused (its values go to _rest); a property keeps the column kind it
+** was made with.  The rows are then recomputed (at flush). */
+static int view_reshape(thr_store *pStore, red_view *pV, void *pArg) {
+  sqlite3 *db = thr_store_db(pStore);
+  const json_t *pProps = json_object_get((const json_t *)pArg, "properties");
+  json_t *pNew = json_array(), *pVal;
+  const char *zKey;
+  char *zSql = NULL, *zNew = NULL;
+  int rc = pNew ? rows_to_hist(pStore, pV) : SQLITE_NOMEM, i;
+  sqlite3_stmt *pStmt = NULL;
+  for (i = 0; rc == SQLITE_OK && i < pV->nProp; i++) {
+    zSql = sqlite3_mprintf("DROP INDEX IF EXISTS \"%w_idx_%w\"", pV->zView,
+                           pV->azProp[i]);
+    rc = zSql ? sqlite3_exec(db, zSql, NULL, NULL, NULL) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+  }
+  json_object_foreach((json_t *)pProps, zKey, pVal) {
+    int eKind = thr_doc_prop_kind(pVal), k, bUnique, bIndex;
+    if (rc != SQLITE_OK || !prop_name_ok(zKey)) {
+      continue;
+    }
+    for (k = 0; k < pV->nProp && strcmp(pV->azProp[k], zKey) != 0; k++) {
+    }
+    if (k < pV->nProp) {
+      eKind = pV->aeKind[k];
+    } else {
+      zSql = sqlite3_mprintf("ALTER TABLE \"%w_data\" ADD COLUMN \"%w\" %s",
+                             pV->zView, zKey, thr_doc_sql_type(eKind));
+      rc = zSql ? sqlite3_exec(db, zSql, NULL, NULL, NULL) : SQLITE_NOMEM;
+      sqlite3_free(zSql);
+    }
+    json_array_append_new(pNew, json_pack("[s,i]", zKey, eKind));
+    bUnique = json_is_true(json_object_get(pVal, "unique"));
+    bIndex = json_is_true(json_object_get(pVal, "index"));
+    if (rc == SQLITE_OK && (bUnique || bIndex)) {
+      zSql = sqlite3_mprintf(
+          "CREATE %sINDEX \"%w_idx_%w\" ON \"%w_data\"(\"%w\", _live)",
+          bUnique ? "UNIQUE " : "", pV->zView, zKey, pV->zView, zKey);
+      rc = zSql ? sqlite3_exec(db, zSql, NULL, NULL, NULL) : SQLITE_NOMEM;
+      sqlite3_free(zSql);
+    }
+  }
+  if (rc == SQLITE_OK) {
+    char *z = json_dumps(pNew, JSON_COMPACT);
+    zNew = z ? sqlite3_mprintf("%s", z) : NULL;
+    free(z);
+    rc = zNew ? sqlite3_prepare_v2(db,
+                                   "UPDATE _threads_view SET props = ?1"
+                                   " WHERE view = ?2",
+                                   -1, &pStmt, NULL)
+              : SQLITE_NOMEM;
+  }
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zNew, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 2, pV->zView, -1, SQLITE_STATIC);
+    sqlite3_step(pStmt);
+    rc = sqlite3_finalize(pStmt);
+  }
+  sqlite3_free(zNew);
+  json_decref(pNew);
+  return rc;
+}
+
+/* Drop the cached views of (iThread, zColl) only: what they held for this
+** transaction is recomputed (view_mark_all, and recompute_all raises hwm
+** to everything in the history). */
+static void views_drop(thr_store *pStore, sqlite3_int64 iThread,
+                       const char *zColl) {
+  red_state *p = red_get(pStore);
+  red_view **pp;
+  for (pp = p ? &p->pViews : NULL; pp && *pp;) {
+    red_view *pV = *pp;
+    if (pV->iThread == iThread && strcmp(pV->zColl, zColl) == 0) {
+      *pp = pV->pNext;
+      view_free(pV);
+    } else {
+      pp = &pV->pNext;
+    }
+  }
+}
+
+static int view_mark_all(thr_store *pStore, red_view *pV, void *pArg) {
+  (void)pStore;
+  (void)pArg;
+  pV->bAll = 1;
+  return SQLITE_OK;
+}
+
 /* Mark every view of (iThread, zColl) for recomputation when the schema
 ** action at ord is older than what it has taken, or changed the schema in
 ** force at the end. */
@@ -1430,7 +1588,17 @@ int thr_reduce_schema(thr_store *pStore, sqlite3_int64 iThread,
   }
   if (rc == SQLITE_OK && sqlite3_changes(db) > 0) {
     rc = coll_fold(pStore, iThread, pAct->zColl, 1, &pC);
-    if (rc == SQLITE_OK) {
+    if (rc == SQLITE_OK && pC->bMoved && pC->nStep > 0) {
+      /* Columns follow the schema in force; the views are read again. */
+      rc = views_each(pStore, iThread, pAct->zColl, NULL, view_reshape,
+                      (void *)thr_schema_json(pC->aStep[pC->nStep - 1].pSchema),
+                      pzErr);
+      views_drop(pStore, iThread, pAct->zColl);
+      if (rc == SQLITE_OK) {
+        rc = views_each(pStore, iThread, pAct->zColl, NULL, view_mark_all, NULL,
+                        pzErr);
+      }
+    } else if (rc == SQLITE_OK) {
       rc = views_each(pStore, iThread, pAct->zColl, NULL, views_schema_moved,
                       (void *)ord, pzErr);
     }

@@ -721,6 +721,11 @@ int thr_txn_note_change(thr_store *p, const thr_tid *pTid,
 #define THR_PT_BOOL 4 /* boolean, stored as 0/1 */
 #define THR_PT_JSON 5 /* object or array, stored as canonical JSON text */
 
+/* The kind of a property's column from its JSON Schema (THR_PT_*), and the
+** SQL type of a kind's column. */
+int thr_doc_prop_kind(const json_t *pProp);
+const char *thr_doc_sql_type(int eKind);
+
 /* Bind JSON value v (NULL: absent) as the column value of a field.  Text
 ** is bound without a copy: v must outlive the statement's next step. */
 void thr_bind_json(sqlite3_stmt *pStmt, int i, const json_t *v);
@@ -811,6 +816,11 @@ int thr_coll_define(thr_store *p, const thr_tid *pTid, const char *zColl,
 ** when the thread has no such collection. */
 int thr_coll_schema(thr_store *p, const thr_tid *pTid, const char *zColl,
                     char **pzSchema, char **pzErr);
+
+/* Change a collection's schema through the log (threads_alter): zView is
+** one of its tables.  Appends one record holding the alter action. */
+int thr_coll_alter(thr_store *p, const char *zView, const char *zSchema,
+                   char **pzErr);
 
 /* Views: zView's shadow table "<zView>_data" materializes collection zColl
 ** of the thread; zProps is a JSON array of the mirrored top-level

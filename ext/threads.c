@@ -36,6 +36,7 @@ static const struct {
     {"threads_export", 2, FN_DIRECT, thr_fn_export},
     {"threads_verify_car", 2, FN_DIRECT, thr_fn_verify_car},
     {"threads_rebuild", 1, FN_DIRECT, thr_fn_rebuild},
+    {"threads_alter", 2, FN_DIRECT, thr_fn_alter},
     {"threads_index", 2, FN_DIRECT, thr_fn_index},
     {"threads_index", 3, FN_DIRECT, thr_fn_index},
     {"threads_subscribe", 1, FN_DIRECT, thr_fn_subscribe},

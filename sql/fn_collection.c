@@ -10,6 +10,14 @@
 **       rows already there; a unique index refuses duplicates with a
 **       constraint error naming the table and field.
 **
+**   threads_alter(table, schema)         -> integer 1
+**       replaces the collection's schema through the log: one record
+**       holding an "alter" action, applied on every peer by the merge rule
+**       (core/reduce.c); the table's columns follow (a new property gets
+**       a column and, if it asks, an index, filled from the documents).
+**       Stored documents are not checked again.  A property may come or
+**       go, not change its type.
+**
 ** "table" is the name of a collection table created with
 ** CREATE VIRTUAL TABLE ... USING threads(...).
 */
@@ -160,4 +168,41 @@ void thr_fn_subscribe(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     return;
   }
   sqlite3_result_int(ctx, 1);
+}
+
+void thr_fn_alter(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  thr_store *pStore = sqlite3_user_data(ctx);
+  sqlite3 *db = sqlite3_context_db_handle(ctx);
+  const char *zTable = fn_table_arg(ctx, "threads_alter", argv[0]);
+  const char *zSchema = (const char *)sqlite3_value_text(argv[1]);
+  char *zErr = NULL;
+  int rc;
+  (void)argc;
+  if (zTable == NULL) {
+    return;
+  }
+  if (zSchema == NULL) {
+    sqlite3_result_error(ctx, "threads_alter: the schema must be text", -1);
+    return;
+  }
+  rc = sqlite3_exec(db, "SAVEPOINT threads_alter", NULL, NULL, NULL);
+  if (rc == SQLITE_OK) {
+    rc = thr_coll_alter(pStore, zTable, zSchema, &zErr);
+    if (rc != SQLITE_OK) {
+      sqlite3_exec(db, "ROLLBACK TO threads_alter", NULL, NULL, NULL);
+      thr_reduce_rollback(pStore);
+    }
+    sqlite3_exec(db, "RELEASE threads_alter", NULL, NULL, NULL);
+  }
+  if (rc != SQLITE_OK) {
+    char *zMsg =
+        sqlite3_mprintf("threads_alter: %s", zErr ? zErr : sqlite3_errstr(rc));
+    sqlite3_result_error(ctx, zMsg, -1);
+    sqlite3_result_error_code(ctx, rc);
+    sqlite3_free(zMsg);
+  } else {
+    thr_store_committed(pStore);
+    sqlite3_result_int(ctx, 1);
+  }
+  sqlite3_free(zErr);
 }

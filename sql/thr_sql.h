@@ -92,6 +92,7 @@ extern const sqlite3_module thr_conflicts_module;  /* "threads_conflicts" */
 */
 void thr_fn_schema_valid(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void thr_fn_rebuild(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+void thr_fn_alter(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void thr_fn_index(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void thr_fn_subscribe(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 

@@ -152,33 +152,6 @@ static int coll_name_ok(const char *z) {
   return 1;
 }
 
-static int coll_prop_type(json_t *pProp) {
-  json_t *pType = json_object_get(pProp, "type");
-  const char *z = json_string_value(pType);
-  if (z == NULL) {
-    return THR_PT_ANY;
-  }
-  if (strcmp(z, "string") == 0) {
-    return THR_PT_TEXT;
-  }
-  if (strcmp(z, "integer") == 0) {
-    return THR_PT_INT;
-  }
-  if (strcmp(z, "number") == 0) {
-    return THR_PT_REAL;
-  }
-  if (strcmp(z, "boolean") == 0) {
-    return THR_PT_BOOL;
-  }
-  if (strcmp(z, "object") == 0 || strcmp(z, "array") == 0) {
-    return THR_PT_JSON;
-  }
-  return THR_PT_ANY;
-}
-
-static const char *const azSqlType[] = {"",     "TEXT",    "INTEGER",
-                                        "REAL", "INTEGER", "TEXT"};
-
 /* Read the properties of the schema into the table. */
 static int coll_props(coll_vtab *p, char **pzErr) {
   const json_t *pSchema = thr_schema_json(p->pSchema);
@@ -210,7 +183,7 @@ static int coll_props(coll_vtab *p, char **pzErr) {
       return SQLITE_ERROR;
     }
     p->azProp[p->nProp] = sqlite3_mprintf("%s", zKey);
-    p->aeType[p->nProp] = coll_prop_type(pVal);
+    p->aeType[p->nProp] = thr_doc_prop_kind(pVal);
     p->nProp++;
   }
   return SQLITE_OK;
@@ -297,7 +270,7 @@ static int coll_create_shadow(coll_vtab *p, char **pzErr) {
                       p->zName);
   for (i = 0; i < p->nProp; i++) {
     sqlite3_str_appendf(pSql, ", \"%w\" %s", p->azProp[i],
-                        azSqlType[p->aeType[i]]);
+                        thr_doc_sql_type(p->aeType[i]));
   }
   sqlite3_str_appendall(pSql, ", _rest TEXT, _log INTEGER, _hlc INTEGER,"
                               " _live INTEGER NOT NULL, _clock BLOB)"
@@ -352,7 +325,7 @@ static int coll_declare(coll_vtab *p, char **pzErr) {
   sqlite3_str_appendall(pSql, "CREATE TABLE x(_id TEXT PRIMARY KEY");
   for (i = 0; i < p->nProp; i++) {
     sqlite3_str_appendf(pSql, ", \"%w\" %s", p->azProp[i],
-                        azSqlType[p->aeType[i]]);
+                        thr_doc_sql_type(p->aeType[i]));
   }
   sqlite3_str_appendall(pSql, ", _doc HIDDEN, _author HIDDEN, _mod HIDDEN)"
                               " WITHOUT ROWID");

@@ -161,4 +161,45 @@ check("the later definition and the write it allowed are listed on both",
       conflicts(a) == wantc and conflicts(b) == wantc, (conflicts(a), conflicts(b)))
 a.close()
 b.close()
+
+# --- alters on both sides while apart: the later one is in force ------------
+S0 = ('{"type":"object","properties":{"_id":{"type":"string"},'
+      '"name":{"type":"string"}},"required":["name"]}')
+S1 = ('{"type":"object","properties":{"_id":{"type":"string"},'
+      '"name":{"type":"string"},"email":{"type":"string","unique":true}},'
+      '"required":["name"]}')
+S2 = ('{"type":"object","properties":{"_id":{"type":"string"},'
+      '"name":{"type":"string"},"phone":{"type":"string","index":true}}}')
+a, b, addr_b, tid = pair("alt")
+a.q("CREATE VIRTUAL TABLE people USING threads(thread='t', schema='%s')" % S0)
+a.q("INSERT INTO people(_id, name) VALUES ('p1', 'Ann')")
+ok = sync_until(a, b, lambda: b.one("SELECT count(*) FROM people") == "1")
+check("B has A's person", ok)
+apart(b)
+r = a.one("SELECT threads_alter('people', '%s')" % S1)
+check("A alters people (email)", r == "1", r)
+err = a.one("SELECT email FROM people WHERE _id = 'p1'")
+check("A's table has the new column at once", err == "", err)
+ok_sql(a, "UPDATE people SET email = 'ann@x' WHERE _id = 'p1'", "A sets an email")
+time.sleep(0.01)
+b = back("alt")
+r = b.one("SELECT threads_alter('people', '%s')" % S2)
+check("B alters people (phone)", r == "1", r)
+ok_sql(b, "INSERT INTO people(_id, phone) VALUES ('p2', '555')",
+       "B writes a person without a name (S2 allows it)")
+join_again(b, addr_b)
+schema = "SELECT schema FROM _threads_collection WHERE name = 'people'"
+want = sorted(['p1|{"_id":"p1","email":"ann@x","name":"Ann"}',
+               'p2|{"_id":"p2","phone":"555"}'])
+ok = sync_until(a, b, lambda: a.one(schema) == S2 and b.one(schema) == S2 and
+                docs(a, "people") == want and docs(b, "people") == want)
+check("concurrent alters: the later is in force on both, and the rows agree",
+      ok, (a.one(schema), b.one(schema), docs(a, "people"), docs(b, "people")))
+a.close()
+b.close()
+b = back("alt")
+cols = b.q("SELECT name FROM pragma_table_info('people')")
+check("a reopened table has the columns of the schema in force",
+      cols == ["_id", "name", "phone"], cols)
+b.close()
 done()
