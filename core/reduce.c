@@ -114,6 +114,7 @@ struct red_view {
   int bAll;      /* recompute every document at flush */
   int bRebuild;  /* replaying the log: every action to the history */
   red_mark *pMarks;
+  int nMark;
   red_view *pNext;
 };
 
@@ -138,6 +139,7 @@ static void marks_free(red_view *pV) {
     sqlite3_free(pM->zId);
     sqlite3_free(pM);
   }
+  pV->nMark = 0;
 }
 
 static void view_free(red_view *pV) {
@@ -1021,9 +1023,18 @@ struct red_act {
   char **pzErr;
 };
 
+/* Past this many marked documents, recomputing the whole view is cheaper
+** (and the mark list, searched linearly, stays short). */
+#define RED_MAX_MARKS 1024
+
 static int mark_doc(red_view *pV, const char *zId) {
   red_mark *pM;
   if (pV->bAll) {
+    return SQLITE_OK;
+  }
+  if (pV->nMark >= RED_MAX_MARKS) {
+    pV->bAll = 1;
+    marks_free(pV);
     return SQLITE_OK;
   }
   for (pM = pV->pMarks; pM; pM = pM->pNext) {
@@ -1039,6 +1050,7 @@ static int mark_doc(red_view *pV, const char *zId) {
   }
   pM->pNext = pV->pMarks;
   pV->pMarks = pM;
+  pV->nMark++;
   return SQLITE_OK;
 }
 
