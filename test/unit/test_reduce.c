@@ -234,6 +234,225 @@ static void test_convergence(void) {
   TT_CHECK(nDiff == 0);
 }
 
+/* The rule, modelled here without the extension: actions sorted by their
+** clock (distinct per action here), applied to documents held as jansson
+** objects, with the schema of test_model written out as code: "a" is a
+** required integer, "b" an optional integer that no two live documents
+** share.  Returns the number of actions skipped (listed). */
+static int model_apply(act *aAct, int n, json_t *pDocs) {
+  int *aIdx = malloc(sizeof(int) * (size_t)n), i, j, nSkip = 0;
+  for (i = 0; i < n; i++) {
+    aIdx[i] = i;
+  }
+  for (i = 1; i < n; i++) { /* insertion sort by (hlc, log) */
+    for (j = i; j > 0; j--) {
+      act *x = &aAct[aIdx[j - 1]], *y = &aAct[aIdx[j]];
+      if (x->a.hlc < y->a.hlc ||
+          (x->a.hlc == y->a.hlc && memcmp(x->log, y->log, 32) <= 0)) {
+        break;
+      }
+      int t = aIdx[j];
+      aIdx[j] = aIdx[j - 1];
+      aIdx[j - 1] = t;
+    }
+  }
+  for (i = 0; i < n; i++) {
+    act *p = &aAct[aIdx[i]];
+    json_t *pOld = json_object_get(pDocs, p->zId), *pNew, *pIn, *pA, *pB;
+    const char *zKey;
+    json_t *pVal;
+    int bOk = 1;
+    if (p->a.eType == THR_ACT_DELETE) {
+      json_object_del(pDocs, p->zId); /* nothing if missing */
+      continue;
+    }
+    if (p->a.eType == THR_ACT_SAVE && pOld == NULL) {
+      nSkip++; /* missing */
+      continue;
+    }
+    pIn = json_loads(p->zJson, 0, NULL);
+    pNew = p->a.eType == THR_ACT_CREATE ? json_object() : json_copy(pOld);
+    json_object_foreach(pIn, zKey, pVal) {
+      if (json_is_null(pVal)) {
+        json_object_del(pNew, zKey);
+      } else {
+        json_object_set(pNew, zKey, pVal);
+      }
+    }
+    json_decref(pIn);
+    pA = json_object_get(pNew, "a");
+    pB = json_object_get(pNew, "b");
+    if (!json_is_integer(pA) || (pB && !json_is_integer(pB))) {
+      bOk = 0;
+    }
+    json_object_foreach(pDocs, zKey, pVal) {
+      json_t *pOther = json_object_get(pVal, "b");
+      if (bOk && pB && strcmp(zKey, p->zId) != 0 && pOther &&
+          json_integer_value(pOther) == json_integer_value(pB)) {
+        bOk = 0;
+      }
+    }
+    if (bOk) {
+      json_object_set_new(pDocs, p->zId, pNew);
+    } else {
+      json_decref(pNew);
+      nSkip++;
+    }
+  }
+  free(aIdx);
+  return nSkip;
+}
+
+/* Random actions on collection "cu" for test_model: four writers, four
+** documents, values that break the schema or the unique "b" often. */
+static int make_model_actions(act *aAct, int nMax) {
+  static const char *azA[] = {"1", "2", "\"x\"", "null"};
+  static const char *azB[] = {"1", "2", "3", "null"};
+  int i;
+  for (i = 0; i < nMax; i++) {
+    act *p = &aAct[i];
+    int k = (int)rng_below(10);
+    memset(p, 0, sizeof(*p));
+    memset(p->log, 'A' + (int)rng_below(4), 32);
+    snprintf(p->zId, sizeof(p->zId), "d%u", rng_below(4));
+    p->a.zColl = "cu";
+    p->a.zId = p->zId;
+    p->a.hlc = ((uint64_t)(1 + rng_below(30)) << 16) | (uint64_t)i;
+    if (k < 4) {
+      p->a.eType = THR_ACT_CREATE;
+      if (rng_below(2)) {
+        snprintf(p->zJson, sizeof(p->zJson), "{\"_id\":\"%s\",\"a\":%s}",
+                 p->zId, azA[rng_below(3)]);
+      } else {
+        snprintf(p->zJson, sizeof(p->zJson),
+                 "{\"_id\":\"%s\",\"a\":%s,\"b\":%s}", p->zId,
+                 azA[rng_below(3)], azB[rng_below(3)]);
+      }
+    } else if (k < 8) {
+      p->a.eType = THR_ACT_SAVE;
+      snprintf(p->zJson, sizeof(p->zJson), "{\"_id\":\"%s\",\"%s\":%s}",
+               p->zId, rng_below(2) ? "a" : "b",
+               rng_below(2) ? azA[rng_below(4)] : azB[rng_below(4)]);
+    } else {
+      p->a.eType = THR_ACT_DELETE;
+    }
+    p->a.zJson = p->a.eType == THR_ACT_DELETE ? NULL : p->zJson;
+  }
+  return nMax;
+}
+
+/* The view's rows as "id=doc;..." and the model's the same way. */
+static char *rows_of(const char *zView) {
+  static char *const azProp[] = {"a", "b"};
+  static const int aeKind[] = {THR_PT_ANY, THR_PT_ANY};
+  sqlite3_stmt *pStmt = NULL;
+  sqlite3_str *pOut = sqlite3_str_new(gDb);
+  char *zSql = sqlite3_mprintf(
+      "SELECT _id, a, b, _rest FROM \"%w_data\" ORDER BY _id", zView);
+  TT_CHECK(sqlite3_prepare_v2(gDb, zSql, -1, &pStmt, NULL) == SQLITE_OK);
+  while (sqlite3_step(pStmt) == SQLITE_ROW) {
+    int rc = SQLITE_OK;
+    json_t *pDoc = thr_doc_rebuild(pStmt, 1, 2, azProp, aeKind, 3, &rc);
+    char *z = pDoc ? json_dumps(pDoc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    sqlite3_str_appendf(pOut, "%s;", z ? z : "?");
+    free(z);
+    json_decref(pDoc);
+  }
+  sqlite3_finalize(pStmt);
+  sqlite3_free(zSql);
+  return sqlite3_str_finish(pOut);
+}
+
+static char *model_rows(json_t *pDocs) {
+  sqlite3_str *pOut = sqlite3_str_new(gDb);
+  const char *azId[] = {"d0", "d1", "d2", "d3"};
+  int i;
+  for (i = 0; i < 4; i++) {
+    json_t *pDoc = json_object_get(pDocs, azId[i]);
+    if (pDoc) {
+      json_t *pCopy = json_copy(pDoc);
+      char *z;
+      json_object_set_new(pCopy, "_id", json_string(azId[i]));
+      z = json_dumps(pCopy, JSON_COMPACT | JSON_SORT_KEYS);
+      sqlite3_str_appendf(pOut, "%s;", z);
+      free(z);
+      json_decref(pCopy);
+    }
+  }
+  return sqlite3_str_finish(pOut);
+}
+
+/* Random actions in random orders, each delivered twice, against the
+** model above: the rows and the number of listed actions must be the
+** model's, whatever the order. */
+static void test_model(void) {
+  static const char *zSchema =
+      "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},"
+      "\"b\":{\"type\":\"integer\",\"unique\":true}},\"required\":[\"a\"]}";
+  static const unsigned char logZ[32] = {0};
+  act aAct[30];
+  int aOrder[30], i, r, nDiff = 0;
+  thr_action def;
+  char *zErr = NULL;
+  exec("CREATE TABLE m1_data(_id TEXT PRIMARY KEY, a, b, _rest TEXT, "
+       "_log INTEGER, _hlc INTEGER, _live INTEGER NOT NULL, _clock BLOB) "
+       "WITHOUT ROWID; CREATE UNIQUE INDEX m1_idx_b ON m1_data(b, _live)");
+  TT_CHECK(thr_view_register(gStore, "m1", &gTid, "cu", "[[\"a\",0],[\"b\",0]]",
+                             &zErr) == SQLITE_OK);
+  sqlite3_free(zErr);
+  memset(&def, 0, sizeof(def));
+  def.eType = THR_ACT_COLL;
+  def.zColl = "cu";
+  def.zJson = zSchema;
+  TT_CHECK(reduce(&def, logZ, NULL) == SQLITE_OK);
+  for (r = 0; r < 300; r++) {
+    int n = make_model_actions(aAct, 30), nModel, nView;
+    json_t *pDocs = json_object();
+    char *zModel, *zView;
+    exec("DELETE FROM m1_data; DELETE FROM m1_hist; DELETE FROM _threads_hwm"
+         " WHERE view = 'm1'; DELETE FROM _threads_conflict WHERE coll = 'cu'"
+         " AND id IS NOT NULL");
+    thr_reduce_forget(gStore);
+    for (i = 0; i < n; i++) {
+      aOrder[i] = i;
+    }
+    for (i = n - 1; i > 0; i--) {
+      int j = (int)rng_below((unsigned)i + 1), t = aOrder[i];
+      aOrder[i] = aOrder[j];
+      aOrder[j] = t;
+    }
+    apply_all(aAct, aOrder, n, "m1");
+    apply_all(aAct, aOrder, n / 2, "m1");
+    nModel = model_apply(aAct, n, pDocs);
+    zModel = model_rows(pDocs);
+    zView = rows_of("m1");
+    nView = 0;
+    {
+      sqlite3_stmt *pStmt = NULL;
+      sqlite3_prepare_v2(gDb,
+                         "SELECT count(*) FROM _threads_conflict WHERE coll ="
+                         " 'cu' AND id IS NOT NULL",
+                         -1, &pStmt, NULL);
+      if (sqlite3_step(pStmt) == SQLITE_ROW) {
+        nView = sqlite3_column_int(pStmt, 0);
+      }
+      sqlite3_finalize(pStmt);
+    }
+    if (strcmp(zModel ? zModel : "", zView ? zView : "") != 0 ||
+        nModel != nView) {
+      if (nDiff++ == 0) {
+        printf("  round %d: model %s (%d listed)\n  view  %s (%d listed)\n", r,
+               zModel ? zModel : "", nModel, zView ? zView : "", nView);
+      }
+    }
+    sqlite3_free(zModel);
+    sqlite3_free(zView);
+    json_decref(pDocs);
+  }
+  printf("  300 rounds of 30 actions, random orders, half delivered twice\n");
+  TT_CHECK(nDiff == 0);
+}
+
 /* The conflicts listed for document zId: "hlc:reason" each, in order. */
 static char *conflicts_of(const char *zId) {
   char *zSql;
@@ -690,6 +909,7 @@ int main(void) {
   setup();
   TT_RUN(test_convergence);
   TT_RUN(test_merge_rule);
+  TT_RUN(test_model);
   TT_RUN(test_subscribe);
   TT_RUN(test_remote_validation);
   TT_RUN(test_body_shapes);
