@@ -607,7 +607,10 @@ static int collBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
   for (i = 0; i < COL_MOD(p) + 1; i++) {
     sqlite3_uint64 bit = (sqlite3_uint64)1 << (i < 63 ? i : 63);
     sqlite3_str_appendf(pSql, i ? ", " : "");
-    if ((pInfo->colUsed & bit) || (bDoc && i < COL_DOC(p))) {
+    /* _id always: it is the key SQLite passes back to xUpdate, and DELETE
+    ** and UPDATE plans do not always mark it in colUsed (a NULL key made
+    ** "DELETE FROM c WHERE n < 10" fail).  Every index holds it. */
+    if (i == COL_ID || (pInfo->colUsed & bit) || (bDoc && i < COL_DOC(p))) {
       coll_expr(p, pSql, i);
     } else {
       sqlite3_str_appendall(pSql, "NULL");
@@ -1095,7 +1098,11 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     /* DELETE */
     zId = (const char *)sqlite3_value_text(argv[0]);
     if (zId == NULL) {
-      rc = SQLITE_NOMEM;
+      rc = sqlite3_value_type(argv[0]) == SQLITE_NULL
+               ? coll_fail(p, SQLITE_ERROR,
+                           sqlite3_mprintf("%s: no key for the row to delete",
+                                           p->zName))
+               : SQLITE_NOMEM;
       goto done;
     }
     act.eType = THR_ACT_DELETE;
