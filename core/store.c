@@ -201,18 +201,28 @@ static int store_check_ready(thr_store *p) {
   if (iSchema >= 0 && iSchema == p->iSchema) {
     return p->bReady;
   }
-  p->bReady = 0;
-  p->bSetup = 0;
-  if (sqlite3_prepare_v2(p->db,
-                         "SELECT 1 FROM main.sqlite_schema WHERE type='table' "
-                         "AND name='_threads_record'",
-                         -1, &pStmt, NULL) == SQLITE_OK &&
-      sqlite3_step(pStmt) == SQLITE_ROW) {
-    p->bReady = 1;
+  {
+    /* Only an answer the lookup gave is kept: a failure to prepare or step
+    ** (the schema moving under this connection as another one, the node,
+    ** creates tables; a busy file) says nothing, and was once cached as
+    ** "not ready", so that every later call answered "no such thread". */
+    int rcStep = SQLITE_ERROR;
+    if (sqlite3_prepare_v2(p->db,
+                           "SELECT 1 FROM main.sqlite_schema WHERE "
+                           "type='table' AND name='_threads_record'",
+                           -1, &pStmt, NULL) == SQLITE_OK) {
+      rcStep = sqlite3_step(pStmt);
+    }
+    sqlite3_finalize(pStmt);
+    if (rcStep != SQLITE_ROW && rcStep != SQLITE_DONE) {
+      p->iSchema = -1;
+      return p->bReady;
+    }
+    p->bReady = rcStep == SQLITE_ROW;
+    p->bSetup = 0;
+    p->iSchema = iSchema;
+    return p->bReady;
   }
-  sqlite3_finalize(pStmt);
-  p->iSchema = iSchema;
-  return p->bReady;
 }
 
 int thr_store_open(sqlite3 *db, thr_store **ppStore, char **pzErr) {

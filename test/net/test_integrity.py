@@ -14,6 +14,9 @@ import time
 from netlib import Peer, addr, check, done, wait_for
 
 
+S_ANY = '{"type":"object"}'
+
+
 def docs(peer, table):
     return sorted(peer.q("SELECT _id, _doc FROM %s" % table))
 
@@ -62,6 +65,27 @@ def sync_until(a, b, fn, seconds=20):
         return fn()
     return wait_for(go, seconds)
 
+
+# --- 2. the node mounts a new collection under an open connection ---------
+a, b, addr_b, tid = pair("mount")
+a.q("CREATE VIRTUAL TABLE first USING threads(thread='t', schema='%s')" % S_ANY)
+a.q("INSERT INTO first(_id) VALUES ('f1')")
+ok = sync_until(a, b, lambda: b.one("SELECT count(*) FROM first") == "1")
+check("B's open connection reads the first collection", ok)
+a.q("CREATE VIRTUAL TABLE second USING threads(thread='t', schema='%s')" % S_ANY)
+a.q("INSERT INTO second(_id) VALUES ('s1')")
+ok = sync_until(a, b, lambda: b.one("SELECT count(*) FROM sqlite_schema"
+                                    " WHERE name = 'second'") == "1")
+check("B's node mounts the second collection", ok)
+r = b.one("SELECT count(*) FROM threads_records WHERE thread = '%s'" % tid)
+check("B's open connection still finds the thread", r is not None and
+      not r.startswith("ERROR"), r)
+err = b.one("INSERT INTO first(_id) VALUES ('f2')")
+check("...and writes to it", err is None, err)
+r = b.one("SELECT count(*) FROM second")
+check("...and reads the new collection", r == "1", r)
+a.close()
+b.close()
 
 # --- 6. delete on A, later update of another field on B ----------------------
 TODO = ('{"type":"object","properties":{"_id":{"type":"string"},'
