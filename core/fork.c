@@ -215,8 +215,8 @@ static int fork_rebuild_views(thr_store *pStore, sqlite3_int64 iThread,
   if (rc == SQLITE_OK) {
     sqlite3_bind_int64(pStmt, 1, iThread);
     while (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
-      char **azNew = sqlite3_realloc64(
-          azView, (sqlite3_uint64)(nView + 1) * sizeof(char *));
+      char **azNew = sqlite3_realloc64(azView, (sqlite3_uint64)(nView + 1) *
+                                                   sizeof(char *));
       char *z = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 0));
       if (azNew == NULL || z == NULL) {
         sqlite3_free(z);

@@ -114,9 +114,14 @@ enum {
 static const char *const azStmt[STMT_COUNT] = {
     "SELECT tid, service, read FROM _threads_thread WHERE id = ?1",
     "SELECT id FROM _threads_thread WHERE name = ?1",
-    "SELECT t.tid, t.service, t.read, l.lid, r.cid, r.counter"
-    " FROM _threads_thread t LEFT JOIN _threads_log l"
-    " ON l.tid = t.tid AND l.pk = ?2"
+    /* The thread's keys, this file's newest log generation (see "FILE
+    ** IDENTITY"; generation 0, ?2, when none is recorded), its log row and
+    ** head: what an append needs, in one step. */
+    "SELECT t.tid, t.service, t.read, l.lid, r.cid, r.counter,"
+    " o.gen, o.salt, o.dev, o.ino, o.path"
+    " FROM _threads_thread t LEFT JOIN _threads_own o ON o.tid = t.tid"
+    " AND o.gen = (SELECT max(gen) FROM _threads_own WHERE tid = t.tid)"
+    " LEFT JOIN _threads_log l ON l.tid = t.tid AND l.pk = coalesce(o.pk, ?2)"
     " LEFT JOIN _threads_record r ON r.rid = (SELECT rid FROM"
     " _threads_record WHERE lid = l.lid ORDER BY counter DESC LIMIT 1)"
     " WHERE t.id = ?1",
@@ -136,7 +141,8 @@ static const char *const azStmt[STMT_COUNT] = {
     " WHERE t.id = ?1 ORDER BY o.gen DESC LIMIT 1",
     "INSERT INTO _threads_own(tid, gen, salt, pk, dev, ino, path, created)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    "UPDATE _threads_log SET own = (pk = ?2) WHERE tid = ?1 AND (own OR pk = ?2)",
+    "UPDATE _threads_log SET own = (pk = ?2) WHERE tid = ?1 AND (own OR pk = "
+    "?2)",
 };
 
 static const char zSchema[] =
@@ -678,7 +684,8 @@ static int store_own_record(thr_store *p, sqlite3_int64 iThread,
 ** newest generation: when they differ, or when bNew, a new generation is
 ** started (and recorded) first.  May write, in the caller's savepoint:
 ** the identity must be loaded.  An unknown thread gets its generation 0
-** key and nothing is recorded (the caller reports the thread). */
+** key and nothing is recorded (the caller reports the thread).  A write
+** runs in a savepoint of its own (or the caller's statement). */
 static int store_own_key(thr_store *p, const thr_tid *pTid, int bNew,
                          const thr_keypair **ppKey, char **pzErr) {
   unsigned char salt[THR_LOG_SALT];
@@ -729,8 +736,9 @@ static int store_own_key(thr_store *p, const thr_tid *pTid, int bNew,
   } else if (iGen < 0 && !bNew) {
     /* No generation recorded: the log as it always was, recorded now. */
     pKey = store_log_key(p, pTid, 0, NULL);
-    if (pKey && iThread > 0) {
+    if (pKey && iThread > 0 && (rc = store_begin(p)) == SQLITE_OK) {
       rc = store_own_record(p, iThread, 0, NULL, pKey->pk, pzErr);
+      rc = store_end(p, rc);
     }
   } else if (iThread > 0) {
     /* Another file than the one that wrote the newest log (or told to
@@ -738,8 +746,9 @@ static int store_own_key(thr_store *p, const thr_tid *pTid, int bNew,
     iGen = iGen < 0 ? 1 : iGen + 1;
     randombytes_buf(salt, sizeof(salt));
     pKey = store_log_key(p, pTid, iGen, salt);
-    if (pKey) {
+    if (pKey && (rc = store_begin(p)) == SQLITE_OK) {
       rc = store_own_record(p, iThread, iGen, salt, pKey->pk, pzErr);
+      rc = store_end(p, rc);
     }
   } else {
     pKey = store_log_key(p, pTid, 0, NULL);
@@ -892,32 +901,48 @@ static int store_check_name(const char *zName, char **pzErr) {
   return SQLITE_OK;
 }
 
-/* Append body (aBody, nBody) to this identity's log of thread pTid.  One
-** query finds the thread's keys and our log's head; the log row is made on
-** the first append.  Runs inside the caller's savepoint. */
+/* Does the file identity in columns iCol.. (dev, ino, path) of the current
+** row name this connection's file? */
+static int store_same_file(thr_store *p, sqlite3_stmt *pStmt, int iCol) {
+  const char *zPath = (const char *)sqlite3_column_text(pStmt, iCol + 2);
+  return sqlite3_column_int64(pStmt, iCol) == p->iDev &&
+         sqlite3_column_int64(pStmt, iCol + 1) == p->iIno && zPath &&
+         strcmp(zPath, p->zFilePath) == 0;
+}
+
+/* Append body (aBody, nBody) to the log this file writes in thread pTid.
+** One query finds the thread's keys, the file's newest log generation and
+** that log's head (a copied file starts a new generation first: "FILE
+** IDENTITY"); the log row is made on the first append.  Runs inside the
+** caller's savepoint. */
 static int store_append_in(thr_store *p, const thr_tid *pTid,
                            const unsigned char *aBody, size_t nBody,
                            thr_cid *pCid, char **pzErr) {
+  const thr_keypair *pLog0 = store_log_key(p, pTid, 0, NULL);
   const thr_keypair *pLog = NULL;
   sqlite3_stmt *pStmt;
   sqlite3_int64 iThread = 0, iLog = 0, nCounter = 0;
   thr_cid prev;
   thr_tkey key;
-  int bPrev = 0, rc;
+  int bPrev = 0, bOwn0 = 0, bMoved = 0, rc;
   thr_sealed s;
   int64_t now = thr_now_ms();
 
   memset(&s, 0, sizeof(s));
   memset(&key, 0, sizeof(key));
-  rc = store_own_key(p, pTid, 0, &pLog, pzErr);
-  if (rc != SQLITE_OK) {
-    return rc;
+  if (pLog0 == NULL) {
+    return SQLITE_NOMEM;
   }
-
+  rc = store_file_id(p);
   pStmt = store_stmt(p, STMT_APPEND_CTX, &rc);
+  if (pStmt == NULL && rc == SQLITE_ERROR) {
+    /* A file from before generations: its tables gain _threads_own. */
+    rc = store_setup(p, pzErr);
+    pStmt = store_stmt(p, STMT_APPEND_CTX, &rc);
+  }
   if (pStmt) {
     sqlite3_bind_blob(pStmt, 1, pTid->a, pTid->n, SQLITE_STATIC);
-    sqlite3_bind_blob(pStmt, 2, pLog->pk, 32, SQLITE_STATIC);
+    sqlite3_bind_blob(pStmt, 2, pLog0->pk, 32, SQLITE_STATIC);
     if (sqlite3_step(pStmt) != SQLITE_ROW) {
       char *zId = thr_tid_text(pTid);
       *pzErr = sqlite3_mprintf("no such thread: %s", zId);
@@ -945,8 +970,32 @@ static int store_append_in(thr_store *p, const thr_tid *pTid,
         }
         bPrev = 1;
       }
+      if (sqlite3_column_type(pStmt, 6) == SQLITE_NULL) {
+        pLog = pLog0; /* no generation recorded: recorded below */
+        bOwn0 = 1;
+      } else if (!store_same_file(p, pStmt, 8)) {
+        bMoved = 1; /* not the file that wrote it: a new log, below */
+      } else if (sqlite3_column_int64(pStmt, 6) == 0) {
+        pLog = pLog0;
+      } else if (sqlite3_column_bytes(pStmt, 7) != THR_LOG_SALT) {
+        *pzErr = sqlite3_mprintf("the stored log generation is corrupt");
+        rc = SQLITE_CORRUPT;
+      } else {
+        pLog = store_log_key(p, pTid, sqlite3_column_int64(pStmt, 6),
+                             sqlite3_column_blob(pStmt, 7));
+        rc = pLog ? SQLITE_OK : SQLITE_NOMEM;
+      }
     }
     store_done(pStmt);
+  }
+  if (rc == SQLITE_OK && bOwn0) {
+    rc = store_own_record(p, iThread, 0, NULL, pLog0->pk, pzErr);
+  }
+  if (rc == SQLITE_OK && bMoved) {
+    /* store_own_key() sees the same and starts the new generation. */
+    rc = store_own_key(p, pTid, 0, &pLog, pzErr);
+    iLog = nCounter = 0;
+    bPrev = 0;
   }
   if (rc == SQLITE_OK && iLog == 0) {
     rc = thr_store_log_lid(p, iThread, pLog->pk, p->pId->pk, 1, &iLog, pzErr);
@@ -1401,11 +1450,7 @@ int thr_store_log_pk(thr_store *p, const thr_tid *pTid, unsigned char pk[32],
   const thr_keypair *pId, *pLog = NULL;
   int rc = thr_store_identity(p, &pId, pzErr);
   if (rc == SQLITE_OK) {
-    rc = store_begin(p);
-    if (rc == SQLITE_OK) {
-      rc = store_own_key(p, pTid, 0, &pLog, pzErr);
-      rc = store_end(p, rc);
-    }
+    rc = store_own_key(p, pTid, 0, &pLog, pzErr);
   }
   if (rc == SQLITE_OK) {
     memcpy(pk, pLog->pk, 32);
@@ -1420,11 +1465,7 @@ int thr_store_new_log(thr_store *p, const thr_tid *pTid, unsigned char pk[32],
   const thr_keypair *pId, *pLog = NULL;
   int rc = thr_store_identity(p, &pId, pzErr);
   if (rc == SQLITE_OK) {
-    rc = store_begin(p);
-    if (rc == SQLITE_OK) {
-      rc = store_own_key(p, pTid, 1, &pLog, pzErr);
-      rc = store_end(p, rc);
-    }
+    rc = store_own_key(p, pTid, 1, &pLog, pzErr);
   }
   if (rc == SQLITE_OK) {
     memcpy(pk, pLog->pk, 32);

@@ -618,8 +618,8 @@ static int put_checked(thr_sync *p, sqlite3_int64 iThread, const thr_tkey *pKey,
     *pzWhy = sqlite3_mprintf("%s", THR_CHECK_PREV);
     return SQLITE_OK;
   }
-  if (nHave > 0 && (!pOp->hasPrev || memcmp(pOp->cidPrev.a, pHead->a,
-                                            THR_CID_BYTES) != 0)) {
+  if (nHave > 0 &&
+      (!pOp->hasPrev || memcmp(pOp->cidPrev.a, pHead->a, THR_CID_BYTES) != 0)) {
     return put_misplaced(p, iThread, logPk, pRec, pChk, peOut, pzWhy);
   }
   if (iLog == 0) {

@@ -33,9 +33,9 @@ struct thr_wire_rec {
 #define THR_PUT_HAVE 2  /* already stored: nothing to do */
 #define THR_PUT_GAP 3   /* records before it are missing: pull them first */
 #define THR_PUT_BAD 4   /* refused; *pzWhy says why (THR_CHECK_* first) */
-#define THR_PUT_FORK 5  /* a valid record of the log that is not in our    \
-                        ** chain: the log forked at or below its counter  \
-                        ** (core/fork.c); nothing stored */
+/* A valid record of the log that is not in our chain: the log forked at
+** or below its counter (core/fork.c); nothing stored. */
+#define THR_PUT_FORK 5
 
 typedef struct thr_sync thr_sync;
 

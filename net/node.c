@@ -118,11 +118,11 @@
 #define NODE_PAGE_BYTES (512 * 1024)
 #define NODE_PAGE_RECS 2000
 #define NODE_TICK_MS 1000
-#define NODE_REQ_MS 10000 /* a request without an answer by then fails */
-#define NODE_NSRV 4       /* requests served at once */
-#define NODE_AHEAD 2      /* pages pulled ahead of the one being stored */
-#define NODE_CIDS 512     /* CIDs per "cids" reply (19 KB) */
-#define NODE_SEEN 64      /* forks remembered, so each is counted once */
+#define NODE_REQ_MS 10000    /* a request without an answer by then fails */
+#define NODE_NSRV 4          /* requests served at once */
+#define NODE_AHEAD 2         /* pages pulled ahead of the one being stored */
+#define NODE_CIDS 512        /* CIDs per "cids" reply (19 KB) */
+#define NODE_SEEN 64         /* forks remembered, so each is counted once */
 #define NODE_REPUSH_MS 10000 /* a winning branch is pushed again after */
 
 enum { OP_HEADS = 1, OP_PULL, OP_PUSH, OP_PART, OP_CIDS };
@@ -163,13 +163,13 @@ struct node_req {
   int eOp;
   thr_tid tid;
   unsigned char logPk[32];
-  sqlite3_int64 iCtr; /* pull: after; push: last sent; part: the record;
-                      ** cids: the last counter asked for */
-  size_t iOff;        /* part, or a push of a piece: its offset */
+  sqlite3_int64 iCtr;  /* pull: after; push: last sent; part: the record;
+                       ** cids: the last counter asked for */
+  size_t iOff;         /* part, or a push of a piece: its offset */
   sqlite3_int64 iFork; /* pull or part of the fork at this counter, or 0 */
-  node_cmd *pCmd;     /* the sync waiting on it, or NULL */
-  int bSent;          /* the request went out; now the reply */
-  int bHalt;          /* an earlier page of its chain failed: no more */
+  node_cmd *pCmd;      /* the sync waiting on it, or NULL */
+  int bSent;           /* the request went out; now the reply */
+  int bHalt;           /* an earlier page of its chain failed: no more */
   node_req *pNext;
   node_req *pNextChain; /* in thr_node.pChains */
   node_req *pNextLive;  /* in thr_node.pLive */
@@ -718,10 +718,9 @@ static void node_req_addrs(thr_node *p, thr_cw *w) {
 }
 
 /* Send request w; returns it in flight (owned by the loop), or NULL. */
-static node_req *node_send(thr_node *p, node_peer *pPeer, node_thr *t,
-                           int eOp, const unsigned char *logPk,
-                           sqlite3_int64 iCtr, size_t iOff, thr_cw *w,
-                           node_cmd *pCmd) {
+static node_req *node_send(thr_node *p, node_peer *pPeer, node_thr *t, int eOp,
+                           const unsigned char *logPk, sqlite3_int64 iCtr,
+                           size_t iOff, thr_cw *w, node_cmd *pCmd) {
   node_req *r;
   nng_msg *pMsg;
   if (w->rc != SQLITE_OK) {
@@ -1152,12 +1151,10 @@ static int node_recs_parse(thr_cbor *pRecs, thr_wire_rec **paRec, size_t *pn) {
 ** gets the reason when a record was refused, *pbGap is set when the
 ** records start past our end, *piFork (when not NULL) when one is of
 ** another branch of the log (see node_put). */
-static sqlite3_int64 node_store(thr_node *p, node_thr *t,
-                                const unsigned char logPk[32],
-                                const thr_wire_rec *aRec,
-                                const thr_checked *aChk, size_t n, int bCut,
-                                char **pzBad, int *pbGap,
-                                sqlite3_int64 *piFork) {
+static sqlite3_int64
+node_store(thr_node *p, node_thr *t, const unsigned char logPk[32],
+           const thr_wire_rec *aRec, const thr_checked *aChk, size_t n,
+           int bCut, char **pzBad, int *pbGap, sqlite3_int64 *piFork) {
   sqlite3_int64 nAdded = 0, iFork = 0;
   size_t i;
   int bAll = 1;
@@ -1264,8 +1261,8 @@ static void node_pull_on(thr_node *p, node_thr *t, node_req *r,
 /* Has this fork been counted already?  (Its log, counter and both
 ** records: if either side's record changes, it is another fork.) */
 static int node_seen_has(thr_node *p, sqlite3_int64 iThread,
-                     const unsigned char pk[32], sqlite3_int64 iFork,
-                     const thr_cid *pOurs, const thr_cid *pTheirs) {
+                         const unsigned char pk[32], sqlite3_int64 iFork,
+                         const thr_cid *pOurs, const thr_cid *pTheirs) {
   int i;
   for (i = 0; i < p->nSeen && i < NODE_SEEN; i++) {
     const node_seen *e = &p->aSeen[i];
@@ -1381,8 +1378,8 @@ static void node_got_cids(thr_node *p, node_thr *t, node_req *r,
   }
   aOurs = sqlite3_malloc64(n * sizeof(thr_cid));
   if (aOurs == NULL ||
-      thr_sync_cids(p->pSync, t->iThread, r->logPk, (sqlite3_int64)from,
-                    (int)n, aOurs, &nOurs, &zErr) != SQLITE_OK) {
+      thr_sync_cids(p->pSync, t->iThread, r->logPk, (sqlite3_int64)from, (int)n,
+                    aOurs, &nOurs, &zErr) != SQLITE_OK) {
     sqlite3_free(zErr);
     sqlite3_free(aOurs);
     return;
@@ -1403,8 +1400,7 @@ static void node_got_cids(thr_node *p, node_thr *t, node_req *r,
     /* The same as far as both go (or no verdict): nothing forks here now. */
   } else if (k == 0 && from > 1) {
     /* Different from the window's start: the fork is further back. */
-    node_send_cids(p, r->pPeer, t, r->logPk, (sqlite3_int64)from - 1,
-                   r->pCmd);
+    node_send_cids(p, r->pPeer, t, r->logPk, (sqlite3_int64)from - 1, r->pCmd);
   } else {
     sqlite3_int64 iFork = (sqlite3_int64)(from + k);
     thr_cid theirs;
@@ -1441,12 +1437,12 @@ static void node_fork_note(thr_node *p, node_thr *t, node_peer *pPeer,
                            "wins (%s, the peer's is %s)",
                            zLog, (long long)iFork, zOurs, zTheirs);
   } else {
-    zMsg = sqlite3_mprintf("fork: log %s counter %lld: the peer's branch "
-                           "wins (%s, ours was %s); %lld records dropped, "
-                           "%lld re-issued in a new log",
-                           zLog, (long long)iFork, zTheirs, zOurs,
-                           (long long)pOut->nDropped,
-                           (long long)pOut->nReissued);
+    zMsg =
+        sqlite3_mprintf("fork: log %s counter %lld: the peer's branch "
+                        "wins (%s, ours was %s); %lld records dropped, "
+                        "%lld re-issued in a new log",
+                        zLog, (long long)iFork, zTheirs, zOurs,
+                        (long long)pOut->nDropped, (long long)pOut->nReissued);
   }
   if (zMsg) {
     node_note(p, t->iThread, pPeer->zAddr, 0, pOut->nAdded, zMsg);
@@ -1472,8 +1468,8 @@ static int node_fork_apply(thr_node *p, node_thr *t, const unsigned char pk[32],
     *pzErr = sqlite3_mprintf("busy: %s", sqlite3_errmsg(p->db));
     return SQLITE_BUSY;
   }
-  rc = thr_fork_resolve(p->pSync, t->iThread, &t->tid, &t->key, pk, iFork,
-                        aRec, aChk, n, pOut, pzErr);
+  rc = thr_fork_resolve(p->pSync, t->iThread, &t->tid, &t->key, pk, iFork, aRec,
+                        aChk, n, pOut, pzErr);
   if (rc == SQLITE_OK && node_exec(p, "COMMIT") != SQLITE_OK) {
     rc = sqlite3_errcode(p->db);
   }
@@ -1507,9 +1503,8 @@ static void node_fork_page(thr_node *p, node_thr *t, node_req *r,
   int rc;
   if (n == 0 || aChk[0].bBad) {
     /* What the peer served as its record at the fork fails a check. */
-    char *zBad =
-        sqlite3_mprintf("refused: %s", n && aChk[0].zWhy ? aChk[0].zWhy
-                                                         : THR_CHECK_DECODE);
+    char *zBad = sqlite3_mprintf(
+        "refused: %s", n && aChk[0].zWhy ? aChk[0].zWhy : THR_CHECK_DECODE);
     if (n && aChk[0].bNoMem) {
       node_note(p, t->iThread, r->pPeer->zAddr, 0, 0, "out of memory");
     } else if (zBad) {
@@ -1793,8 +1788,7 @@ static void node_got_piece(thr_node *p, node_thr *t, node_req *r,
     int bGap = 0;
     sqlite3_int64 nAdded, iFork = 0;
     thr_part_record(pPart, &rec);
-    nAdded =
-        node_store(p, t, r->logPk, &rec, NULL, 1, 0, &zBad, &bGap, &iFork);
+    nAdded = node_store(p, t, r->logPk, &rec, NULL, 1, 0, &zBad, &bGap, &iFork);
     thr_part_drop(&p->parts, pPart);
     node_note(p, t->iThread, r->pPeer->zAddr, 0, nAdded, zBad);
     if (r->pCmd) {
@@ -2138,9 +2132,9 @@ static void node_serve_cids(thr_node *p, node_thr *t,
     iTo = nHave;
   }
   iFrom = iTo - NODE_CIDS + 1 < 1 ? 1 : iTo - NODE_CIDS + 1;
-  if (iTo >= 1 && thr_sync_cids(p->pSync, t->iThread, pk, iFrom,
-                                (int)(iTo - iFrom + 1), aCid, &n,
-                                &zErr) != SQLITE_OK) {
+  if (iTo >= 1 &&
+      thr_sync_cids(p->pSync, t->iThread, pk, iFrom, (int)(iTo - iFrom + 1),
+                    aCid, &n, &zErr) != SQLITE_OK) {
     n = 0;
   }
   sqlite3_free(zErr);
