@@ -271,10 +271,13 @@ static int fork_adopt(thr_sync *pSync, sqlite3_int64 iThread,
       rc = fork_reissue(pStore, pTid, aRid, nRid, &pOut->nReissued, pzErr);
     }
   }
+  /* The losing records step aside (negative counters) until the winner's
+  ** are in: deleted first, they could hand their row ids to the winner's,
+  ** and the change feed (threads_changes, by row id) would skip those. */
   if (rc == SQLITE_OK) {
     rc = sqlite3_prepare_v2(db,
-                            "DELETE FROM _threads_record WHERE lid = ?1"
-                            " AND counter >= ?2",
+                            "UPDATE _threads_record SET counter = -counter"
+                            " WHERE lid = ?1 AND counter >= ?2",
                             -1, &pStmt, NULL);
   }
   if (rc == SQLITE_OK) {
@@ -284,6 +287,7 @@ static int fork_adopt(thr_sync *pSync, sqlite3_int64 iThread,
     pOut->nDropped = sqlite3_changes(db);
   }
   sqlite3_finalize(pStmt);
+  pStmt = NULL;
   /* The winner's records, checked as every pulled record is: they now
   ** follow our record f - 1. */
   for (i = 0; rc == SQLITE_OK && i < nRec && !aChk[i].bBad; i++) {
@@ -309,6 +313,17 @@ static int fork_adopt(thr_sync *pSync, sqlite3_int64 iThread,
       pOut->nAdded++;
     }
   }
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_prepare_v2(db,
+                            "DELETE FROM _threads_record WHERE lid = ?1"
+                            " AND counter < 0",
+                            -1, &pStmt, NULL);
+  }
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_int64(pStmt, 1, pL->iLog);
+    rc = sqlite3_step(pStmt) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+  }
+  sqlite3_finalize(pStmt);
   if (rc == SQLITE_OK && pKey->hasRead) {
     rc = fork_rebuild_views(pStore, iThread, pzErr);
   }

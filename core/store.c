@@ -643,6 +643,15 @@ static int store_file_id(thr_store *p) {
   return SQLITE_OK;
 }
 
+/* Does the file identity in columns iCol.. (dev, ino, path) of the current
+** row name this connection's file? */
+static int store_same_file(thr_store *p, sqlite3_stmt *pStmt, int iCol) {
+  const char *zPath = (const char *)sqlite3_column_text(pStmt, iCol + 2);
+  return sqlite3_column_int64(pStmt, iCol) == p->iDev &&
+         sqlite3_column_int64(pStmt, iCol + 1) == p->iIno && zPath &&
+         strcmp(zPath, p->zFilePath) == 0;
+}
+
 /* Record generation iGen (salt NULL for 0) of this file's log in thread
 ** iThread, with this file's identity, and make it the log marked own. */
 static int store_own_record(thr_store *p, sqlite3_int64 iThread,
@@ -682,10 +691,10 @@ static int store_own_record(thr_store *p, sqlite3_int64 iThread,
 /* The key of the log this file writes in thread pTid (borrowed, cached),
 ** after comparing the file with the identity recorded for the thread's
 ** newest generation: when they differ, or when bNew, a new generation is
-** started (and recorded) first.  May write, in the caller's savepoint:
-** the identity must be loaded.  An unknown thread gets its generation 0
-** key and nothing is recorded (the caller reports the thread).  A write
-** runs in a savepoint of its own (or the caller's statement). */
+** started (and recorded) first, in a savepoint of its own (or inline in
+** the caller's statement, see store_begin).  The identity must be loaded.
+** An unknown thread gets its generation 0 key and nothing is recorded
+** (the caller reports the thread). */
 static int store_own_key(thr_store *p, const thr_tid *pTid, int bNew,
                          const thr_keypair **ppKey, char **pzErr) {
   unsigned char salt[THR_LOG_SALT];
@@ -707,15 +716,12 @@ static int store_own_key(thr_store *p, const thr_tid *pTid, int bNew,
     if (sqlite3_step(pStmt) == SQLITE_ROW) {
       iThread = sqlite3_column_int64(pStmt, 0);
       if (sqlite3_column_type(pStmt, 1) != SQLITE_NULL) {
-        const char *zPath = (const char *)sqlite3_column_text(pStmt, 5);
         iGen = sqlite3_column_int64(pStmt, 1);
         if (sqlite3_column_bytes(pStmt, 2) == THR_LOG_SALT) {
           memcpy(salt, sqlite3_column_blob(pStmt, 2), THR_LOG_SALT);
           bSalt = 1;
         }
-        bSame = sqlite3_column_int64(pStmt, 3) == p->iDev &&
-                sqlite3_column_int64(pStmt, 4) == p->iIno && zPath &&
-                strcmp(zPath, p->zFilePath) == 0;
+        bSame = store_same_file(p, pStmt, 3);
       }
     }
     store_done(pStmt);
@@ -899,15 +905,6 @@ static int store_check_name(const char *zName, char **pzErr) {
   }
   sqlite3_free(zWhy);
   return SQLITE_OK;
-}
-
-/* Does the file identity in columns iCol.. (dev, ino, path) of the current
-** row name this connection's file? */
-static int store_same_file(thr_store *p, sqlite3_stmt *pStmt, int iCol) {
-  const char *zPath = (const char *)sqlite3_column_text(pStmt, iCol + 2);
-  return sqlite3_column_int64(pStmt, iCol) == p->iDev &&
-         sqlite3_column_int64(pStmt, iCol + 1) == p->iIno && zPath &&
-         strcmp(zPath, p->zFilePath) == 0;
 }
 
 /* Append body (aBody, nBody) to the log this file writes in thread pTid.

@@ -53,8 +53,9 @@ enum {
 
 static const char *const azSql[SQ_COUNT] = {
     "SELECT pk, counter, head FROM _threads_heads WHERE tid = ?1 ORDER BY pk",
+    /* (Counters below 1 are records a fork resolution is dropping.) */
     "SELECT l.lid, r.counter, r.cid FROM _threads_log l"
-    " LEFT JOIN _threads_record r ON r.lid = l.lid"
+    " LEFT JOIN _threads_record r ON r.lid = l.lid AND r.counter > 0"
     " WHERE l.tid = ?1 AND l.pk = ?2 ORDER BY r.counter DESC LIMIT 1",
     "SELECT r.cid FROM _threads_log l JOIN _threads_record r"
     " ON r.lid = l.lid WHERE l.tid = ?1 AND l.pk = ?2 AND r.counter = ?3",

@@ -78,7 +78,17 @@
 ** threads_rejects) and noted in the peer's last_error as "fork: log <log
 ** ID> counter <f>: ..."; the peer is not hung up on (it is honest), and
 ** the other logs sync on meanwhile.  A log being searched is walked by no
-** other pull.
+** other pull.  When our branch wins, we push it to the peer from f on (and
+** again every NODE_REPUSH_MS while the peer still shows its own): a pushed
+** page that meets another branch at its first records is judged by the
+** same rule, and adopted ({"added": n}) when the pusher's branch wins, so a
+** peer that never listens still hands its winning branch over.
+**
+** Bounds: a "cids" reply is NODE_CIDS CIDs (19 KB); a search walks back
+** at most one request per NODE_CIDS records of the log and ends in a pull
+** of one record, which a peer that lied cannot sign (it is refused and the
+** peer dropped); a fork is counted once per (log, counter, both records)
+** among the last NODE_SEEN.
 **
 ** Pieces are put together by net/part.c (in order, memory growing with
 ** the bytes received, THR_PART_MAXREC per record) and checked as one
@@ -1403,9 +1413,10 @@ static void node_got_cids(thr_node *p, node_thr *t, node_req *r,
     node_send_cids(p, r->pPeer, t, r->logPk, (sqlite3_int64)from - 1, r->pCmd);
   } else {
     sqlite3_int64 iFork = (sqlite3_int64)(from + k);
+    size_t nCid = 0;
     thr_cid theirs;
-    memcpy(theirs.a, thr_cbor_as_bytes(thr_cbor_array_at(pCids, k), &n),
-           THR_CID_BYTES);
+    memcpy(theirs.a, thr_cbor_as_bytes(thr_cbor_array_at(pCids, k), &nCid),
+           THR_CID_BYTES); /* checked in the loop above */
     if (node_seen_has(p, t->iThread, r->logPk, iFork, &aOurs[k], &theirs)) {
       /* Counted already, and our branch won (else theirs would be ours
       ** now): the peer has yet to take it.  Push it again now and then. */

@@ -258,79 +258,119 @@ static int put(thr_sync *pSync, sqlite3_int64 iThread, const thr_tkey *pKey,
   return eOut;
 }
 
-static void test_fork_resolved_by_the_rule(void) {
-  fixture x, y, *aF[2];
+/* A third peer (another identity) that holds the log up to iF - 1 from
+** aF[0] and records iF, iF + 1 of branch aW[iLose], then meets branch
+** aW[1 - iLose]: it takes it, re-issues nothing, and the winner's records
+** get row ids above every row it had (the change feed reads by row id). */
+static void fork_witness(fixture *pFrom, const thr_tid *pTid,
+                         const thr_tkey *pKey, const unsigned char logPk[32],
+                         sqlite3_int64 iF, wire aW[2][2], int iLose) {
+  fixture z;
+  thr_sync *pSync = NULL;
+  thr_checked aChk[2];
+  thr_wire_rec aRec[2];
+  thr_fork_out out;
+  sqlite3_int64 iThread = 0, iMaxRid, c;
+  char *zErr = NULL;
+  int k;
+  unlink("witness.db");
+  fx_open(&z, "witness.db");
+  TT_CHECK(thr_sync_open(z.pStore, &pSync, &zErr) == SQLITE_OK);
+  TT_CHECK(thr_sync_join(pSync, pTid, pKey, 0, &zErr) == SQLITE_OK);
+  TT_CHECK(thr_sync_thread(pSync, pTid, &iThread, NULL, &zErr) == SQLITE_OK);
+  for (c = 1; c < iF; c++) {
+    wire w;
+    wire_read(pFrom, logPk, c, &w);
+    TT_CHECK(put(pSync, iThread, pKey, logPk, &w.r) == THR_PUT_ADDED);
+    free(w.aBuf);
+  }
+  for (k = 0; k < 2; k++) {
+    TT_CHECK(put(pSync, iThread, pKey, logPk, &aW[iLose][k].r) ==
+             THR_PUT_ADDED);
+  }
+  iMaxRid = q_int(z.db, "SELECT max(rid) FROM _threads_record");
+  for (k = 0; k < 2; k++) {
+    thr_sync_check(pKey, logPk, &aW[1 - iLose][k].r, &aChk[k]);
+    aRec[k] = aW[1 - iLose][k].r;
+  }
+  TT_CHECK(thr_fork_resolve(pSync, iThread, pTid, pKey, logPk, iF, aRec, aChk,
+                            2, &out, &zErr) == SQLITE_OK);
+  TT_CHECK(out.eOut == THR_FORK_ADOPTED && out.nReissued == 0 &&
+           out.nDropped == 2 && out.nAdded == 2);
+  TT_CHECK(q_int(z.db, "SELECT count(*) FROM _threads_record") == iF + 1);
+  TT_CHECK(q_int(z.db, "SELECT min(rid) FROM _threads_record WHERE counter"
+                       " >= (SELECT max(counter) - 1 FROM _threads_record)") >
+           iMaxRid);
+  for (k = 0; k < 2; k++) {
+    thr_checked_clear(&aChk[k]);
+  }
+  thr_sync_close(pSync);
+  fx_close(&z);
+  sqlite3_free(zErr);
+}
+
+/* Two copies of one file that both write its log from counter iF on
+** (records iF, iF + 1 each): the fork, as each side sees the other's
+** records, and the rule applied on both sides, and on a third peer. */
+static void fork_case(fixture *aF[2], const thr_tid *pTid,
+                      const unsigned char logPk[32], sqlite3_int64 iF) {
   thr_sync *aSync[2] = {NULL, NULL};
-  thr_tid tid;
   thr_tkey key;
   sqlite3_int64 iThread = 0;
-  unsigned char logPk[32];
   wire aW[2][2];
   thr_fork_out aOut[2];
   char *zErr = NULL;
   int i, k;
 
-  fx_thread(&x, "x.db", &tid);
-  TT_CHECK(thr_store_log_pk(x.pStore, &tid, logPk, &zErr) == SQLITE_OK);
-  fx_close(&x);
-  copy_file("x.db", "y.db");
-  fx_open(&x, "x.db");
-  fx_open(&y, "y.db");
-  keep_log(&y); /* y goes on with x's log: records 4 and 5 twice */
-  aF[0] = &x;
-  aF[1] = &y;
   for (i = 0; i < 2; i++) {
-    append(aF[i], &tid);
-    append(aF[i], &tid);
-    TT_CHECK(n_logs(aF[i]) == 1);
+    append(aF[i], pTid);
+    append(aF[i], pTid);
     TT_CHECK(thr_sync_open(aF[i]->pStore, &aSync[i], &zErr) == SQLITE_OK);
     for (k = 0; k < 2; k++) {
-      wire_read(aF[i], logPk, 4 + k, &aW[i][k]);
+      wire_read(aF[i], logPk, iF + k, &aW[i][k]);
     }
   }
-  TT_CHECK(thr_sync_thread(aSync[0], &tid, &iThread, &key, &zErr) == SQLITE_OK);
+  TT_CHECK(thr_sync_thread(aSync[0], pTid, &iThread, &key, &zErr) == SQLITE_OK);
   TT_CHECK(memcmp(aW[0][0].cid.a, aW[1][0].cid.a, THR_CID_BYTES) != 0);
+  fork_witness(aF[0], pTid, &key, logPk, iF, aW,
+               thr_fork_wins(&aW[0][0].cid, &aW[1][0].cid) ? 1 : 0);
 
   for (i = 0; i < 2; i++) {
     fixture *f = aF[i];
     wire *pTheirs = aW[1 - i];
     thr_checked aChk[2];
-    /* Either of the other's records shows the fork; our own record 2
-    ** offered as record 6 is a replay, refused. */
+    thr_wire_rec aRec[2];
+    wire mine;
+    /* Either of the other's records shows the fork, the second also as the
+    ** one after our head; our own record offered further on is a replay,
+    ** refused. */
     TT_CHECK(put(aSync[i], iThread, &key, logPk, &pTheirs[0].r) ==
              THR_PUT_FORK);
-    pTheirs[1].r.counter = 6;
+    pTheirs[1].r.counter = iF + 2;
     TT_CHECK(put(aSync[i], iThread, &key, logPk, &pTheirs[1].r) ==
              THR_PUT_FORK);
-    pTheirs[1].r.counter = 5;
-    {
-      wire mine;
-      wire_read(f, logPk, 2, &mine);
-      mine.r.counter = 6;
-      TT_CHECK(put(aSync[i], iThread, &key, logPk, &mine.r) == THR_PUT_BAD);
-      free(mine.aBuf);
-    }
+    pTheirs[1].r.counter = iF + 1;
+    wire_read(f, logPk, iF, &mine);
+    mine.r.counter = iF + 2;
+    TT_CHECK(put(aSync[i], iThread, &key, logPk, &mine.r) == THR_PUT_BAD);
+    free(mine.aBuf);
     for (k = 0; k < 2; k++) {
       thr_sync_check(&key, logPk, &pTheirs[k].r, &aChk[k]);
       TT_CHECK(!aChk[k].bBad);
+      aRec[k] = pTheirs[k].r;
     }
     /* Not the fork's counter: nothing shows a fork there. */
-    TT_CHECK(thr_fork_resolve(aSync[i], iThread, &tid, &key, logPk, 5,
-                              &pTheirs[1].r, &aChk[1], 1, &aOut[i],
+    TT_CHECK(thr_fork_resolve(aSync[i], iThread, pTid, &key, logPk, iF + 1,
+                              &aRec[1], &aChk[1], 1, &aOut[i],
                               &zErr) == SQLITE_OK);
     TT_CHECK(aOut[i].eOut == THR_FORK_NONE);
-    {
-      thr_wire_rec aRec[2];
-      aRec[0] = pTheirs[0].r;
-      aRec[1] = pTheirs[1].r;
-      TT_CHECK(thr_fork_resolve(aSync[i], iThread, &tid, &key, logPk, 4, aRec,
-                                aChk, 2, &aOut[i], &zErr) == SQLITE_OK);
-    }
+    TT_CHECK(thr_fork_resolve(aSync[i], iThread, pTid, &key, logPk, iF, aRec,
+                              aChk, 2, &aOut[i], &zErr) == SQLITE_OK);
     for (k = 0; k < 2; k++) {
       thr_checked_clear(&aChk[k]);
     }
   }
-  /* Exactly one side adopts, the one whose record 4 has the larger CID. */
+  /* Exactly one side adopts, the one whose record iF has the larger CID. */
   {
     int iLoser = thr_fork_wins(&aW[0][0].cid, &aW[1][0].cid) ? 1 : 0;
     fixture *pL = aF[iLoser], *pW = aF[1 - iLoser];
@@ -341,21 +381,33 @@ static void test_fork_resolved_by_the_rule(void) {
              aOut[iLoser].nAdded == 2);
     /* Same log on both now; the loser's two bodies live on in its new
     ** log, which it writes from now on. */
-    TT_CHECK(q_int(pL->db, "SELECT count(*) FROM _threads_record") == 7);
+    TT_CHECK(q_int(pL->db, "SELECT count(*) FROM _threads_record") ==
+             iF - 1 + 4);
+    TT_CHECK(q_int(pL->db, "SELECT min(counter) FROM _threads_record") == 1);
     TT_CHECK(n_logs(pL) == 2);
     TT_CHECK(q_int(pL->db, "SELECT max(gen) FROM _threads_own") == 1);
     TT_CHECK(q_int(pL->db, "SELECT counter FROM _threads_heads WHERE own") ==
              2);
-    TT_CHECK(q_int(pW->db, "SELECT count(*) FROM _threads_record") == 5);
+    TT_CHECK(q_int(pW->db, "SELECT count(*) FROM _threads_record") ==
+             iF - 1 + 2);
     for (k = 0; k < 2; k++) {
       wire got;
-      wire_read(pL, logPk, 4 + k, &got);
+      wire_read(pL, logPk, iF + k, &got);
       TT_CHECK(memcmp(got.cid.a, aW[1 - iLoser][k].cid.a, THR_CID_BYTES) == 0);
       free(got.aBuf);
     }
-    TT_CHECK(thr_store_verify(pL->pStore, &tid, &n, &zErr) == SQLITE_OK &&
-             n == 7);
-    append(pL, &tid); /* into the new log, not the shared one */
+    /* The winner's records have row ids above every other (the change feed
+    ** reads by row id). */
+    TT_CHECK(q_int(pL->db, "SELECT count(*) FROM _threads_record r JOIN"
+                           " _threads_log l ON l.lid = r.lid WHERE NOT l.own"
+                           " AND r.counter >= (SELECT max(counter) - 1 FROM"
+                           " _threads_record WHERE lid = r.lid) AND r.rid >"
+                           " (SELECT max(rid) FROM _threads_record r2 JOIN"
+                           " _threads_log l2 ON l2.lid = r2.lid WHERE"
+                           " l2.own)") == 2);
+    TT_CHECK(thr_store_verify(pL->pStore, pTid, &n, &zErr) == SQLITE_OK &&
+             n == iF - 1 + 4);
+    append(pL, pTid); /* into the new log, not the shared one */
     TT_CHECK(q_int(pL->db, "SELECT counter FROM _threads_heads WHERE own") ==
              3);
   }
@@ -364,8 +416,58 @@ static void test_fork_resolved_by_the_rule(void) {
       free(aW[i][k].aBuf);
     }
     thr_sync_close(aSync[i]);
-    fx_close(aF[i]);
   }
+  sodium_memzero(&key, sizeof(key));
+  sqlite3_free(zErr);
+}
+
+/* A fork after three shared records: at counter 4. */
+static void test_fork_resolved_by_the_rule(void) {
+  fixture x, y, *aF[2] = {&x, &y};
+  thr_tid tid;
+  unsigned char logPk[32];
+  char *zErr = NULL;
+  fx_thread(&x, "x.db", &tid);
+  TT_CHECK(thr_store_log_pk(x.pStore, &tid, logPk, &zErr) == SQLITE_OK);
+  fx_close(&x);
+  copy_file("x.db", "y.db");
+  fx_open(&x, "x.db");
+  fx_open(&y, "y.db");
+  keep_log(&y); /* y goes on with x's log: records 4 and 5 twice */
+  fork_case(aF, &tid, logPk, 4);
+  fx_close(&x);
+  fx_close(&y);
+  sqlite3_free(zErr);
+}
+
+/* A joined log copied before its first record: the fork is at counter 1,
+** two first records. */
+static void test_fork_at_the_first_record(void) {
+  fixture src, x, y, *aF[2] = {&x, &y};
+  thr_sync *pSync = NULL;
+  thr_tid tid;
+  thr_tkey key;
+  sqlite3_int64 iThread;
+  unsigned char logPk[32];
+  char *zErr = NULL;
+  fx_thread(&src, "src.db", &tid);
+  TT_CHECK(thr_store_thread_key(src.pStore, &tid, &iThread, &key, &zErr) ==
+           SQLITE_OK);
+  fx_close(&src);
+  unlink("j1.db");
+  fx_open(&x, "j1.db");
+  TT_CHECK(thr_sync_open(x.pStore, &pSync, &zErr) == SQLITE_OK);
+  TT_CHECK(thr_sync_join(pSync, &tid, &key, 1, &zErr) == SQLITE_OK);
+  thr_sync_close(pSync);
+  TT_CHECK(thr_store_log_pk(x.pStore, &tid, logPk, &zErr) == SQLITE_OK);
+  fx_close(&x);
+  copy_file("j1.db", "j2.db");
+  fx_open(&x, "j1.db");
+  fx_open(&y, "j2.db");
+  keep_log(&y);
+  fork_case(aF, &tid, logPk, 1);
+  fx_close(&x);
+  fx_close(&y);
   sodium_memzero(&key, sizeof(key));
   sqlite3_free(zErr);
 }
@@ -378,5 +480,6 @@ int main(void) {
   TT_RUN(test_copy_starts_a_log);
   TT_RUN(test_old_file_keeps_its_log);
   TT_RUN(test_fork_resolved_by_the_rule);
+  TT_RUN(test_fork_at_the_first_record);
   return tt_done();
 }
