@@ -1495,7 +1495,7 @@ static int node_fork_apply(thr_node *p, node_thr *t, const unsigned char pk[32],
   if (pOut->eOut != THR_FORK_NONE &&
       !node_seen_has(p, t->iThread, pk, iFork, &pOut->ours, &pOut->theirs)) {
     node_seen_add(p, t->iThread, pk, iFork, &pOut->ours, &pOut->theirs);
-    node_reject(p, t->iThread, "fork");
+    node_reject(p, t->iThread, "fork: a log forked"); /* reason "fork" */
   }
   if (pOut->eOut == THR_FORK_ADOPTED) {
     node_mount(p); /* (the node learns its new own log at the next tick) */
