@@ -42,6 +42,41 @@
 **   _threads_reject(tid, reason TEXT, n, PRIMARY KEY(tid, reason))
 **       records refused from peers, counted by the check that failed
 **       (threads_rejects).
+**   _threads_own(tid, gen INTEGER, salt BLOB, pk BLOB, dev INTEGER,
+**                ino INTEGER, path TEXT, created INTEGER,
+**                PRIMARY KEY(tid, gen))
+**       the logs this file has written in each thread, one generation
+**       each (see "File identity" below): the salt of its key (NULL for
+**       generation 0, see identity.c), its public key, and the identity of
+**       the file that started it (st_dev, st_ino, and the main database's
+**       path as sqlite3_db_filename() gives it).
+**
+** FILE IDENTITY
+**
+**   A database file copied elsewhere (sqlite3's .backup, VACUUM INTO, cp,
+**   a backup restored on another device) holds the same identity and keys
+**   as the original; if both went on writing the same log, the log would
+**   fork: two records at one counter.  So before each write the store
+**   compares this connection's file (st_dev, st_ino, path, taken once per
+**   connection) with the identity recorded with the thread's newest
+**   generation.  When they differ the file is not the one that wrote that
+**   log: it starts generation n + 1, a new log, and writes there from now
+**   on.  The old logs stay readable and are served as before.
+**   - A renamed or moved file also starts a new log (one more log in the
+**     thread, nothing else), and so does a file whose device number
+**     changes (some removable and network file systems renumber at each
+**     mount), or one that is reached by two paths (hard links, bind
+**     mounts) alternately.
+**   - In-memory and temporary databases have the identity (0, 0, ""): a
+**     .backup of one to a file starts a new log there.
+**   - The identity lives in the database, so it travels in the WAL like
+**     any row; dev and ino are those of the main file.
+**   - A file written before generations existed has no row: its first
+**     write records generation 0 with the file's identity and goes on
+**     with its log.
+**   - A copy that keeps path and inode (a VM snapshot, cp over the same
+**     file, an in-place .restore) is not caught here; the fork that
+**     follows is caught and resolved by the sync (core/fork.c).
 **
 ** A record and its blocks (and, for a new log, its log row) are written
 ** inside one SAVEPOINT, so they are stored together or not at all, and an
@@ -53,6 +88,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 
 /* Prepared statements cached on the store, one per slot. */
@@ -69,15 +105,23 @@ enum {
   STMT_IDENTITY,
   STMT_SET_IDENTITY,
   STMT_SCHEMA_VERSION,
+  STMT_OWN_CUR,
+  STMT_OWN_INS,
+  STMT_OWN_FLAGS,
   STMT_COUNT
 };
 
 static const char *const azStmt[STMT_COUNT] = {
     "SELECT tid, service, read FROM _threads_thread WHERE id = ?1",
     "SELECT id FROM _threads_thread WHERE name = ?1",
-    "SELECT t.tid, t.service, t.read, l.lid, r.cid, r.counter"
-    " FROM _threads_thread t LEFT JOIN _threads_log l"
-    " ON l.tid = t.tid AND l.pk = ?2"
+    /* The thread's keys, this file's newest log generation (see "FILE
+    ** IDENTITY"; generation 0, ?2, when none is recorded), its log row and
+    ** head: what an append needs, in one step. */
+    "SELECT t.tid, t.service, t.read, l.lid, r.cid, r.counter,"
+    " o.gen, o.salt, o.dev, o.ino, o.path"
+    " FROM _threads_thread t LEFT JOIN _threads_own o ON o.tid = t.tid"
+    " AND o.gen = (SELECT max(gen) FROM _threads_own WHERE tid = t.tid)"
+    " LEFT JOIN _threads_log l ON l.tid = t.tid AND l.pk = coalesce(o.pk, ?2)"
     " LEFT JOIN _threads_record r ON r.rid = (SELECT rid FROM"
     " _threads_record WHERE lid = l.lid ORDER BY counter DESC LIMIT 1)"
     " WHERE t.id = ?1",
@@ -92,6 +136,13 @@ static const char *const azStmt[STMT_COUNT] = {
     "SELECT value FROM _threads_meta WHERE key = 'identity'",
     "INSERT INTO _threads_meta(key, value) VALUES ('identity', ?1)",
     "PRAGMA main.schema_version",
+    "SELECT t.tid, o.gen, o.salt, o.dev, o.ino, o.path"
+    " FROM _threads_thread t LEFT JOIN _threads_own o ON o.tid = t.tid"
+    " WHERE t.id = ?1 ORDER BY o.gen DESC LIMIT 1",
+    "INSERT INTO _threads_own(tid, gen, salt, pk, dev, ino, path, created)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    "UPDATE _threads_log SET own = (pk = ?2) WHERE tid = ?1 AND (own OR pk = "
+    "?2)",
 };
 
 static const char zSchema[] =
@@ -129,6 +180,10 @@ static const char zSchema[] =
     "CREATE TABLE IF NOT EXISTS _threads_reject(tid INTEGER NOT NULL,"
     "  reason TEXT NOT NULL, n INTEGER NOT NULL,"
     "  PRIMARY KEY(tid, reason)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS _threads_own(tid INTEGER NOT NULL,"
+    "  gen INTEGER NOT NULL, salt BLOB, pk BLOB NOT NULL, dev INTEGER NOT NULL,"
+    "  ino INTEGER NOT NULL, path TEXT NOT NULL, created INTEGER NOT NULL,"
+    "  PRIMARY KEY(tid, gen)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS _threads_change("
     "  seq INTEGER PRIMARY KEY, tid INTEGER NOT NULL, coll TEXT NOT NULL,"
     "  id TEXT NOT NULL, action TEXT NOT NULL, author TEXT, time INTEGER);"
@@ -146,12 +201,14 @@ static const char zSchema[] =
     "  hwm BLOB NOT NULL) WITHOUT ROWID;"
     "INSERT OR IGNORE INTO _threads_meta(key, value) VALUES ('format', 1);";
 
-/* The log key of one thread, cached so that appends sign without deriving
-** the key again. */
+/* The log key of one generation of this file's log in a thread, cached so
+** that appends sign without deriving the key again. */
 typedef struct store_logkey store_logkey;
 struct store_logkey {
   thr_tid tid;
-  thr_keypair *pKey; /* Owned; sodium memory */
+  sqlite3_int64 iGen;
+  unsigned char salt[THR_LOG_SALT]; /* zero for generation 0 */
+  thr_keypair *pKey;                /* Owned; sodium memory */
 };
 
 struct thr_store {
@@ -172,6 +229,11 @@ struct thr_store {
   void *pHeld;                     /* Owned through xHeldFree (the node) */
   void (*xHeldFree)(void *);
   int (*xPin)(sqlite3 *); /* connects one of them; may be NULL */
+  /* The identity of the file this connection writes (see "File
+  ** identity"), taken once: it cannot change under an open connection. */
+  int bFileId;
+  sqlite3_int64 iDev, iIno;
+  char *zFilePath; /* Owned */
 };
 
 int64_t thr_now_ms(void) {
@@ -280,6 +342,7 @@ void thr_store_close(thr_store *p) {
     }
   }
   sqlite3_free(p->aLogKey);
+  sqlite3_free(p->zFilePath);
   sqlite3_free(p);
   thr_sign_release();
 }
@@ -551,18 +614,26 @@ int thr_store_identity(thr_store *p, const thr_keypair **ppId, char **pzErr) {
   return rc;
 }
 
-/* The log key of this identity for a thread, derived once and cached. */
-static const thr_keypair *store_log_key(thr_store *p, const thr_tid *pTid) {
+/* The log key of generation iGen of this file's log in a thread, derived
+** once and cached.  NULL when out of memory. */
+static const thr_keypair *store_log_key(thr_store *p, const thr_tid *pTid,
+                                        sqlite3_int64 iGen,
+                                        const unsigned char *salt) {
+  static const unsigned char aZero[THR_LOG_SALT];
   int i;
   store_logkey *aNew;
   thr_keypair *pKey;
+  if (salt == NULL || iGen == 0) {
+    salt = aZero;
+  }
   for (i = 0; i < p->nLogKey; i++) {
-    if (p->aLogKey[i].tid.n == pTid->n &&
-        memcmp(p->aLogKey[i].tid.a, pTid->a, (size_t)pTid->n) == 0) {
+    if (p->aLogKey[i].tid.n == pTid->n && p->aLogKey[i].iGen == iGen &&
+        memcmp(p->aLogKey[i].tid.a, pTid->a, (size_t)pTid->n) == 0 &&
+        memcmp(p->aLogKey[i].salt, salt, THR_LOG_SALT) == 0) {
       return p->aLogKey[i].pKey;
     }
   }
-  pKey = thr_logkey_derive(p->pId, pTid);
+  pKey = thr_logkey_derive_gen(p->pId, pTid, iGen, salt);
   if (pKey == NULL) {
     return NULL;
   }
@@ -574,9 +645,160 @@ static const thr_keypair *store_log_key(thr_store *p, const thr_tid *pTid) {
   }
   p->aLogKey = aNew;
   aNew[p->nLogKey].tid = *pTid;
+  aNew[p->nLogKey].iGen = iGen;
+  memcpy(aNew[p->nLogKey].salt, salt, THR_LOG_SALT);
   aNew[p->nLogKey].pKey = pKey;
   p->nLogKey++;
   return pKey;
+}
+
+/**************************************************************************
+** File identity and log generations (see "FILE IDENTITY" at the top).
+*/
+
+/* This connection's file: (st_dev, st_ino, path), taken once. */
+static int store_file_id(thr_store *p) {
+  const char *zFile;
+  struct stat st;
+  if (p->bFileId) {
+    return SQLITE_OK;
+  }
+  zFile = sqlite3_db_filename(p->db, "main");
+  p->zFilePath = sqlite3_mprintf("%s", zFile ? zFile : "");
+  if (p->zFilePath == NULL) {
+    return SQLITE_NOMEM;
+  }
+  p->iDev = p->iIno = 0;
+  if (zFile && zFile[0] && stat(zFile, &st) == 0) {
+    p->iDev = (sqlite3_int64)st.st_dev;
+    p->iIno = (sqlite3_int64)st.st_ino;
+  }
+  p->bFileId = 1;
+  return SQLITE_OK;
+}
+
+/* Does the file identity in columns iCol.. (dev, ino, path) of the current
+** row name this connection's file? */
+static int store_same_file(thr_store *p, sqlite3_stmt *pStmt, int iCol) {
+  const char *zPath = (const char *)sqlite3_column_text(pStmt, iCol + 2);
+  return sqlite3_column_int64(pStmt, iCol) == p->iDev &&
+         sqlite3_column_int64(pStmt, iCol + 1) == p->iIno && zPath &&
+         strcmp(zPath, p->zFilePath) == 0;
+}
+
+/* Record generation iGen (salt NULL for 0) of this file's log in thread
+** iThread, with this file's identity, and make it the log marked own. */
+static int store_own_record(thr_store *p, sqlite3_int64 iThread,
+                            sqlite3_int64 iGen, const unsigned char *salt,
+                            const unsigned char pk[32], char **pzErr) {
+  sqlite3_int64 iLid;
+  int rc = SQLITE_OK;
+  sqlite3_stmt *pStmt = store_stmt(p, STMT_OWN_INS, &rc);
+  if (pStmt) {
+    sqlite3_bind_int64(pStmt, 1, iThread);
+    sqlite3_bind_int64(pStmt, 2, iGen);
+    if (salt) {
+      sqlite3_bind_blob(pStmt, 3, salt, THR_LOG_SALT, SQLITE_STATIC);
+    }
+    sqlite3_bind_blob(pStmt, 4, pk, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(pStmt, 5, p->iDev);
+    sqlite3_bind_int64(pStmt, 6, p->iIno);
+    sqlite3_bind_text(pStmt, 7, p->zFilePath, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(pStmt, 8, thr_now_ms());
+    rc = store_exec(pStmt);
+  }
+  if (rc == SQLITE_OK && iGen > 0) {
+    rc = thr_store_log_lid(p, iThread, pk, p->pId->pk, 1, &iLid, pzErr);
+    pStmt = store_stmt(p, STMT_OWN_FLAGS, &rc);
+    if (pStmt) {
+      sqlite3_bind_int64(pStmt, 1, iThread);
+      sqlite3_bind_blob(pStmt, 2, pk, 32, SQLITE_STATIC);
+      rc = store_exec(pStmt);
+    }
+  }
+  if (rc != SQLITE_OK && *pzErr == NULL) {
+    *pzErr = store_errmsg(p, rc);
+  }
+  return rc;
+}
+
+/* The key of the log this file writes in thread pTid (borrowed, cached),
+** after comparing the file with the identity recorded for the thread's
+** newest generation: when they differ, or when bNew, a new generation is
+** started (and recorded) first, in a savepoint of its own (or inline in
+** the caller's statement, see store_begin).  The identity must be loaded.
+** An unknown thread gets its generation 0 key and nothing is recorded
+** (the caller reports the thread). */
+static int store_own_key(thr_store *p, const thr_tid *pTid, int bNew,
+                         const thr_keypair **ppKey, char **pzErr) {
+  unsigned char salt[THR_LOG_SALT];
+  sqlite3_int64 iThread = 0, iGen = -1;
+  const thr_keypair *pKey = NULL;
+  int bSame = 0, bSalt = 0, rc;
+  sqlite3_stmt *pStmt;
+
+  *ppKey = NULL;
+  rc = store_file_id(p);
+  pStmt = store_stmt(p, STMT_OWN_CUR, &rc);
+  if (pStmt == NULL && rc == SQLITE_ERROR) {
+    /* A file from before generations: its tables gain _threads_own. */
+    rc = store_setup(p, pzErr);
+    pStmt = store_stmt(p, STMT_OWN_CUR, &rc);
+  }
+  if (pStmt) {
+    sqlite3_bind_blob(pStmt, 1, pTid->a, pTid->n, SQLITE_STATIC);
+    if (sqlite3_step(pStmt) == SQLITE_ROW) {
+      iThread = sqlite3_column_int64(pStmt, 0);
+      if (sqlite3_column_type(pStmt, 1) != SQLITE_NULL) {
+        iGen = sqlite3_column_int64(pStmt, 1);
+        if (sqlite3_column_bytes(pStmt, 2) == THR_LOG_SALT) {
+          memcpy(salt, sqlite3_column_blob(pStmt, 2), THR_LOG_SALT);
+          bSalt = 1;
+        }
+        bSame = store_same_file(p, pStmt, 3);
+      }
+    }
+    store_done(pStmt);
+  }
+  if (rc != SQLITE_OK) {
+    if (*pzErr == NULL) {
+      *pzErr = store_errmsg(p, rc);
+    }
+    return rc;
+  }
+  if (iGen > 0 && !bSalt) {
+    *pzErr = sqlite3_mprintf("the stored log generation %lld is corrupt",
+                             (long long)iGen);
+    return SQLITE_CORRUPT;
+  }
+  if (iGen >= 0 && bSame && !bNew) {
+    pKey = store_log_key(p, pTid, iGen, bSalt ? salt : NULL);
+  } else if (iGen < 0 && !bNew) {
+    /* No generation recorded: the log as it always was, recorded now. */
+    pKey = store_log_key(p, pTid, 0, NULL);
+    if (pKey && iThread > 0 && (rc = store_begin(p)) == SQLITE_OK) {
+      rc = store_own_record(p, iThread, 0, NULL, pKey->pk, pzErr);
+      rc = store_end(p, rc);
+    }
+  } else if (iThread > 0) {
+    /* Another file than the one that wrote the newest log (or told to
+    ** leave it): a new log, under a salt no copy of this file can share. */
+    iGen = iGen < 0 ? 1 : iGen + 1;
+    randombytes_buf(salt, sizeof(salt));
+    pKey = store_log_key(p, pTid, iGen, salt);
+    if (pKey && (rc = store_begin(p)) == SQLITE_OK) {
+      rc = store_own_record(p, iThread, iGen, salt, pKey->pk, pzErr);
+      rc = store_end(p, rc);
+    }
+  } else {
+    pKey = store_log_key(p, pTid, 0, NULL);
+  }
+  if (rc == SQLITE_OK && pKey == NULL) {
+    rc = SQLITE_NOMEM;
+    *pzErr = sqlite3_mprintf("out of memory");
+  }
+  *ppKey = rc == SQLITE_OK ? pKey : NULL;
+  return rc;
 }
 
 /**************************************************************************
@@ -719,31 +941,39 @@ static int store_check_name(const char *zName, char **pzErr) {
   return SQLITE_OK;
 }
 
-/* Append body (aBody, nBody) to this identity's log of thread pTid.  One
-** query finds the thread's keys and our log's head; the log row is made on
-** the first append.  Runs inside the caller's savepoint. */
+/* Append body (aBody, nBody) to the log this file writes in thread pTid.
+** One query finds the thread's keys, the file's newest log generation and
+** that log's head (a copied file starts a new generation first: "FILE
+** IDENTITY"); the log row is made on the first append.  Runs inside the
+** caller's savepoint. */
 static int store_append_in(thr_store *p, const thr_tid *pTid,
                            const unsigned char *aBody, size_t nBody,
                            thr_cid *pCid, char **pzErr) {
-  const thr_keypair *pLog = store_log_key(p, pTid);
+  const thr_keypair *pLog0 = store_log_key(p, pTid, 0, NULL);
+  const thr_keypair *pLog = NULL;
   sqlite3_stmt *pStmt;
   sqlite3_int64 iThread = 0, iLog = 0, nCounter = 0;
   thr_cid prev;
   thr_tkey key;
-  int bPrev = 0, rc = SQLITE_OK;
+  int bPrev = 0, bOwn0 = 0, bMoved = 0, rc;
   thr_sealed s;
   int64_t now = thr_now_ms();
 
   memset(&s, 0, sizeof(s));
   memset(&key, 0, sizeof(key));
-  if (pLog == NULL) {
+  if (pLog0 == NULL) {
     return SQLITE_NOMEM;
   }
-
+  rc = store_file_id(p);
   pStmt = store_stmt(p, STMT_APPEND_CTX, &rc);
+  if (pStmt == NULL && rc == SQLITE_ERROR) {
+    /* A file from before generations: its tables gain _threads_own. */
+    rc = store_setup(p, pzErr);
+    pStmt = store_stmt(p, STMT_APPEND_CTX, &rc);
+  }
   if (pStmt) {
     sqlite3_bind_blob(pStmt, 1, pTid->a, pTid->n, SQLITE_STATIC);
-    sqlite3_bind_blob(pStmt, 2, pLog->pk, 32, SQLITE_STATIC);
+    sqlite3_bind_blob(pStmt, 2, pLog0->pk, 32, SQLITE_STATIC);
     if (sqlite3_step(pStmt) != SQLITE_ROW) {
       char *zId = thr_tid_text(pTid);
       *pzErr = sqlite3_mprintf("no such thread: %s", zId);
@@ -771,8 +1001,32 @@ static int store_append_in(thr_store *p, const thr_tid *pTid,
         }
         bPrev = 1;
       }
+      if (sqlite3_column_type(pStmt, 6) == SQLITE_NULL) {
+        pLog = pLog0; /* no generation recorded: recorded below */
+        bOwn0 = 1;
+      } else if (!store_same_file(p, pStmt, 8)) {
+        bMoved = 1; /* not the file that wrote it: a new log, below */
+      } else if (sqlite3_column_int64(pStmt, 6) == 0) {
+        pLog = pLog0;
+      } else if (sqlite3_column_bytes(pStmt, 7) != THR_LOG_SALT) {
+        *pzErr = sqlite3_mprintf("the stored log generation is corrupt");
+        rc = SQLITE_CORRUPT;
+      } else {
+        pLog = store_log_key(p, pTid, sqlite3_column_int64(pStmt, 6),
+                             sqlite3_column_blob(pStmt, 7));
+        rc = pLog ? SQLITE_OK : SQLITE_NOMEM;
+      }
     }
     store_done(pStmt);
+  }
+  if (rc == SQLITE_OK && bOwn0) {
+    rc = store_own_record(p, iThread, 0, NULL, pLog0->pk, pzErr);
+  }
+  if (rc == SQLITE_OK && bMoved) {
+    /* store_own_key() sees the same and starts the new generation. */
+    rc = store_own_key(p, pTid, 0, &pLog, pzErr);
+    iLog = nCounter = 0;
+    bPrev = 0;
   }
   if (rc == SQLITE_OK && iLog == 0) {
     rc = thr_store_log_lid(p, iThread, pLog->pk, p->pId->pk, 1, &iLog, pzErr);
@@ -1224,17 +1478,32 @@ int thr_store_thread_row(thr_store *p, const thr_tid *pTid,
 
 int thr_store_log_pk(thr_store *p, const thr_tid *pTid, unsigned char pk[32],
                      char **pzErr) {
-  const thr_keypair *pId, *pLog;
+  const thr_keypair *pId, *pLog = NULL;
   int rc = thr_store_identity(p, &pId, pzErr);
-  if (rc != SQLITE_OK) {
-    return rc;
+  if (rc == SQLITE_OK) {
+    rc = store_own_key(p, pTid, 0, &pLog, pzErr);
   }
-  pLog = store_log_key(p, pTid);
-  if (pLog == NULL) {
-    return SQLITE_NOMEM;
+  if (rc == SQLITE_OK) {
+    memcpy(pk, pLog->pk, 32);
+  } else if (*pzErr == NULL) {
+    *pzErr = store_errmsg(p, rc);
   }
-  memcpy(pk, pLog->pk, 32);
-  return SQLITE_OK;
+  return rc;
+}
+
+int thr_store_new_log(thr_store *p, const thr_tid *pTid, unsigned char pk[32],
+                      char **pzErr) {
+  const thr_keypair *pId, *pLog = NULL;
+  int rc = thr_store_identity(p, &pId, pzErr);
+  if (rc == SQLITE_OK) {
+    rc = store_own_key(p, pTid, 1, &pLog, pzErr);
+  }
+  if (rc == SQLITE_OK) {
+    memcpy(pk, pLog->pk, 32);
+  } else if (*pzErr == NULL) {
+    *pzErr = store_errmsg(p, rc);
+  }
+  return rc;
 }
 
 int thr_store_log_lid(thr_store *p, sqlite3_int64 iThread,

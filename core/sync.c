@@ -6,7 +6,7 @@
 ** sent before anything is stored:
 **
 **   1. position: a counter at or below the log's count is a record we hold
-**      (same CID: nothing to do; another CID: a fork, refused); above
+**      (same CID: nothing to do; another CID: a fork, see below); above
 **      count + 1 is a gap, which the caller fills by pulling, never by
 **      guessing;
 **   2. the record block opens with the service key and its signature
@@ -17,6 +17,13 @@
 **   5. with the read key, the header and body decrypt, and the body's
 **      actions go through the views' reducers (thr_apply_body), which
 **      judge each action by the collection's schema.
+**
+** A record that passes steps 2 and 4 (the log's key signed it) but takes
+** another place than ours (step 1 with another CID, or step 3 failing) is
+** either one of our own records replayed at a wrong counter, which is
+** refused ("broken prev link"), or a record of another branch of the log:
+** the log forked.  That is THR_PUT_FORK, not stored, for the node to
+** resolve by the rule of core/fork.c.
 **
 ** The record row and the reducers' writes share one savepoint: a record is
 ** stored with its effects or not at all.  Steps 2, 4 and the decryption and
@@ -39,13 +46,16 @@ enum {
   SQ_SAVEPOINT,
   SQ_RELEASE,
   SQ_ROLLBACK_TO,
+  SQ_HAS_CID,
+  SQ_CIDS,
   SQ_COUNT
 };
 
 static const char *const azSql[SQ_COUNT] = {
-    "SELECT pk, counter FROM _threads_heads WHERE tid = ?1 ORDER BY pk",
+    "SELECT pk, counter, head FROM _threads_heads WHERE tid = ?1 ORDER BY pk",
+    /* (Counters below 1 are records a fork resolution is dropping.) */
     "SELECT l.lid, r.counter, r.cid FROM _threads_log l"
-    " LEFT JOIN _threads_record r ON r.lid = l.lid"
+    " LEFT JOIN _threads_record r ON r.lid = l.lid AND r.counter > 0"
     " WHERE l.tid = ?1 AND l.pk = ?2 ORDER BY r.counter DESC LIMIT 1",
     "SELECT r.cid FROM _threads_log l JOIN _threads_record r"
     " ON r.lid = l.lid WHERE l.tid = ?1 AND l.pk = ?2 AND r.counter = ?3",
@@ -62,6 +72,12 @@ static const char *const azSql[SQ_COUNT] = {
     "SAVEPOINT _threads_sync",
     "RELEASE _threads_sync",
     "ROLLBACK TO _threads_sync",
+    /* Rare (a suspected fork): the log's rows are scanned, no index. */
+    "SELECT 1 FROM _threads_log l JOIN _threads_record r ON r.lid = l.lid"
+    " WHERE l.tid = ?1 AND l.pk = ?2 AND r.cid = ?3",
+    "SELECT r.counter, r.cid FROM _threads_log l JOIN _threads_record r"
+    " ON r.lid = l.lid WHERE l.tid = ?1 AND l.pk = ?2 AND r.counter >= ?3"
+    " ORDER BY r.counter LIMIT ?4",
 };
 
 struct thr_sync {
@@ -98,6 +114,10 @@ void thr_sync_close(thr_sync *p) {
     sqlite3_finalize(p->aStmt[i]);
   }
   sqlite3_free(p);
+}
+
+thr_store *thr_sync_store(thr_sync *p) {
+  return p->pStore;
 }
 
 /* Statement i, prepared on first use and reset for reuse. */
@@ -249,6 +269,15 @@ int thr_sync_heads(thr_sync *p, sqlite3_int64 iThread, thr_head **paHead,
     }
     memcpy(a[n].pk, sqlite3_column_blob(pStmt, 0), 32);
     a[n].counter = sqlite3_column_int64(pStmt, 1);
+    a[n].hasHead = 0;
+    if (a[n].counter > 0) {
+      if (sqlite3_column_bytes(pStmt, 2) != THR_CID_BYTES) {
+        rc = SQLITE_CORRUPT;
+        break;
+      }
+      memcpy(a[n].head.a, sqlite3_column_blob(pStmt, 2), THR_CID_BYTES);
+      a[n].hasHead = 1;
+    }
     n++;
   }
   sync_done(pStmt);
@@ -309,6 +338,44 @@ int thr_sync_read(thr_sync *p, sqlite3_int64 iThread,
     *pzErr = sync_errmsg(p, rc);
   }
   return rc;
+}
+
+int thr_sync_cids(thr_sync *p, sqlite3_int64 iThread,
+                  const unsigned char pk[32], sqlite3_int64 iFrom, int nMax,
+                  thr_cid *aCid, int *pn, char **pzErr) {
+  int rc = SQLITE_OK, n = 0;
+  sqlite3_stmt *pStmt = sync_stmt(p, SQ_CIDS, &rc);
+  *pn = 0;
+  if (pStmt == NULL) {
+    *pzErr = sync_errmsg(p, rc);
+    return rc;
+  }
+  sqlite3_bind_int64(pStmt, 1, iThread);
+  sqlite3_bind_blob(pStmt, 2, pk, 32, SQLITE_STATIC);
+  sqlite3_bind_int64(pStmt, 3, iFrom);
+  sqlite3_bind_int(pStmt, 4, nMax);
+  while (n < nMax) {
+    int s = sqlite3_step(pStmt);
+    if (s != SQLITE_ROW) {
+      rc = s == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(p->db);
+      break;
+    }
+    /* Counters are dense from 1 (verified on the way in): stop at a hole
+    ** rather than misplace what follows it. */
+    if (sqlite3_column_int64(pStmt, 0) != iFrom + n ||
+        sqlite3_column_bytes(pStmt, 1) != THR_CID_BYTES) {
+      break;
+    }
+    memcpy(aCid[n].a, sqlite3_column_blob(pStmt, 1), THR_CID_BYTES);
+    n++;
+  }
+  sync_done(pStmt);
+  if (rc != SQLITE_OK) {
+    *pzErr = sync_errmsg(p, rc);
+    return rc;
+  }
+  *pn = n;
+  return SQLITE_OK;
 }
 
 int thr_sync_part(thr_sync *p, sqlite3_int64 iThread,
@@ -425,6 +492,42 @@ static int put_same(thr_sync *p, sqlite3_int64 iThread,
   return rc;
 }
 
+/* Is a record with CID pCid stored anywhere in the log? */
+static int put_held(thr_sync *p, sqlite3_int64 iThread,
+                    const unsigned char logPk[32], const thr_cid *pCid,
+                    int *pbHeld) {
+  int rc = SQLITE_OK;
+  sqlite3_stmt *pStmt = sync_stmt(p, SQ_HAS_CID, &rc);
+  *pbHeld = 0;
+  if (pStmt == NULL) {
+    return rc;
+  }
+  sqlite3_bind_int64(pStmt, 1, iThread);
+  sqlite3_bind_blob(pStmt, 2, logPk, 32, SQLITE_STATIC);
+  sqlite3_bind_blob(pStmt, 3, pCid->a, THR_CID_BYTES, SQLITE_STATIC);
+  *pbHeld = sqlite3_step(pStmt) == SQLITE_ROW;
+  sync_done(pStmt);
+  return rc;
+}
+
+/* A checked record that does not fit where it says it goes: one of ours
+** replayed elsewhere (refused), or another branch of the log (a fork). */
+static int put_misplaced(thr_sync *p, sqlite3_int64 iThread,
+                         const unsigned char logPk[32],
+                         const thr_wire_rec *pRec, const thr_checked *pChk,
+                         int *peOut, char **pzWhy) {
+  int bHeld = 0;
+  int rc = put_held(p, iThread, logPk, &pChk->cid, &bHeld);
+  if (rc == SQLITE_OK && bHeld) {
+    *pzWhy = sqlite3_mprintf("%s: record %lld is one we hold at another "
+                             "counter",
+                             THR_CHECK_PREV, (long long)pRec->counter);
+  } else if (rc == SQLITE_OK) {
+    *peOut = THR_PUT_FORK;
+  }
+  return rc;
+}
+
 /* Does block i of the record hash to pWant? */
 static int put_block_ok(const thr_wire_rec *pRec, int i, const thr_cid *pWant) {
   thr_cid got;
@@ -511,11 +614,14 @@ static int put_checked(thr_sync *p, sqlite3_int64 iThread, const thr_tkey *pKey,
   sqlite3_stmt *pStmt;
   int rc = SQLITE_OK;
 
-  if (nHave == 0 ? pOp->hasPrev
-                 : (!pOp->hasPrev ||
-                    memcmp(pOp->cidPrev.a, pHead->a, THR_CID_BYTES) != 0)) {
+  if (nHave == 0 && pOp->hasPrev) {
+    /* A log's first record links to nothing. */
     *pzWhy = sqlite3_mprintf("%s", THR_CHECK_PREV);
     return SQLITE_OK;
+  }
+  if (nHave > 0 &&
+      (!pOp->hasPrev || memcmp(pOp->cidPrev.a, pHead->a, THR_CID_BYTES) != 0)) {
+    return put_misplaced(p, iThread, logPk, pRec, pChk, peOut, pzWhy);
   }
   if (iLog == 0) {
     rc = thr_store_log_lid(p->pStore, iThread, logPk, pOp->author, 0, &iLog,
@@ -588,9 +694,12 @@ int thr_sync_put(thr_sync *p, sqlite3_int64 iThread, const thr_tkey *pKey,
     rc = put_same(p, iThread, logPk, pRec->counter, &pChk->cid, &bSame);
     if (rc == SQLITE_OK && bSame) {
       *peOut = THR_PUT_HAVE;
+    } else if (rc == SQLITE_OK && pChk->bNoMem) {
+      rc = SQLITE_NOMEM;
+    } else if (rc == SQLITE_OK && pChk->bBad) {
+      *pzWhy = sqlite3_mprintf("%s", pChk->zWhy ? pChk->zWhy : "bad record");
     } else if (rc == SQLITE_OK) {
-      *pzWhy = sqlite3_mprintf("%s: another record at counter %lld",
-                               THR_CHECK_PREV, (long long)pRec->counter);
+      rc = put_misplaced(p, iThread, logPk, pRec, pChk, peOut, pzWhy);
     }
   } else if (rc == SQLITE_OK && pRec->counter > nHave + 1) {
     *peOut = THR_PUT_GAP;

@@ -290,6 +290,14 @@ void thr_keypair_free(thr_keypair *p);
 ** bytes.  A restored identity therefore finds its own logs again. */
 thr_keypair *thr_logkey_derive(const thr_keypair *pId, const thr_tid *pTid);
 
+/* The log key of generation iGen (see identity.c): generation 0 is
+** thr_logkey_derive()'s key, salt unused; later generations mix in iGen
+** and the generation's random salt.  NULL on OOM. */
+#define THR_LOG_SALT 16
+thr_keypair *thr_logkey_derive_gen(const thr_keypair *pId, const thr_tid *pTid,
+                                   sqlite3_int64 iGen,
+                                   const unsigned char salt[THR_LOG_SALT]);
+
 /**************************************************************************
 ** Interface to code in sign.c
 **
@@ -496,9 +504,17 @@ int thr_store_log_lid(thr_store *p, sqlite3_int64 iThread,
                       const unsigned char author[32], int bOwn,
                       sqlite3_int64 *pLid, char **pzErr);
 
-/* The public key of this identity's log in the thread (its log ID). */
+/* The public key of the log this file writes in the thread (its log ID):
+** after the file identity check of store.c, which may start a new
+** generation of the log (and so write, in a savepoint). */
 int thr_store_log_pk(thr_store *p, const thr_tid *pTid, unsigned char pk[32],
                      char **pzErr);
+
+/* Start a new generation of this file's log in the thread now, whatever
+** the file identity says (a fork: core/fork.c), and make it the log the
+** file writes; pk gets its public key. */
+int thr_store_new_log(thr_store *p, const thr_tid *pTid, unsigned char pk[32],
+                      char **pzErr);
 
 /* Open every record of the thread (all logs, each in log order) with the
 ** read key and pass its plaintext body to xBody, which returns SQLITE_OK

@@ -9,11 +9,14 @@
 
 #include "thr_core.h"
 
-/* A log of a thread and how many records this peer holds of it. */
+/* A log of a thread, how many records this peer holds of it, and the CID
+** of the last of them (hasHead: counter > 0). */
 typedef struct thr_head thr_head;
 struct thr_head {
   unsigned char pk[32];
   sqlite3_int64 counter;
+  thr_cid head;
+  int hasHead;
 };
 
 /* One record as it travels: its four blocks (borrowed). */
@@ -30,6 +33,9 @@ struct thr_wire_rec {
 #define THR_PUT_HAVE 2  /* already stored: nothing to do */
 #define THR_PUT_GAP 3   /* records before it are missing: pull them first */
 #define THR_PUT_BAD 4   /* refused; *pzWhy says why (THR_CHECK_* first) */
+/* A valid record of the log that is not in our chain: the log forked at
+** or below its counter (core/fork.c); nothing stored. */
+#define THR_PUT_FORK 5
 
 typedef struct thr_sync thr_sync;
 
@@ -37,6 +43,9 @@ typedef struct thr_sync thr_sync;
 ** must outlive it. */
 int thr_sync_open(thr_store *pStore, thr_sync **pp, char **pzErr);
 void thr_sync_close(thr_sync *p);
+
+/* The store it works on (borrowed). */
+thr_store *thr_sync_store(thr_sync *p);
 
 /* A thread's row and keys.  "no such thread: <id>" if unknown. */
 int thr_sync_thread(thr_sync *p, const thr_tid *pTid, sqlite3_int64 *piThread,
@@ -63,6 +72,13 @@ int thr_sync_read(thr_sync *p, sqlite3_int64 iThread,
                   const unsigned char pk[32], sqlite3_int64 iAfter, int nMax,
                   size_t nMaxBytes, thr_sync_rec_fn xRec, void *pArg,
                   char **pzErr);
+
+/* The CIDs of log pk's records from counter iFrom on, at most nMax of
+** them, into aCid[] (room for nMax); *pn gets how many (fewer at the end
+** of the log). */
+int thr_sync_cids(thr_sync *p, sqlite3_int64 iThread,
+                  const unsigned char pk[32], sqlite3_int64 iFrom, int nMax,
+                  thr_cid *aCid, int *pn, char **pzErr);
 
 /* Part of a large record, for sending it in pieces: an[] gets the sizes of
 ** the record's four blocks, and aBuf up to nBuf bytes of the blocks laid
@@ -103,10 +119,47 @@ int thr_sync_flush(thr_sync *p);
 ** savepoint; the caller's transaction batches records).  pChk is the
 ** record's thr_sync_check() result, or NULL to check it here.  *peOut is
 ** a THR_PUT_*; SQLITE_OK unless storage failed.  *pnSkip counts actions
-** the views refused. */
+** the views refused.  A record that passes the checks but is not the one
+** this peer holds at its counter, or does not link to the one before, is
+** THR_PUT_FORK unless it is one of ours replayed elsewhere (THR_PUT_BAD,
+** broken prev link). */
 int thr_sync_put(thr_sync *p, sqlite3_int64 iThread, const thr_tkey *pKey,
                  const unsigned char logPk[32], const thr_wire_rec *pRec,
                  const thr_checked *pChk, int *peOut, int *pnSkip,
                  char **pzWhy);
+
+/**************************************************************************
+** Interface to code in fork.c: forks of a log and the rule that resolves
+** them (see the comment at the top of fork.c).
+*/
+#define THR_FORK_NONE 0    /* nothing shows a fork (now): nothing changed */
+#define THR_FORK_KEPT 1    /* a fork; our branch wins: nothing changed */
+#define THR_FORK_ADOPTED 2 /* a fork; theirs won and replaced ours */
+
+typedef struct thr_fork_out thr_fork_out;
+struct thr_fork_out {
+  int eOut;                /* THR_FORK_* */
+  thr_cid ours, theirs;    /* the two records at the fork's counter */
+  sqlite3_int64 nAdded;    /* records of the winning branch stored */
+  sqlite3_int64 nDropped;  /* records of the losing branch dropped */
+  sqlite3_int64 nReissued; /* ...of which re-issued in a new log of ours */
+};
+
+/* The rule: does the branch whose record at the fork's counter is pA win
+** over the one whose record there is pB? */
+int thr_fork_wins(const thr_cid *pA, const thr_cid *pB);
+
+/* A peer's branch of log logPk from counter iFork on: aRec[0..nRec) in
+** order, aRec[0] at iFork, with their thr_sync_check() results.  If it
+** shows a fork at iFork (we hold another record there; theirs follows our
+** iFork - 1), apply the rule: keep ours, or re-issue ours when it is our
+** own log, drop it, store theirs and rebuild the thread's views, all in one
+** savepoint.  *pOut says what happened; SQLITE_OK unless storage failed
+** (then nothing changed). */
+int thr_fork_resolve(thr_sync *pSync, sqlite3_int64 iThread,
+                     const thr_tid *pTid, const thr_tkey *pKey,
+                     const unsigned char logPk[32], sqlite3_int64 iFork,
+                     const thr_wire_rec *aRec, const thr_checked *aChk,
+                     size_t nRec, thr_fork_out *pOut, char **pzErr);
 
 #endif /* THR_SYNC_H */

@@ -30,12 +30,16 @@
 ** sender's listen addresses, for discovery):
 **
 **   heads  {"op":"heads", "digest": bytes, "self": log pk}
-**          -> {"same": 1} when the digest (BLAKE2b of the sorted heads)
-**             matches ours, so idle peers exchange a few dozen bytes;
-**          -> {"heads": [[log pk, count], ...], "addrs": [text, ...],
-**             "self": log pk} otherwise, with every address we know for
-**             the thread.  "self", the log the sender writes, is left out
-**             by peers that write none (followers); threads_peers shows it.
+**          -> {"same": 1} when the digest (BLAKE2b of the sorted heads:
+**             log pk, count as 8 bytes big endian, and the head CID when
+**             count > 0) matches ours, so idle peers exchange a few dozen
+**             bytes;
+**          -> {"heads": [[log pk, count, head CID], ...], "addrs": [text,
+**             ...], "self": log pk} otherwise, with every address we know
+**             for the thread; the head CID (36 bytes) is absent when count
+**             is 0 (and from older peers).  "self", the log the sender
+**             writes, is left out by peers that write none (followers);
+**             threads_peers shows it.
 **   pull   {"op":"pull", "log": pk, "after": n, "max": n}
 **          -> {"recs": [[counter, record, event, header, body], ...]}
 **             the log's records after counter n, in order, at most "max"
@@ -48,10 +52,43 @@
 **   push   {"op":"push", "log": pk, "recs": [...]}
 **          -> {"added": n}, and the sender goes on after what it sent;
 **          -> {"need": count} when the records start past the end of what
-**             we hold (the sender continues from there).
+**             we hold (the sender continues from there);
+**          -> {"fork": counter} when a record is a valid record of the log
+**             that is not in our chain: the log forked at or below that
+**             counter (nothing stored; the sender looks for the fork).
 **          A large record is pushed in pieces, {"op":"push", "log": pk,
 **          "big": [counter, [sizes]], "off": offset, "data": bytes}
 **          -> {"off": n}, the next offset wanted, until {"added": 1}.
+**
+**   cids   {"op":"cids", "log": pk, "to": counter}
+**          -> {"cids": [CID, ...], "from": counter} the CIDs of the log's
+**             records from "from" to "to" (or to our last), at most
+**             NODE_CIDS of them: how a node finds where a log forked.
+**
+** Forks (core/fork.c has the rule): a log forked when a peer shows another
+** record than ours at a counter both hold: a head CID in its heads that is
+** not ours at that counter, a pulled record that does not link to ours
+** and is not one of ours, or a push answered "fork".  The node then asks
+** that peer for the log's CIDs ("cids", NODE_CIDS at a time, going back
+** until one matches ours) to find the first counter f where they differ,
+** and pulls the peer's record f (with the page after it when the rule
+** says the peer's branch wins): checked as every pulled record, it must
+** follow our record f - 1.  thr_fork_resolve() then keeps our branch or
+** adopts the peer's.  Either way the fork is counted once ("fork" in
+** threads_rejects) and noted in the peer's last_error as "fork: log <log
+** ID> counter <f>: ..."; the peer is not hung up on (it is honest), and
+** the other logs sync on meanwhile.  A log being searched is walked by no
+** other pull.  When our branch wins, we push it to the peer from f on (and
+** again every NODE_REPUSH_MS while the peer still shows its own): a pushed
+** page that meets another branch at its first records is judged by the
+** same rule, and adopted ({"added": n}) when the pusher's branch wins, so a
+** peer that never listens still hands its winning branch over.
+**
+** Bounds: a "cids" reply is NODE_CIDS CIDs (19 KB); a search walks back
+** at most one request per NODE_CIDS records of the log and ends in a pull
+** of one record, which a peer that lied cannot sign (it is refused and the
+** peer dropped); a fork is counted once per (log, counter, both records)
+** among the last NODE_SEEN.
 **
 ** Pieces are put together by net/part.c (in order, memory growing with
 ** the bytes received, THR_PART_MAXREC per record) and checked as one
@@ -91,11 +128,14 @@
 #define NODE_PAGE_BYTES (512 * 1024)
 #define NODE_PAGE_RECS 2000
 #define NODE_TICK_MS 1000
-#define NODE_REQ_MS 10000 /* a request without an answer by then fails */
-#define NODE_NSRV 4       /* requests served at once */
-#define NODE_AHEAD 2      /* pages pulled ahead of the one being stored */
+#define NODE_REQ_MS 10000    /* a request without an answer by then fails */
+#define NODE_NSRV 4          /* requests served at once */
+#define NODE_AHEAD 2         /* pages pulled ahead of the one being stored */
+#define NODE_CIDS 512        /* CIDs per "cids" reply (19 KB) */
+#define NODE_SEEN 64         /* forks remembered, so each is counted once */
+#define NODE_REPUSH_MS 10000 /* a winning branch is pushed again after */
 
-enum { OP_HEADS = 1, OP_PULL, OP_PUSH, OP_PART };
+enum { OP_HEADS = 1, OP_PULL, OP_PUSH, OP_PART, OP_CIDS };
 enum { CMD_LISTEN = 1, CMD_ADD_PEER, CMD_SYNC, CMD_POKE, CMD_ADDRS, CMD_JOIN };
 
 typedef struct node_peer node_peer;
@@ -133,11 +173,13 @@ struct node_req {
   int eOp;
   thr_tid tid;
   unsigned char logPk[32];
-  sqlite3_int64 iCtr; /* pull: after; push: last sent; part: the record */
-  size_t iOff;        /* part, or a push of a piece: its offset */
-  node_cmd *pCmd;     /* the sync waiting on it, or NULL */
-  int bSent;          /* the request went out; now the reply */
-  int bHalt;          /* an earlier page of its chain failed: no more */
+  sqlite3_int64 iCtr;  /* pull: after; push: last sent; part: the record;
+                       ** cids: the last counter asked for */
+  size_t iOff;         /* part, or a push of a piece: its offset */
+  sqlite3_int64 iFork; /* pull or part of the fork at this counter, or 0 */
+  node_cmd *pCmd;      /* the sync waiting on it, or NULL */
+  int bSent;           /* the request went out; now the reply */
+  int bHalt;           /* an earlier page of its chain failed: no more */
   node_req *pNext;
   node_req *pNextChain; /* in thr_node.pChains */
   node_req *pNextLive;  /* in thr_node.pLive */
@@ -174,6 +216,17 @@ struct node_page {
   int bChecked;        /* loop: the pool thread is done with it */
   int bAhead;          /* the chain's next page was asked for */
   node_page *pNext;
+};
+
+/* A fork this node has counted: the log, the counter where the branches
+** part, and the two records there. */
+typedef struct node_seen node_seen;
+struct node_seen {
+  sqlite3_int64 iThread;
+  unsigned char pk[32];
+  sqlite3_int64 iFork;
+  thr_cid ours, theirs;
+  int64_t tPush; /* when our (winning) branch was last pushed to a loser */
 };
 
 /* A call from a user thread, answered by the loop. */
@@ -241,10 +294,13 @@ struct thr_node {
   node_page *pPages;
   int nPages;
   int bStopping; /* the loop is closing: pages are dropped, not stored */
+  node_seen aSeen[NODE_SEEN]; /* forks counted, a ring */
+  int nSeen;
 };
 
 static void node_cmd_finish(thr_node *p, node_cmd *c);
 static void node_req_free(thr_node *p, node_req *r, nng_msg *pMsg);
+static void node_round(thr_node *p, node_thr *tOnly, node_cmd *pCmd);
 
 static pthread_mutex_t gRegistry = PTHREAD_MUTEX_INITIALIZER;
 static thr_node *gNodes;
@@ -282,7 +338,8 @@ static int node_load_threads(thr_node *p) {
   int n = 0, rc;
   rc = sqlite3_prepare_v2(p->db,
                           "SELECT tid, id, service, read, (SELECT pk FROM"
-                          " _threads_log l WHERE l.tid = t.tid AND l.own)"
+                          " _threads_log l WHERE l.tid = t.tid AND l.own"
+                          " ORDER BY l.lid DESC LIMIT 1)"
                           " FROM _threads_thread t",
                           -1, &pStmt, NULL);
   while (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
@@ -619,6 +676,9 @@ static int node_heads(thr_node *p, node_thr *t, thr_head **paHead, int *pnHead,
       }
       crypto_generichash_update(&st, (*paHead)[i].pk, 32);
       crypto_generichash_update(&st, c, 8);
+      if ((*paHead)[i].hasHead) { /* two branches of a log differ here */
+        crypto_generichash_update(&st, (*paHead)[i].head.a, THR_CID_BYTES);
+      }
     }
     crypto_generichash_final(&st, digest, 32);
   }
@@ -667,20 +727,21 @@ static void node_req_addrs(thr_node *p, thr_cw *w) {
   }
 }
 
-static void node_send(thr_node *p, node_peer *pPeer, node_thr *t, int eOp,
-                      const unsigned char *logPk, sqlite3_int64 iCtr,
-                      size_t iOff, thr_cw *w, node_cmd *pCmd) {
+/* Send request w; returns it in flight (owned by the loop), or NULL. */
+static node_req *node_send(thr_node *p, node_peer *pPeer, node_thr *t, int eOp,
+                           const unsigned char *logPk, sqlite3_int64 iCtr,
+                           size_t iOff, thr_cw *w, node_cmd *pCmd) {
   node_req *r;
   nng_msg *pMsg;
   if (w->rc != SQLITE_OK) {
-    return;
+    return NULL;
   }
   pMsg = node_seal(t, w->a, w->n);
   r = sqlite3_malloc64(sizeof(*r));
   if (pMsg == NULL || r == NULL) {
     nng_msg_free(pMsg);
     sqlite3_free(r);
-    return;
+    return NULL;
   }
   memset(r, 0, sizeof(*r));
   r->pNode = p;
@@ -696,7 +757,7 @@ static void node_send(thr_node *p, node_peer *pPeer, node_thr *t, int eOp,
       nng_aio_alloc(&r->aio, node_req_cb, r) != 0) {
     nng_msg_free(pMsg);
     sqlite3_free(r);
-    return;
+    return NULL;
   }
   r->pCmd = pCmd;
   if (pCmd) {
@@ -712,6 +773,7 @@ static void node_send(thr_node *p, node_peer *pPeer, node_thr *t, int eOp,
   nng_aio_set_timeout(r->aio, NODE_REQ_MS);
   nng_aio_set_msg(r->aio, pMsg);
   nng_ctx_send(r->ctx, r->aio);
+  return r;
 }
 
 /* The chain in flight on log pk of thread t: a pull or part from any peer
@@ -795,20 +857,33 @@ static void node_send_heads(thr_node *p, node_peer *pPeer, node_thr *t,
   sqlite3_free(w.a);
 }
 
-static void node_send_pull(thr_node *p, node_peer *pPeer, node_thr *t,
-                           const unsigned char logPk[32], sqlite3_int64 nAfter,
-                           node_cmd *pCmd) {
+/* Pull the page of log logPk after nAfter; iFork: the pull of the fork at
+** that counter (nAfter + 1), of one record or a page (nMax), or 0. */
+static void node_send_pull_of(thr_node *p, node_peer *pPeer, node_thr *t,
+                              const unsigned char logPk[32],
+                              sqlite3_int64 nAfter, int nMax,
+                              sqlite3_int64 iFork, node_cmd *pCmd) {
   thr_cw w = {NULL, 0, 0, SQLITE_OK, 1};
+  node_req *r;
   node_req_op(&w, "pull", 5);
   thr_cw_text(&w, "log");
   thr_cw_bytes(&w, logPk, 32);
   thr_cw_text(&w, "max");
-  thr_cw_uint(&w, NODE_PAGE_RECS);
+  thr_cw_uint(&w, (uint64_t)nMax);
   node_req_addrs(p, &w);
   thr_cw_text(&w, "after");
   thr_cw_uint(&w, (uint64_t)nAfter);
-  node_send(p, pPeer, t, OP_PULL, logPk, nAfter, 0, &w, pCmd);
+  r = node_send(p, pPeer, t, OP_PULL, logPk, nAfter, 0, &w, pCmd);
+  if (r) {
+    r->iFork = iFork;
+  }
   sqlite3_free(w.a);
+}
+
+static void node_send_pull(thr_node *p, node_peer *pPeer, node_thr *t,
+                           const unsigned char logPk[32], sqlite3_int64 nAfter,
+                           node_cmd *pCmd) {
+  node_send_pull_of(p, pPeer, t, logPk, nAfter, NODE_PAGE_RECS, 0, pCmd);
 }
 
 /* A page of records, read by thr_sync_read: the records as CBOR array
@@ -967,10 +1042,12 @@ static void node_send_push(thr_node *p, node_peer *pPeer, node_thr *t,
   sqlite3_free(w.a);
 }
 
+/* Ask for a piece of large record iCtr; iFork as for the pull it serves. */
 static void node_send_part(thr_node *p, node_peer *pPeer, node_thr *t,
                            const unsigned char logPk[32], sqlite3_int64 iCtr,
-                           size_t iOff, node_cmd *pCmd) {
+                           size_t iOff, sqlite3_int64 iFork, node_cmd *pCmd) {
   thr_cw w = {NULL, 0, 0, SQLITE_OK, 1};
+  node_req *r;
   node_req_op(&w, "part", 5);
   thr_cw_text(&w, "ctr");
   thr_cw_uint(&w, (uint64_t)iCtr);
@@ -979,7 +1056,10 @@ static void node_send_part(thr_node *p, node_peer *pPeer, node_thr *t,
   thr_cw_text(&w, "off");
   thr_cw_uint(&w, iOff);
   node_req_addrs(p, &w);
-  node_send(p, pPeer, t, OP_PART, logPk, iCtr, iOff, &w, pCmd);
+  r = node_send(p, pPeer, t, OP_PART, logPk, iCtr, iOff, &w, pCmd);
+  if (r) {
+    r->iFork = iFork;
+  }
   sqlite3_free(w.a);
 }
 
@@ -1020,10 +1100,13 @@ static thr_part *node_part_get(thr_node *p, node_thr *t,
 
 /* Store one record inside the caller's transaction (pChk: its checks,
 ** done ahead, or NULL).  Returns 0 when the page must stop here: a refusal
-** (*pzBad, "refused: ..."), a storage error (*pzBad), or a gap (*pbGap). */
+** (*pzBad, "refused: ..."), a storage error (*pzBad), a gap (*pbGap), or a
+** record of another branch of the log (*piFork: the fork is at or below
+** that counter). */
 static int node_put(thr_node *p, node_thr *t, const unsigned char logPk[32],
                     const thr_wire_rec *pRec, const thr_checked *pChk,
-                    sqlite3_int64 *pnAdded, char **pzBad, int *pbGap) {
+                    sqlite3_int64 *pnAdded, char **pzBad, int *pbGap,
+                    sqlite3_int64 *piFork) {
   int eOut = 0, nSkip = 0, rc;
   char *zWhy = NULL;
   rc = thr_sync_put(p->pSync, t->iThread, &t->key, logPk, pRec, pChk, &eOut,
@@ -1034,11 +1117,13 @@ static int node_put(thr_node *p, node_thr *t, const unsigned char logPk[32],
     *pzBad = sqlite3_mprintf("refused: %s", zWhy ? zWhy : "bad record");
   } else if (eOut == THR_PUT_GAP) {
     *pbGap = 1;
+  } else if (eOut == THR_PUT_FORK) {
+    *piFork = pRec->counter;
   } else if (eOut == THR_PUT_ADDED) {
     (*pnAdded)++;
   }
   sqlite3_free(zWhy);
-  return *pzBad == NULL && !*pbGap;
+  return *pzBad == NULL && !*pbGap && *piFork == 0;
 }
 
 /* The records of a page as it arrived ([[counter, record, event, header,
@@ -1074,13 +1159,13 @@ static int node_recs_parse(thr_cbor *pRecs, thr_wire_rec **paRec, size_t *pn) {
 ** or NULL) in one transaction; bCut: the page held more that could not be
 ** read, a refusal once these are stored.  Returns the number added; *pzBad
 ** gets the reason when a record was refused, *pbGap is set when the
-** records start past our end. */
-static sqlite3_int64 node_store(thr_node *p, node_thr *t,
-                                const unsigned char logPk[32],
-                                const thr_wire_rec *aRec,
-                                const thr_checked *aChk, size_t n, int bCut,
-                                char **pzBad, int *pbGap) {
-  sqlite3_int64 nAdded = 0;
+** records start past our end, *piFork (when not NULL) when one is of
+** another branch of the log (see node_put). */
+static sqlite3_int64
+node_store(thr_node *p, node_thr *t, const unsigned char logPk[32],
+           const thr_wire_rec *aRec, const thr_checked *aChk, size_t n,
+           int bCut, char **pzBad, int *pbGap, sqlite3_int64 *piFork) {
+  sqlite3_int64 nAdded = 0, iFork = 0;
   size_t i;
   int bAll = 1;
   *pbGap = 0;
@@ -1091,7 +1176,7 @@ static sqlite3_int64 node_store(thr_node *p, node_thr *t,
     }
     for (i = 0; bAll && i < n; i++) {
       bAll = node_put(p, t, logPk, &aRec[i], aChk ? &aChk[i] : NULL, &nAdded,
-                      pzBad, pbGap);
+                      pzBad, pbGap, &iFork);
     }
     /* Documents that older actions changed are recomputed once per page
     ** (the merge rule, core/reduce.c), inside its transaction. */
@@ -1108,6 +1193,9 @@ static sqlite3_int64 node_store(thr_node *p, node_thr *t,
   }
   if (bAll && bCut) {
     *pzBad = sqlite3_mprintf("refused: %s", THR_CHECK_DECODE);
+  }
+  if (piFork) {
+    *piFork = iFork;
   }
   if (*pzBad && strncmp(*pzBad, "refused", 7) == 0) {
     node_reject(p, t->iThread, *pzBad);
@@ -1184,6 +1272,329 @@ static void node_pull_on(thr_node *p, node_thr *t, node_req *r,
   }
 }
 
+/**************************************************************************
+** Forks (see "Forks" at the top, and core/fork.c for the rule).
+*/
+
+/* Has this fork been counted already?  (Its log, counter and both
+** records: if either side's record changes, it is another fork.) */
+static int node_seen_has(thr_node *p, sqlite3_int64 iThread,
+                         const unsigned char pk[32], sqlite3_int64 iFork,
+                         const thr_cid *pOurs, const thr_cid *pTheirs) {
+  int i;
+  for (i = 0; i < p->nSeen && i < NODE_SEEN; i++) {
+    const node_seen *e = &p->aSeen[i];
+    if (e->iThread == iThread && e->iFork == iFork &&
+        memcmp(e->pk, pk, 32) == 0 &&
+        memcmp(e->ours.a, pOurs->a, THR_CID_BYTES) == 0 &&
+        memcmp(e->theirs.a, pTheirs->a, THR_CID_BYTES) == 0) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* The newest memory of a fork of log pk at iFork, whatever its records. */
+static node_seen *node_seen_get(thr_node *p, sqlite3_int64 iThread,
+                                const unsigned char pk[32],
+                                sqlite3_int64 iFork) {
+  int i;
+  for (i = 0; i < p->nSeen && i < NODE_SEEN; i++) {
+    node_seen *e = &p->aSeen[(p->nSeen - 1 - i) % NODE_SEEN];
+    if (e->iThread == iThread && e->iFork == iFork &&
+        memcmp(e->pk, pk, 32) == 0) {
+      return e;
+    }
+  }
+  return NULL;
+}
+
+static void node_seen_add(thr_node *p, sqlite3_int64 iThread,
+                          const unsigned char pk[32], sqlite3_int64 iFork,
+                          const thr_cid *pOurs, const thr_cid *pTheirs) {
+  node_seen *e = &p->aSeen[p->nSeen % NODE_SEEN];
+  e->iThread = iThread;
+  memcpy(e->pk, pk, 32);
+  e->iFork = iFork;
+  e->ours = *pOurs;
+  e->theirs = *pTheirs;
+  e->tPush = 0;
+  p->nSeen++;
+  if (p->nSeen == 2 * NODE_SEEN) {
+    p->nSeen = NODE_SEEN; /* keeps the ring's position, never overflows */
+  }
+}
+
+/* Ask pPeer for the CIDs of log pk up to counter iTo. */
+static void node_send_cids(thr_node *p, node_peer *pPeer, node_thr *t,
+                           const unsigned char pk[32], sqlite3_int64 iTo,
+                           node_cmd *pCmd) {
+  thr_cw w = {NULL, 0, 0, SQLITE_OK, 1};
+  node_req_op(&w, "cids", 4);
+  thr_cw_text(&w, "to");
+  thr_cw_uint(&w, (uint64_t)iTo);
+  thr_cw_text(&w, "log");
+  thr_cw_bytes(&w, pk, 32);
+  node_req_addrs(p, &w);
+  node_send(p, pPeer, t, OP_CIDS, pk, iTo, 0, &w, pCmd);
+  sqlite3_free(w.a);
+}
+
+/* Log pk differs between us and pPeer at or below counter iTo: find where
+** (unless a pull or a search walks the log already; bForce: the caller's
+** own chain just ended there and its pages ahead will stop). */
+static void node_fork_search(thr_node *p, node_peer *pPeer, node_thr *t,
+                             const unsigned char pk[32], sqlite3_int64 iTo,
+                             node_cmd *pCmd, int bForce) {
+  if (iTo < 1 || (!bForce && node_chain_join(p, t, pk, NULL, 0, pCmd))) {
+    return;
+  }
+  node_send_cids(p, pPeer, t, pk, iTo, pCmd);
+}
+
+/* Push our branch of log pk from the fork at iFork on to pPeer, which
+** holds a losing one: a peer that never dials us learns the winner so. */
+static void node_fork_push(thr_node *p, node_peer *pPeer, node_thr *t,
+                           const unsigned char pk[32], sqlite3_int64 iFork,
+                           node_cmd *pCmd) {
+  node_seen *e = node_seen_get(p, t->iThread, pk, iFork);
+  if (e) {
+    e->tPush = thr_now_ms();
+  }
+  if (!node_chain_join(p, t, pk, pPeer, 1, pCmd)) {
+    node_send_push(p, pPeer, t, pk, iFork - 1, pCmd);
+  }
+}
+
+/* Does the head a peer announced for log pk (count c, CID pHead) differ
+** from our record at c?  Only asked for c <= what we hold. */
+static int node_head_differs(thr_node *p, node_thr *t,
+                             const unsigned char pk[32], sqlite3_int64 c,
+                             const thr_cid *pHead) {
+  thr_cid ours;
+  int n = 0;
+  char *zErr = NULL;
+  int rc = thr_sync_cids(p->pSync, t->iThread, pk, c, 1, &ours, &n, &zErr);
+  sqlite3_free(zErr);
+  return rc == SQLITE_OK && n == 1 &&
+         memcmp(ours.a, pHead->a, THR_CID_BYTES) != 0;
+}
+
+/* A reply to "cids": compare with ours; go further back, or pull the
+** peer's record at the first counter that differs. */
+static void node_got_cids(thr_node *p, node_thr *t, node_req *r,
+                          thr_cbor *pIn) {
+  thr_cbor *pCids = thr_cbor_get(pIn, "cids");
+  size_t k, n = thr_cbor_array_size(pCids);
+  uint64_t from = 0;
+  thr_cid *aOurs = NULL;
+  int nOurs = 0;
+  char *zErr = NULL;
+  if (!thr_cbor_as_uint(thr_cbor_get(pIn, "from"), &from) || from < 1 ||
+      n == 0 || n > NODE_CIDS || from + n - 1 > (uint64_t)r->iCtr) {
+    return; /* nothing to compare (the peer's log is shorter now) */
+  }
+  aOurs = sqlite3_malloc64(n * sizeof(thr_cid));
+  if (aOurs == NULL ||
+      thr_sync_cids(p->pSync, t->iThread, r->logPk, (sqlite3_int64)from, (int)n,
+                    aOurs, &nOurs, &zErr) != SQLITE_OK) {
+    sqlite3_free(zErr);
+    sqlite3_free(aOurs);
+    return;
+  }
+  for (k = 0; k < (size_t)nOurs; k++) {
+    size_t nCid = 0;
+    const unsigned char *a =
+        thr_cbor_as_bytes(thr_cbor_array_at(pCids, k), &nCid);
+    if (a == NULL || nCid != THR_CID_BYTES) {
+      k = (size_t)nOurs; /* malformed: no verdict */
+      break;
+    }
+    if (memcmp(a, aOurs[k].a, THR_CID_BYTES) != 0) {
+      break;
+    }
+  }
+  if (k >= (size_t)nOurs) {
+    /* The same as far as both go (or no verdict): nothing forks here now. */
+  } else if (k == 0 && from > 1) {
+    /* Different from the window's start: the fork is further back. */
+    node_send_cids(p, r->pPeer, t, r->logPk, (sqlite3_int64)from - 1, r->pCmd);
+  } else {
+    sqlite3_int64 iFork = (sqlite3_int64)(from + k);
+    size_t nCid = 0;
+    thr_cid theirs;
+    memcpy(theirs.a, thr_cbor_as_bytes(thr_cbor_array_at(pCids, k), &nCid),
+           THR_CID_BYTES); /* checked in the loop above */
+    if (node_seen_has(p, t->iThread, r->logPk, iFork, &aOurs[k], &theirs)) {
+      /* Counted already, and our branch won (else theirs would be ours
+      ** now): the peer has yet to take it.  Push it again now and then. */
+      node_seen *e = node_seen_get(p, t->iThread, r->logPk, iFork);
+      if (e && thr_now_ms() - e->tPush >= NODE_REPUSH_MS) {
+        node_fork_push(p, r->pPeer, t, r->logPk, iFork, r->pCmd);
+      }
+    } else {
+      /* The record itself is the proof (its signature, its link to our
+      ** record before); the whole page only when it is to replace ours. */
+      int nMax = thr_fork_wins(&theirs, &aOurs[k]) ? NODE_PAGE_RECS : 1;
+      node_send_pull_of(p, r->pPeer, t, r->logPk, iFork - 1, nMax, iFork,
+                        r->pCmd);
+    }
+  }
+  sqlite3_free(aOurs);
+}
+
+/* Note a fork on the peer that showed it (threads_peers.last_error). */
+static void node_fork_note(thr_node *p, node_thr *t, node_peer *pPeer,
+                           const unsigned char pk[32], sqlite3_int64 iFork,
+                           const thr_fork_out *pOut) {
+  char *zLog = thr_peer_text(pk);
+  char *zOurs = thr_cid_text(&pOut->ours);
+  char *zTheirs = thr_cid_text(&pOut->theirs);
+  char *zMsg;
+  if (pOut->eOut == THR_FORK_KEPT) {
+    zMsg = sqlite3_mprintf("fork: log %s counter %lld: this peer's branch "
+                           "wins (%s, the peer's is %s)",
+                           zLog, (long long)iFork, zOurs, zTheirs);
+  } else {
+    zMsg =
+        sqlite3_mprintf("fork: log %s counter %lld: the peer's branch "
+                        "wins (%s, ours was %s); %lld records dropped, "
+                        "%lld re-issued in a new log",
+                        zLog, (long long)iFork, zTheirs, zOurs,
+                        (long long)pOut->nDropped, (long long)pOut->nReissued);
+  }
+  if (zMsg) {
+    node_note(p, t->iThread, pPeer->zAddr, 0, pOut->nAdded, zMsg);
+  }
+  sqlite3_free(zMsg);
+  sqlite3_free(zLog);
+  sqlite3_free(zOurs);
+  sqlite3_free(zTheirs);
+}
+
+/* Apply the rule (thr_fork_resolve) to a peer's branch of log pk from
+** counter iFork on (aRec[0] at iFork; aChk their checks), in one
+** transaction, and count the fork once ("fork" in threads_rejects).
+** *pOut says what happened (THR_FORK_NONE when nothing shows a fork now);
+** an error leaves the file as it was, *pzErr says why. */
+static int node_fork_apply(thr_node *p, node_thr *t, const unsigned char pk[32],
+                           sqlite3_int64 iFork, const thr_wire_rec *aRec,
+                           const thr_checked *aChk, size_t n,
+                           thr_fork_out *pOut, char **pzErr) {
+  int rc;
+  memset(pOut, 0, sizeof(*pOut));
+  if (node_exec(p, "BEGIN IMMEDIATE") != SQLITE_OK) {
+    *pzErr = sqlite3_mprintf("busy: %s", sqlite3_errmsg(p->db));
+    return SQLITE_BUSY;
+  }
+  rc = thr_fork_resolve(p->pSync, t->iThread, &t->tid, &t->key, pk, iFork, aRec,
+                        aChk, n, pOut, pzErr);
+  if (rc == SQLITE_OK && node_exec(p, "COMMIT") != SQLITE_OK) {
+    rc = sqlite3_errcode(p->db);
+  }
+  if (rc != SQLITE_OK) {
+    if (*pzErr == NULL) {
+      *pzErr = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
+    }
+    node_exec(p, "ROLLBACK");
+    memset(pOut, 0, sizeof(*pOut));
+    return rc;
+  }
+  if (pOut->eOut != THR_FORK_NONE &&
+      !node_seen_has(p, t->iThread, pk, iFork, &pOut->ours, &pOut->theirs)) {
+    node_seen_add(p, t->iThread, pk, iFork, &pOut->ours, &pOut->theirs);
+    node_reject(p, t->iThread, "fork: a log forked"); /* reason "fork" */
+  }
+  if (pOut->eOut == THR_FORK_ADOPTED) {
+    node_mount(p); /* (the node learns its new own log at the next tick) */
+  }
+  return SQLITE_OK;
+}
+
+/* The peer's records from the fork at r->iFork on (aRec, checked in
+** aChk): resolve the fork, then pull on from the branch we keep, or push
+** it to the peer. */
+static void node_fork_page(thr_node *p, node_thr *t, node_req *r,
+                           const thr_wire_rec *aRec, const thr_checked *aChk,
+                           size_t n) {
+  thr_fork_out out;
+  char *zErr = NULL;
+  int rc;
+  if (n == 0 || aChk[0].bBad) {
+    /* What the peer served as its record at the fork fails a check. */
+    char *zBad = sqlite3_mprintf(
+        "refused: %s", n && aChk[0].zWhy ? aChk[0].zWhy : THR_CHECK_DECODE);
+    if (n && aChk[0].bNoMem) {
+      node_note(p, t->iThread, r->pPeer->zAddr, 0, 0, "out of memory");
+    } else if (zBad) {
+      node_reject(p, t->iThread, zBad);
+      node_peer_bad(p, t, r->pPeer, zBad);
+    }
+    sqlite3_free(zBad);
+    return;
+  }
+  rc = node_fork_apply(p, t, r->logPk, r->iFork, aRec, aChk, n, &out, &zErr);
+  if (rc != SQLITE_OK) {
+    char *zMsg = sqlite3_mprintf("storage: fork: %s", zErr ? zErr : "error");
+    node_note(p, t->iThread, r->pPeer->zAddr, 0, 0, zMsg ? zMsg : "storage");
+    sqlite3_free(zMsg);
+    sqlite3_free(zErr);
+    return;
+  }
+  sqlite3_free(zErr);
+  if (out.eOut == THR_FORK_NONE) {
+    return; /* nothing there now; a later round looks again */
+  }
+  node_fork_note(p, t, r->pPeer, r->logPk, r->iFork, &out);
+  if (out.eOut == THR_FORK_KEPT) {
+    node_fork_push(p, r->pPeer, t, r->logPk, r->iFork, r->pCmd);
+  } else {
+    sqlite3_int64 nHave = node_have(p, t, r->logPk);
+    if (r->pCmd) {
+      r->pCmd->nRecv += out.nAdded;
+    }
+    if (nHave > 0) { /* the rest of the winner, as any pull */
+      node_send_pull(p, r->pPeer, t, r->logPk, nHave, r->pCmd);
+    }
+    if (out.nReissued > 0) {
+      node_round(p, node_thr_by_id(p, &r->tid), NULL); /* push the new log */
+    }
+  }
+}
+
+/* A pushed page (aRec, n records, unchecked) met another branch of log pk
+** at counter iFork: when the page holds the records from iFork on, they
+** are a branch to judge by the rule, as a pulled one.  Returns the records
+** added (the pusher's branch won), 0 otherwise. */
+static sqlite3_int64 node_fork_pushed(thr_node *p, node_thr *t,
+                                      const unsigned char pk[32],
+                                      sqlite3_int64 iFork,
+                                      const thr_wire_rec *aRec, size_t n) {
+  thr_checked *aChk;
+  thr_fork_out out;
+  char *zErr = NULL;
+  size_t k, i;
+  for (k = 0; k < n && aRec[k].counter != iFork; k++) {
+  }
+  if (k == n || (aChk = sqlite3_malloc64((n - k) * sizeof(*aChk))) == NULL) {
+    return 0;
+  }
+  for (i = k; i < n; i++) { /* checked here, in the loop: forks are rare */
+    thr_sync_check(&t->key, pk, &aRec[i], &aChk[i - k]);
+  }
+  if (node_fork_apply(p, t, pk, iFork, aRec + k, aChk, n - k, &out, &zErr) ==
+          SQLITE_OK &&
+      out.eOut == THR_FORK_ADOPTED && out.nReissued > 0) {
+    node_round(p, t, NULL); /* push the new log */
+  }
+  for (i = k; i < n; i++) {
+    thr_checked_clear(&aChk[i - k]);
+  }
+  sqlite3_free(aChk);
+  sqlite3_free(zErr);
+  return out.eOut == THR_FORK_ADOPTED ? out.nAdded : 0;
+}
+
 /* An earlier page of log pk failed to store: the chain's pages that follow
 ** (in flight, or waiting in the pipeline) ask for no more. */
 static void node_chain_halt(thr_node *p, const node_req *rFailed) {
@@ -1200,7 +1611,7 @@ static void node_chain_halt(thr_node *p, const node_req *rFailed) {
 static void node_page_ahead(thr_node *p, node_page *pg) {
   node_req *r = pg->r;
   node_thr *t;
-  if (pg->bAhead || pg->bCut || r->bHalt || p->bStopping ||
+  if (pg->bAhead || pg->bCut || r->bHalt || r->iFork || p->bStopping ||
       p->nPages > NODE_AHEAD || pg->iLast <= r->iCtr ||
       (t = node_thr_by_id(p, &r->tid)) == NULL) {
     return;
@@ -1240,23 +1651,29 @@ static void node_page_store(thr_node *p, node_page *pg) {
   node_req *r = pg->r;
   node_thr *t = p->bStopping ? NULL : node_thr_by_id(p, &r->tid);
   node_chain_unlink(p, r);
-  if (t) {
+  if (t && r->iFork) {
+    node_fork_page(p, t, r, pg->aRec, pg->aChk, pg->nChecked);
+  } else if (t) {
     char *zBad = NULL;
     int bGap = 0;
+    sqlite3_int64 iFork = 0;
     /* Only checked records are stored: the pool stopped at a refusal. */
     sqlite3_int64 nAdded =
         node_store(p, t, pg->logPk, pg->aRec, pg->aChk, pg->nChecked,
-                   pg->bCut && pg->nChecked == pg->nRec, &zBad, &bGap);
+                   pg->bCut && pg->nChecked == pg->nRec, &zBad, &bGap, &iFork);
     node_note(p, t->iThread, r->pPeer->zAddr, 0, nAdded, zBad);
     if (r->pCmd) {
       r->pCmd->nRecv += nAdded;
     }
-    if (zBad || bGap) {
+    if (zBad || bGap || iFork) {
       node_chain_halt(p, r);
+    }
+    if (iFork) { /* the peer's branch of the log is not ours */
+      node_fork_search(p, r->pPeer, t, pg->logPk, iFork, r->pCmd, 1);
     }
     if (zBad && strncmp(zBad, "refused", 7) == 0) {
       node_peer_bad(p, t, r->pPeer, zBad);
-    } else if (zBad == NULL && !bGap && !pg->bAhead && !r->bHalt) {
+    } else if (zBad == NULL && !bGap && !iFork && !pg->bAhead && !r->bHalt) {
       node_pull_on(p, t, r, r->iCtr); /* more, until a page is empty */
     } else if (nAdded > 0) {
       node_mount(p);
@@ -1302,7 +1719,8 @@ static int node_got_page(thr_node *p, node_thr *t, node_req *r, thr_cbor *pIn,
                             (sqlite3_uint64)(uintptr_t)r->pPeer, an, &zBad);
     }
     if (pPart) {
-      node_send_part(p, r->pPeer, t, r->logPk, iCtr, pPart->nGot, r->pCmd);
+      node_send_part(p, r->pPeer, t, r->logPk, iCtr, pPart->nGot, r->iFork,
+                     r->pCmd);
     } else if (zBad && strncmp(zBad, "refused", 7) == 0) {
       node_reject(p, t->iThread, zBad);
       node_peer_bad(p, t, r->pPeer, zBad);
@@ -1321,7 +1739,7 @@ static int node_got_page(thr_node *p, node_thr *t, node_req *r, thr_cbor *pIn,
   pg->aChk = sqlite3_malloc64((pg->nRec ? pg->nRec : 1) * sizeof(thr_checked));
   if (pg->aRec == NULL || pg->aChk == NULL || pg->nRec == 0) {
     if (pg->aRec && pg->aChk && !bAll) { /* nothing readable: refused */
-      node_store(p, t, r->logPk, NULL, NULL, 0, 1, &zBad, &bGap);
+      node_store(p, t, r->logPk, NULL, NULL, 0, 1, &zBad, &bGap, NULL);
       node_peer_bad(p, t, r->pPeer, zBad);
       sqlite3_free(zBad);
     } else if (pg->aRec && pg->aChk) { /* empty: the end of the chain */
@@ -1372,14 +1790,24 @@ static void node_got_piece(thr_node *p, node_thr *t, node_req *r,
   }
   e = thr_part_add(pPart, r->iOff, aData, nData, thr_now_ms());
   if (e == THR_PART_MORE || e == THR_PART_STALE) {
-    node_send_part(p, r->pPeer, t, r->logPk, r->iCtr, pPart->nGot, r->pCmd);
+    node_send_part(p, r->pPeer, t, r->logPk, r->iCtr, pPart->nGot, r->iFork,
+                   r->pCmd);
+  } else if (e == THR_PART_DONE && r->iFork) {
+    /* A large record at a fork: checked here, then resolved. */
+    thr_wire_rec rec;
+    thr_checked chk;
+    thr_part_record(pPart, &rec);
+    thr_sync_check(&t->key, r->logPk, &rec, &chk);
+    node_fork_page(p, t, r, &rec, &chk, 1);
+    thr_checked_clear(&chk);
+    thr_part_drop(&p->parts, pPart);
   } else if (e == THR_PART_DONE) {
     thr_wire_rec rec;
     char *zBad = NULL;
     int bGap = 0;
-    sqlite3_int64 nAdded;
+    sqlite3_int64 nAdded, iFork = 0;
     thr_part_record(pPart, &rec);
-    nAdded = node_store(p, t, r->logPk, &rec, NULL, 1, 0, &zBad, &bGap);
+    nAdded = node_store(p, t, r->logPk, &rec, NULL, 1, 0, &zBad, &bGap, &iFork);
     thr_part_drop(&p->parts, pPart);
     node_note(p, t->iThread, r->pPeer->zAddr, 0, nAdded, zBad);
     if (r->pCmd) {
@@ -1387,6 +1815,8 @@ static void node_got_piece(thr_node *p, node_thr *t, node_req *r,
     }
     if (zBad && strncmp(zBad, "refused", 7) == 0) {
       node_peer_bad(p, t, r->pPeer, zBad);
+    } else if (iFork) {
+      node_fork_search(p, r->pPeer, t, r->logPk, iFork, r->pCmd, 1);
     } else if (nAdded > 0) {
       node_pull_on(p, t, r, rec.counter - 1);
     }
@@ -1466,27 +1896,43 @@ static void node_req_done(thr_node *p, node_req *r) {
     aTheirs = sqlite3_malloc64((nItem ? nItem : 1) * sizeof(*aTheirs));
     for (k = 0; aTheirs && k < nItem; k++) {
       thr_cbor *pH = thr_cbor_array_at(pHeads, k);
-      size_t nPk = 0;
+      size_t nPk = 0, nCid = 0;
       const unsigned char *pk =
           thr_cbor_as_bytes(thr_cbor_array_at(pH, 0), &nPk);
+      const unsigned char *cid =
+          thr_cbor_as_bytes(thr_cbor_array_at(pH, 2), &nCid);
       uint64_t c = 0;
       if (pk && nPk == 32 && thr_cbor_as_uint(thr_cbor_array_at(pH, 1), &c) &&
           c < (1ULL << 62)) {
         memcpy(aTheirs[nTheirs].pk, pk, 32);
-        aTheirs[nTheirs++].counter = (sqlite3_int64)c;
+        aTheirs[nTheirs].counter = (sqlite3_int64)c;
+        aTheirs[nTheirs].hasHead = c > 0 && cid && nCid == THR_CID_BYTES;
+        if (aTheirs[nTheirs].hasHead) {
+          memcpy(aTheirs[nTheirs].head.a, cid, THR_CID_BYTES);
+        }
+        nTheirs++;
       }
     }
     if (aTheirs && node_heads(p, t, &aMine, &nMine, NULL) == SQLITE_OK) {
-      for (i = 0; i < nTheirs; i++) { /* pull what they hold more of */
+      for (i = 0; i < nTheirs; i++) {
         sqlite3_int64 nHave = heads_count(aMine, nMine, aTheirs[i].pk);
-        if (aTheirs[i].counter > nHave &&
-            !node_chain_join(p, t, aTheirs[i].pk, NULL, 0, r->pCmd)) {
+        if (aTheirs[i].hasHead && aTheirs[i].counter <= nHave &&
+            node_head_differs(p, t, aTheirs[i].pk, aTheirs[i].counter,
+                              &aTheirs[i].head)) {
+          /* Their head is not our record there: the log forked at or
+          ** below it, and nothing of it is pushed to them below. */
+          node_fork_search(p, pPeer, t, aTheirs[i].pk, aTheirs[i].counter,
+                           r->pCmd, 0);
+          aTheirs[i].counter = -1;
+        } else if (aTheirs[i].counter > nHave &&
+                   !node_chain_join(p, t, aTheirs[i].pk, NULL, 0, r->pCmd)) {
+          /* pull what they hold more of */
           node_send_pull(p, pPeer, t, aTheirs[i].pk, nHave, r->pCmd);
         }
       }
       for (i = 0; i < nMine; i++) { /* push what they hold less of */
         sqlite3_int64 nThey = heads_count(aTheirs, nTheirs, aMine[i].pk);
-        if (aMine[i].counter > nThey &&
+        if (nThey >= 0 && aMine[i].counter > nThey &&
             !node_chain_join(p, t, aMine[i].pk, pPeer, 1, r->pCmd)) {
           node_send_push(p, pPeer, t, aMine[i].pk, nThey, r->pCmd);
         }
@@ -1500,9 +1946,13 @@ static void node_req_done(thr_node *p, node_req *r) {
     }
   } else if (t && pIn && r->eOp == OP_PART) {
     node_got_piece(p, t, r, pIn);
+  } else if (t && pIn && r->eOp == OP_CIDS) {
+    node_got_cids(p, t, r, pIn);
   } else if (t && pIn && r->eOp == OP_PUSH) {
     uint64_t v = 0;
-    if (thr_cbor_as_uint(thr_cbor_get(pIn, "need"), &v)) {
+    if (thr_cbor_as_uint(thr_cbor_get(pIn, "fork"), &v) && v < (1ULL << 62)) {
+      node_fork_search(p, pPeer, t, r->logPk, (sqlite3_int64)v, r->pCmd, 0);
+    } else if (thr_cbor_as_uint(thr_cbor_get(pIn, "need"), &v)) {
       node_send_push(p, pPeer, t, r->logPk, (sqlite3_int64)v, r->pCmd);
     } else if (thr_cbor_as_uint(thr_cbor_get(pIn, "off"), &v)) {
       node_send_piece(p, pPeer, t, r->logPk, r->iCtr, (size_t)v, r->pCmd);
@@ -1589,7 +2039,7 @@ static void node_serve_push(thr_node *p, node_thr *t, thr_cbor *pIn,
   thr_cbor *pBig = thr_cbor_get(pIn, "big");
   char *zBad = NULL;
   int bGap = 0, bMore = 0;
-  sqlite3_int64 nAdded = 0;
+  sqlite3_int64 nAdded = 0, iFork = 0;
   thr_part *pPart = NULL;
   if (pk == NULL || nPk != 32 || (pRecs == NULL && pBig == NULL)) {
     return; /* "bad request" */
@@ -1607,15 +2057,20 @@ static void node_serve_push(thr_node *p, node_thr *t, thr_cbor *pIn,
       zBad = sqlite3_mprintf("refused: %s", THR_CHECK_DECODE);
     } else if (nHave < 0) {
       zBad = sqlite3_mprintf("storage: cannot read the heads");
-    } else if (iCtr != nHave + 1) {
-      bGap = 1; /* not the next record: say where we are */
+    } else if (iCtr > nHave + 1) {
+      /* Not the next record: say where we are.  (One at or below our end
+      ** is another branch's, pushed to us as a fork's winner.) */
+      bGap = 1;
     } else if ((pPart = node_part_get(p, t, pk, iCtr, from, an, &zBad)) !=
                NULL) {
       int e = thr_part_add(pPart, (size_t)iOff, aData, nData, thr_now_ms());
       if (e == THR_PART_DONE) {
         thr_wire_rec rec;
         thr_part_record(pPart, &rec);
-        nAdded = node_store(p, t, pk, &rec, NULL, 1, 0, &zBad, &bGap);
+        nAdded = node_store(p, t, pk, &rec, NULL, 1, 0, &zBad, &bGap, &iFork);
+        if (iFork && (nAdded = node_fork_pushed(p, t, pk, iFork, &rec, 1))) {
+          iFork = 0; /* the pusher's branch won: it is ours now */
+        }
         thr_part_drop(&p->parts, pPart);
       } else if (e == THR_PART_MORE || e == THR_PART_STALE) {
         bMore = 1;
@@ -1638,7 +2093,15 @@ static void node_serve_push(thr_node *p, node_thr *t, thr_cbor *pIn,
     if (aRec == NULL) {
       zBad = sqlite3_mprintf("storage: out of memory");
     } else {
-      nAdded = node_store(p, t, pk, aRec, NULL, nRec, !bAll, &zBad, &bGap);
+      nAdded =
+          node_store(p, t, pk, aRec, NULL, nRec, !bAll, &zBad, &bGap, &iFork);
+      if (iFork && zBad == NULL) {
+        sqlite3_int64 nWon = node_fork_pushed(p, t, pk, iFork, aRec, nRec);
+        if (nWon > 0) {
+          nAdded += nWon; /* the pusher's branch won: it is ours now */
+          iFork = 0;
+        }
+      }
     }
     sqlite3_free(aRec);
   }
@@ -1655,6 +2118,11 @@ static void node_serve_push(thr_node *p, node_thr *t, thr_cbor *pIn,
   } else if (bMore) {
     thr_cw_text(w, "off");
     thr_cw_uint(w, pPart->nGot);
+  } else if (iFork) {
+    /* Another branch of the log: the sender searches for the fork (it is
+    ** honest: the record is signed by the log's key). */
+    thr_cw_text(w, "fork");
+    thr_cw_uint(w, (uint64_t)iFork);
   } else if (bGap) {
     sqlite3_int64 nHave = node_have(p, t, pk); /* the store may have moved */
     thr_cw_text(w, "need");
@@ -1664,6 +2132,40 @@ static void node_serve_push(thr_node *p, node_thr *t, thr_cbor *pIn,
     thr_cw_uint(w, (uint64_t)nAdded);
   }
   sqlite3_free(zBad);
+}
+
+/* Serve "cids": the CIDs of log pk up to counter iTo (or our last), at
+** most NODE_CIDS (the reply stays under 20 KB). */
+static void node_serve_cids(thr_node *p, node_thr *t,
+                            const unsigned char pk[32], sqlite3_int64 iTo,
+                            thr_cw *w) {
+  sqlite3_int64 nHave = node_have(p, t, pk), iFrom;
+  thr_cid *aCid = sqlite3_malloc64(NODE_CIDS * sizeof(thr_cid));
+  char *zErr = NULL;
+  int n = 0, i;
+  if (aCid == NULL || nHave < 0) {
+    sqlite3_free(aCid);
+    return; /* "bad request" */
+  }
+  if (iTo > nHave) {
+    iTo = nHave;
+  }
+  iFrom = iTo - NODE_CIDS + 1 < 1 ? 1 : iTo - NODE_CIDS + 1;
+  if (iTo >= 1 &&
+      thr_sync_cids(p->pSync, t->iThread, pk, iFrom, (int)(iTo - iFrom + 1),
+                    aCid, &n, &zErr) != SQLITE_OK) {
+    n = 0;
+  }
+  sqlite3_free(zErr);
+  thr_cw_map(w, 2);
+  thr_cw_text(w, "cids");
+  thr_cw_array(w, (size_t)n);
+  for (i = 0; i < n; i++) {
+    thr_cw_bytes(w, aCid[i].a, THR_CID_BYTES);
+  }
+  thr_cw_text(w, "from");
+  thr_cw_uint(w, (uint64_t)iFrom);
+  sqlite3_free(aCid);
 }
 
 /* Answer one request; returns the reply message. */
@@ -1748,9 +2250,12 @@ static nng_msg *node_serve(thr_node *p, nng_msg *pReq) {
         thr_cw_text(&w, "heads");
         thr_cw_array(&w, (size_t)nHead);
         for (i = 0; i < nHead; i++) {
-          thr_cw_array(&w, 2);
+          thr_cw_array(&w, aHead[i].hasHead ? 3 : 2);
           thr_cw_bytes(&w, aHead[i].pk, 32);
           thr_cw_uint(&w, (uint64_t)aHead[i].counter);
+          if (aHead[i].hasHead) {
+            thr_cw_bytes(&w, aHead[i].head.a, THR_CID_BYTES);
+          }
         }
       }
       sqlite3_free(aHead);
@@ -1790,6 +2295,14 @@ static nng_msg *node_serve(thr_node *p, nng_msg *pReq) {
       thr_cw_bytes(&w, a, n);
     }
     sqlite3_free(a);
+  } else if (cbor_text_is(pOp, "cids")) {
+    size_t nPk = 0;
+    const unsigned char *pk = thr_cbor_as_bytes(thr_cbor_get(pIn, "log"), &nPk);
+    uint64_t iTo = 0;
+    if (pk && nPk == 32 && thr_cbor_as_uint(thr_cbor_get(pIn, "to"), &iTo) &&
+        iTo < (1ULL << 62)) {
+      node_serve_cids(p, t, pk, (sqlite3_int64)iTo, &w);
+    }
   } else if (cbor_text_is(pOp, "push")) {
     node_serve_push(p, t, pIn, pipe, &w);
   }

@@ -1,6 +1,7 @@
 """Helpers for the network tests: peers as real processes on loopback."""
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -58,6 +59,21 @@ class Peer:
     def kill9(self):
         self.proc.kill()
         self.proc.wait()
+
+
+def keep_log(path):
+    """Make a copied database file write its original's log, as a copy at
+    the same path and inode on another machine would: the file identity
+    recorded with its logs (store.c, "File identity") becomes its own.
+    Returns the number of generations rewritten."""
+    db = sqlite3.connect(path)
+    real = db.execute("SELECT file FROM pragma_database_list WHERE name = 'main'").fetchone()[0]
+    st = os.stat(real)
+    n = db.execute("UPDATE _threads_own SET dev = ?, ino = ?, path = ?",
+                   (st.st_dev, st.st_ino, real)).rowcount
+    db.commit()
+    db.close()
+    return n
 
 
 def check(name, ok, detail=""):
