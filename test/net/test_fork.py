@@ -187,7 +187,7 @@ a3.close()
 # A copy that only dials (no threads_listen) and whose branch wins: the
 # others cannot pull it from there, so it must hand its branch over itself.
 # Copies are made until one's record at the fork has the smaller CID.
-for attempt in range(12):
+for attempt in range(20):  # each copy wins with p = 1/2
     a_log = own_log("a.db")
     base = a.one("SELECT max(counter) FROM threads_records WHERE thread = 't' AND log = '%s'" % a_log)
     f = int(base) + 1
