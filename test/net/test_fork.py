@@ -187,7 +187,7 @@ a3.close()
 # A copy that only dials (no threads_listen) and whose branch wins: the
 # others cannot pull it from there, so it must hand its branch over itself.
 # Copies are made until one's record at the fork has the smaller CID.
-for attempt in range(12):
+for attempt in range(20):  # each copy wins with p = 1/2
     a_log = own_log("a.db")
     base = a.one("SELECT max(counter) FROM threads_records WHERE thread = 't' AND log = '%s'" % a_log)
     f = int(base) + 1
@@ -219,32 +219,54 @@ check("dialing winner: threads_verify passes on all", ok, detail)
 a5.close()
 
 # --- 3. kill -9 of the copy while it resolves ------------------------------------
+# The copy starts a sync (a round at once) and is killed a few ms later:
+# before, during or after its resolution of the fork, its file must be
+# whole, and the next sync must go on from what is there.
 rng = random.Random(11)
-for round_ in range(3):
+seen = {}
+for round_ in range(6):
     path = "a4-%d.db" % round_
+    k_log = own_log("a.db")
+    f = int(a.one("SELECT max(counter) FROM threads_records WHERE thread = 't' AND log = '%s'" % k_log)) + 1
     backup("a.db", path)
     keep_log(path)
     a4 = Peer(path)
+    forks_before = int(rejects(a4).get("fork", 0))  # copied from A's file
     for i in range(2):
         a4.q("INSERT INTO item(_id, name) VALUES ('a4-%d-%d', 'from a4')" % (round_, i))
         want.add("a4-%d-%d|from a4" % (round_, i))
         a.q("INSERT INTO item(_id, name) VALUES ('a-k%d-%d', 'from a')" % (round_, i))
         want.add("a-k%d-%d|from a" % (round_, i))
+    q = "SELECT cid FROM threads_records WHERE thread = '%s' AND log = '%s' AND counter = %d" % (tid, k_log, f)
+    mine = a4.one(q)
     a4.q("SELECT threads_listen('%s')" % addr())
-    time.sleep(rng.uniform(0.0, 0.4))
+    a4.proc.stdin.write("SELECT threads_sync('%s', 5000)\n" % tid)  # not waited for
+    a4.proc.stdin.flush()
+    delay = rng.uniform(0.0, 0.025)
+    time.sleep(delay)
     a4.kill9()
     a4 = Peer(path)
+    if a4.one(q) != mine:
+        state = "had taken A's branch"
+    elif int(rejects(a4).get("fork", 0)) > forks_before:
+        state = "had found its branch wins"
+    else:
+        state = "had not resolved the fork"
+    seen[state] = seen.get(state, 0) + 1
+    print("INFO kill -9 round %d, %.0f ms into the sync: the copy %s" % (round_, delay * 1000, state))
     check("kill -9 while resolving (%d): integrity_check ok" % round_,
           a4.one("PRAGMA integrity_check") == "ok")
     n = a4.one("SELECT count(*) FROM threads_records WHERE thread = '%s'" % tid)
     v = a4.one("SELECT threads_verify('%s')" % tid)
     check("kill -9 while resolving (%d): threads_verify passes" % round_, v == n, (v, n))
     a4.q("SELECT threads_listen()")
+    a4.q("SELECT threads_sync('%s', 5000)" % tid)
     peers = [a, b, a4]
     ok = wait_for(lambda: converged(peers, want), 30)
     check("kill -9 while resolving (%d): converge with every write" % round_, ok,
           [sorted(rows(p) ^ want) for p in peers])
     a4.close()
+print("INFO kill -9 rounds: %s" % seen)
 ok, detail = verify_all([a, b], tid)
 check("after all: threads_verify passes on A and B", ok, detail)
 check("after all: A's file is intact", a.one("PRAGMA integrity_check") == "ok")
