@@ -120,13 +120,14 @@ struct red_view {
 
 typedef struct red_state red_state;
 struct red_state {
-  uint64_t hlc;            /* the last clock issued or seen */
-  red_view *pViews;        /* cached views... */
-  int iCookie;             /* ...valid for this schema cookie */
-  red_coll *pColls;        /* schema histories */
-  sqlite3_stmt *pVersion;  /* PRAGMA data_version */
-  sqlite3_stmt *pClearDoc; /* a document's conflicts go */
-  sqlite3_int64 iVersion;  /* ...when pColls was valid */
+  uint64_t hlc;                    /* the last clock issued or seen */
+  red_view *pViews;                /* cached views... */
+  int iCookie;                     /* ...valid for this schema cookie */
+  red_coll *pColls;                /* schema histories */
+  sqlite3_stmt *pVersion;          /* PRAGMA data_version */
+  sqlite3_stmt *pClearDoc;         /* a document's conflicts go */
+  sqlite3_stmt *pHwmGet, *pHwmPut; /* a view's hwm */
+  sqlite3_int64 iVersion;          /* ...when pColls was valid */
 };
 
 /**************************************************************************
@@ -178,6 +179,10 @@ static void red_release(void *pArg) {
   p->pVersion = NULL;
   sqlite3_finalize(p->pClearDoc);
   p->pClearDoc = NULL;
+  sqlite3_finalize(p->pHwmGet);
+  p->pHwmGet = NULL;
+  sqlite3_finalize(p->pHwmPut);
+  p->pHwmPut = NULL;
   while (p->pViews) {
     red_view *pV = p->pViews;
     p->pViews = pV->pNext;
@@ -495,17 +500,25 @@ static int view_hwm(thr_store *pStore, red_view *pV) {
   if (pV->bHwm) {
     return SQLITE_OK;
   }
+  red_state *p = red_get(pStore);
   memset(pV->hwm, 0, ORD);
-  rc = sqlite3_prepare_v2(thr_store_db(pStore),
-                          "SELECT hwm FROM _threads_hwm WHERE view = ?1", -1,
-                          &pStmt, NULL);
+  if (p == NULL) {
+    return SQLITE_NOMEM;
+  }
+  rc = SQLITE_OK;
+  if (p->pHwmGet == NULL) {
+    rc = sqlite3_prepare_v3(thr_store_db(pStore),
+                            "SELECT hwm FROM _threads_hwm WHERE view = ?1", -1,
+                            SQLITE_PREPARE_PERSISTENT, &p->pHwmGet, NULL);
+  }
+  pStmt = p->pHwmGet;
   if (rc == SQLITE_OK) {
     sqlite3_bind_text(pStmt, 1, pV->zView, -1, SQLITE_STATIC);
     if (sqlite3_step(pStmt) == SQLITE_ROW &&
         sqlite3_column_bytes(pStmt, 0) == ORD) {
       memcpy(pV->hwm, sqlite3_column_blob(pStmt, 0), ORD);
     }
-    rc = sqlite3_finalize(pStmt);
+    rc = sqlite3_reset(pStmt);
   }
   pV->bHwm = rc == SQLITE_OK;
   pV->bHwmDirty = 0;
@@ -1404,16 +1417,18 @@ int thr_reduce_flush(thr_store *pStore, char **pzErr) {
     marks_free(pV);
     pV->bAll = 0;
     if (rc == SQLITE_OK && pV->bHwmDirty) {
-      sqlite3_stmt *pStmt = NULL;
-      rc = sqlite3_prepare_v2(thr_store_db(pStore),
-                              "INSERT OR REPLACE INTO _threads_hwm(view, hwm)"
-                              " VALUES (?1, ?2)",
-                              -1, &pStmt, NULL);
+      if (p->pHwmPut == NULL) {
+        rc = sqlite3_prepare_v3(thr_store_db(pStore),
+                                "INSERT OR REPLACE INTO _threads_hwm(view, hwm)"
+                                " VALUES (?1, ?2)",
+                                -1, SQLITE_PREPARE_PERSISTENT, &p->pHwmPut,
+                                NULL);
+      }
       if (rc == SQLITE_OK) {
-        sqlite3_bind_text(pStmt, 1, pV->zView, -1, SQLITE_STATIC);
-        sqlite3_bind_blob(pStmt, 2, pV->hwm, ORD, SQLITE_STATIC);
-        sqlite3_step(pStmt);
-        rc = sqlite3_finalize(pStmt);
+        sqlite3_bind_text(p->pHwmPut, 1, pV->zView, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(p->pHwmPut, 2, pV->hwm, ORD, SQLITE_STATIC);
+        sqlite3_step(p->pHwmPut);
+        rc = sqlite3_reset(p->pHwmPut);
       }
       pV->bHwmDirty = 0;
     }
