@@ -144,6 +144,13 @@ check("the same unique value on both sides: the first in the order stays,"
 wantc = ['users|ub|create|unique|{"_id":"ub","email":"same@x","n":2}']
 check("the later create is listed on both (unique)",
       conflicts(a) == wantc and conflicts(b) == wantc, (conflicts(a), conflicts(b)))
+place = "SELECT hlc, log, cid, idx FROM threads_conflicts"
+cid_b = b.one("SELECT cid FROM threads_records WHERE counter = 1 AND log ="
+              " (SELECT log FROM threads_conflicts)")
+check("the conflict's place in the order is the same on both, the CID of"
+      " B's record included (B wrote it before its record was sealed)",
+      a.q(place) == b.q(place) and cid_b and a.one("SELECT cid FROM threads_conflicts") == cid_b,
+      (a.q(place), b.q(place), cid_b))
 a.q("INSERT INTO users(_id, email, n) VALUES ('a2', 'a2@x', 3)")
 b.q("INSERT INTO users(_id, email, n) VALUES ('b2', 'b2@x', 4)")
 ok = sync_until(a, b, lambda: len(docs(a, "users")) == 4 and docs(a, "users") == docs(b, "users"))
