@@ -163,6 +163,9 @@ int thr_view_register(thr_store *pStore, const char *zView, const thr_tid *pTid,
   if (rc == SQLITE_OK) {
     rc = thr_reduce_create_hist(db, zView);
   }
+  if (rc == SQLITE_OK) {
+    rc = thr_reduce_hwm_init(pStore, zView);
+  }
   return rc;
 }
 

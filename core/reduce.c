@@ -36,7 +36,10 @@
 **             document that has had more than one action, or whose only
 **             action was skipped.  A document without history rows has had
 **             exactly one action, a create that applied: its row says all.
-**   _threads_view.hwm  the largest order key the view has taken.
+**   _threads_hwm  per view, the largest order key it has taken (hwm),
+**             and the rid up to which that covers this file's records.  A
+**             local write raises hwm in memory only (no page per commit);
+**             a reader adds this file's later records (view_hwm).
 **   _threads_schema_log  every schema action, by order key.
 **   _threads_conflict    every action the rule skipped.
 **
@@ -109,7 +112,9 @@ struct red_view {
   sqlite3_stmt *pSel, *pIns, *pUpd, *pDel;
   sqlite3_stmt *pHistHas, *pHistIns, *pHistSel;
   unsigned char hwm[ORD];
-  int bHwm;      /* hwm read in this transaction */
+  sqlite3_int64 hwmRid; /* hwm covers this file's records up to this rid */
+  int nLocal;    /* local actions in hwm that _threads_hwm lacks */
+  int bHwm;      /* hwm valid (red_state.bHwmChecked says for how long) */
   int bHwmDirty; /* hwm moved: write it at flush */
   int bAll;      /* recompute every document at flush */
   int bRebuild;  /* replaying the log: every action to the history */
@@ -128,6 +133,8 @@ struct red_state {
   sqlite3_stmt *pClearDoc;         /* a document's conflicts go */
   sqlite3_stmt *pHwmGet, *pHwmPut; /* a view's hwm */
   sqlite3_int64 iVersion;          /* ...when pColls was valid */
+  sqlite3_int64 iHwmVersion;       /* data_version the views' hwm hold for */
+  int bHwmChecked;                 /* ...checked in this transaction */
 };
 
 /**************************************************************************
@@ -284,24 +291,24 @@ static void red_check_cookie(thr_store *pStore, red_state *p) {
 
 void thr_reduce_begin(thr_store *pStore) {
   red_state *p = red_get(pStore);
-  red_view *pV;
   if (p == NULL) {
     return;
   }
   red_check_cookie(pStore, p);
-  for (pV = p->pViews; pV; pV = pV->pNext) {
-    pV->bHwm = 0;
-  }
+  p->bHwmChecked = 0;
 }
 
 void thr_reduce_rollback(thr_store *pStore) {
   red_state *p = red_get(pStore);
   red_view *pV;
   for (pV = p ? p->pViews : NULL; pV; pV = pV->pNext) {
-    pV->bHwm = 0;
+    pV->bHwm = 0; /* it may hold actions rolled back: read it again */
     pV->bHwmDirty = 0;
     pV->bAll = 0;
     marks_free(pV);
+  }
+  if (p) {
+    p->bHwmChecked = 0;
   }
 }
 
@@ -493,18 +500,110 @@ static int view_load(thr_store *pStore, red_state *p, sqlite3_int64 iThread,
   return rc;
 }
 
-/* Read the view's hwm, once per transaction. */
+/* Raise pV->hwm to the doc actions of pV's collection in the records this
+** file wrote with rid > pV->hwmRid (they are not in _threads_hwm: local
+** writes do not write it, see view_hwm), and pV->hwmRid to the last. */
+static int view_fold_own(thr_store *pStore, red_view *pV) {
+  sqlite3_stmt *pStmt = NULL;
+  int rc = sqlite3_prepare_v2(
+      thr_store_db(pStore),
+      /* CROSS JOIN: from the rid range, usually empty, not the log. */
+      "SELECT r.rid, l.pk, r.cid FROM _threads_record r"
+      " CROSS JOIN _threads_log l ON l.lid = r.lid"
+      " WHERE r.rid > ?1 AND l.tid = ?2 AND (l.own OR l.pk IN"
+      " (SELECT pk FROM _threads_own WHERE tid = ?2)) ORDER BY r.rid",
+      -1, &pStmt, NULL);
+  if (rc != SQLITE_OK) {
+    return rc;
+  }
+  sqlite3_bind_int64(pStmt, 1, pV->hwmRid);
+  sqlite3_bind_int64(pStmt, 2, pV->iThread);
+  while (sqlite3_step(pStmt) == SQLITE_ROW) {
+    sqlite3_int64 iRid = sqlite3_column_int64(pStmt, 0);
+    thr_cbuf body = {0, 0};
+    unsigned char author[32];
+    int64_t t;
+    char *zErr = NULL;
+    thr_cbor *pBody = NULL, *pActs;
+    size_t i, n;
+    if (sqlite3_column_bytes(pStmt, 1) == 32 &&
+        sqlite3_column_bytes(pStmt, 2) == 36 &&
+        thr_store_body_at(pStore, iRid, &body, author, &t, &zErr) ==
+            SQLITE_OK) {
+      pBody = thr_cbor_decode(body.a, body.n, &zErr);
+    }
+    pActs = thr_cbor_get(pBody, "actions");
+    n = thr_cbor_array_size(pActs);
+    for (i = 0; i < n; i++) {
+      thr_cbor *pAct = thr_cbor_array_at(pActs, i);
+      size_t nColl = 0;
+      const char *zColl =
+          thr_cbor_as_text(thr_cbor_get(pAct, "coll"), &nColl);
+      uint64_t hlc = 0;
+      unsigned char ord[ORD];
+      if (zColl && nColl == strlen(pV->zColl) &&
+          memcmp(zColl, pV->zColl, nColl) == 0 &&
+          thr_cbor_get(pAct, "id") != NULL &&
+          thr_cbor_as_uint(thr_cbor_get(pAct, "hlc"), &hlc)) {
+        thr_ord_make(ord, hlc, sqlite3_column_blob(pStmt, 1),
+                     sqlite3_column_blob(pStmt, 2), (uint32_t)i);
+        if (memcmp(ord, pV->hwm, ORD) > 0) {
+          memcpy(pV->hwm, ord, ORD);
+        }
+      }
+    }
+    thr_cbor_free(pBody);
+    sqlite3_free(body.a);
+    sqlite3_free(zErr);
+    pV->hwmRid = iRid;
+    pV->bHwmDirty = 1; /* save the fold's work at flush */
+  }
+  return sqlite3_finalize(pStmt);
+}
+
+/* The view's hwm.  _threads_hwm(view, hwm) holds the order key (80 bytes)
+** and the rid up to which it covers this file's own records (8 more,
+** big-endian; a row without them covers none).  A local write raises hwm
+** in memory only: writing the row would cost every commit a page.  So
+** whoever reads the row raises it by the own records past its rid
+** (view_fold_own); the node, which applies remote records, writes the
+** row, and so does a connection whose unwritten local actions pass
+** THR_HWM_LAG.  Kept across transactions while no other connection
+** commits (PRAGMA data_version). */
+#define THR_HWM_LAG 1024
 static int view_hwm(thr_store *pStore, red_view *pV) {
   sqlite3_stmt *pStmt = NULL;
   int rc;
-  if (pV->bHwm) {
-    return SQLITE_OK;
-  }
   red_state *p = red_get(pStore);
-  memset(pV->hwm, 0, ORD);
   if (p == NULL) {
     return SQLITE_NOMEM;
   }
+  if (!p->bHwmChecked) {
+    sqlite3_int64 iVersion = -1;
+    red_view *pW;
+    if (p->pVersion == NULL) {
+      thr_store_pin(pStore);
+      sqlite3_prepare_v3(thr_store_db(pStore), "PRAGMA data_version", -1,
+                         SQLITE_PREPARE_PERSISTENT, &p->pVersion, NULL);
+    }
+    if (p->pVersion && sqlite3_step(p->pVersion) == SQLITE_ROW) {
+      iVersion = sqlite3_column_int64(p->pVersion, 0);
+    }
+    sqlite3_reset(p->pVersion);
+    if (iVersion < 0 || iVersion != p->iHwmVersion) {
+      for (pW = p->pViews; pW; pW = pW->pNext) {
+        pW->bHwm = 0;
+      }
+    }
+    p->iHwmVersion = iVersion;
+    p->bHwmChecked = 1;
+  }
+  if (pV->bHwm) {
+    return SQLITE_OK;
+  }
+  memset(pV->hwm, 0, ORD);
+  pV->hwmRid = 0;
+  pV->nLocal = 0;
   rc = SQLITE_OK;
   if (p->pHwmGet == NULL) {
     rc = sqlite3_prepare_v3(thr_store_db(pStore),
@@ -515,13 +614,23 @@ static int view_hwm(thr_store *pStore, red_view *pV) {
   if (rc == SQLITE_OK) {
     sqlite3_bind_text(pStmt, 1, pV->zView, -1, SQLITE_STATIC);
     if (sqlite3_step(pStmt) == SQLITE_ROW &&
-        sqlite3_column_bytes(pStmt, 0) == ORD) {
-      memcpy(pV->hwm, sqlite3_column_blob(pStmt, 0), ORD);
+        sqlite3_column_bytes(pStmt, 0) >= ORD) {
+      const unsigned char *a = sqlite3_column_blob(pStmt, 0);
+      memcpy(pV->hwm, a, ORD);
+      if (sqlite3_column_bytes(pStmt, 0) == ORD + 8) {
+        int i;
+        for (i = 0; i < 8; i++) {
+          pV->hwmRid = (pV->hwmRid << 8) | a[ORD + i];
+        }
+      }
     }
     rc = sqlite3_reset(pStmt);
   }
-  pV->bHwm = rc == SQLITE_OK;
   pV->bHwmDirty = 0;
+  if (rc == SQLITE_OK) {
+    rc = view_fold_own(pStore, pV);
+  }
+  pV->bHwm = rc == SQLITE_OK;
   return rc;
 }
 
@@ -1204,7 +1313,9 @@ static int view_apply(thr_store *pStore, red_view *pV, void *pArg) {
     return rc;
   }
   memcpy(pV->hwm, x->ord, ORD);
-  pV->bHwmDirty = 1;
+  if (!x->bLocal || ++pV->nLocal >= THR_HWM_LAG) {
+    pV->bHwmDirty = 1; /* see view_hwm */
+  }
 
   /* A create of a new _id (the common case, and every row of a bulk load)
   ** is a plain INSERT of the document. */
@@ -1493,9 +1604,65 @@ static int recompute_all(thr_store *pStore, red_view *pV, red_coll *pC,
   return rc;
 }
 
+/* The largest rid of the file's records (0 when there are none). */
+static int max_rid(thr_store *pStore, sqlite3_int64 *piRid) {
+  sqlite3_stmt *pStmt = NULL;
+  int rc = sqlite3_prepare_v2(thr_store_db(pStore),
+                              "SELECT coalesce(max(rid), 0) FROM _threads_record",
+                              -1, &pStmt, NULL);
+  *piRid = 0;
+  if (rc == SQLITE_OK && sqlite3_step(pStmt) == SQLITE_ROW) {
+    *piRid = sqlite3_column_int64(pStmt, 0);
+  }
+  sqlite3_finalize(pStmt);
+  return rc;
+}
+
+/* Write hwm (80 bytes) and rid (8, big-endian) as view zView's row. */
+static int hwm_put(thr_store *pStore, red_state *p, const char *zView,
+                   const unsigned char *hwm, sqlite3_int64 iRid) {
+  unsigned char a[ORD + 8];
+  int i, rc = SQLITE_OK;
+  memcpy(a, hwm, ORD);
+  for (i = 0; i < 8; i++) {
+    a[ORD + i] = (unsigned char)((sqlite3_uint64)iRid >> (56 - 8 * i));
+  }
+  if (p->pHwmPut == NULL) {
+    rc = sqlite3_prepare_v3(thr_store_db(pStore),
+                            "INSERT OR REPLACE INTO _threads_hwm(view, hwm)"
+                            " VALUES (?1, ?2)",
+                            -1, SQLITE_PREPARE_PERSISTENT, &p->pHwmPut, NULL);
+  }
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(p->pHwmPut, 1, zView, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(p->pHwmPut, 2, a, ORD + 8, SQLITE_STATIC);
+    sqlite3_step(p->pHwmPut);
+    rc = sqlite3_reset(p->pHwmPut);
+  }
+  return rc;
+}
+
+int thr_reduce_hwm_init(thr_store *pStore, const char *zView) {
+  red_state *p = red_get(pStore);
+  unsigned char zero[ORD];
+  sqlite3_int64 iRid = 0;
+  int rc;
+  if (p == NULL) {
+    return SQLITE_NOMEM;
+  }
+  memset(zero, 0, ORD);
+  rc = max_rid(pStore, &iRid);
+  return rc == SQLITE_OK ? hwm_put(pStore, p, zView, zero, iRid) : rc;
+}
+
 int thr_reduce_flush(thr_store *pStore, char **pzErr) {
+  return thr_reduce_recompute(pStore, 1, pzErr);
+}
+
+int thr_reduce_recompute(thr_store *pStore, int bSave, char **pzErr) {
   red_state *p = red_get(pStore);
   red_view *pV;
+  sqlite3_int64 iMaxRid = -1;
   int rc = SQLITE_OK;
   if (p == NULL) {
     return SQLITE_NOMEM;
@@ -1518,26 +1685,22 @@ int thr_reduce_flush(thr_store *pStore, char **pzErr) {
     }
     marks_free(pV);
     pV->bAll = 0;
-    if (rc == SQLITE_OK && pV->bHwmDirty) {
-      if (p->pHwmPut == NULL) {
-        rc = sqlite3_prepare_v3(thr_store_db(pStore),
-                                "INSERT OR REPLACE INTO _threads_hwm(view, hwm)"
-                                " VALUES (?1, ?2)",
-                                -1, SQLITE_PREPARE_PERSISTENT, &p->pHwmPut,
-                                NULL);
+    /* The row's rid must count only records whose actions hwm holds: a
+    ** local transaction saves after its record is appended (txn.c). */
+    if (rc == SQLITE_OK && pV->bHwmDirty && bSave) {
+      if (iMaxRid < 0) {
+        rc = max_rid(pStore, &iMaxRid);
       }
       if (rc == SQLITE_OK) {
-        sqlite3_bind_text(p->pHwmPut, 1, pV->zView, -1, SQLITE_STATIC);
-        sqlite3_bind_blob(p->pHwmPut, 2, pV->hwm, ORD, SQLITE_STATIC);
-        sqlite3_step(p->pHwmPut);
-        rc = sqlite3_reset(p->pHwmPut);
+        rc = hwm_put(pStore, p, pV->zView, pV->hwm, iMaxRid);
       }
+      pV->hwmRid = iMaxRid;
+      pV->nLocal = 0;
       pV->bHwmDirty = 0;
     }
   }
-  for (pV = p->pViews; pV; pV = pV->pNext) {
-    pV->bHwm = 0; /* the next transaction reads it again */
-  }
+  /* The next transaction checks that no other connection moved them. */
+  p->bHwmChecked = 0;
   if (rc != SQLITE_OK && *pzErr == NULL) {
     *pzErr = sqlite3_mprintf("%s", sqlite3_errmsg(thr_store_db(pStore)));
   }

@@ -671,6 +671,8 @@ int thr_sync_flush(thr_sync *p) {
   return rc;
 }
 
+void thr_sync_rollback(thr_sync *p) { thr_reduce_rollback(p->pStore); }
+
 int thr_sync_put(thr_sync *p, sqlite3_int64 iThread, const thr_tkey *pKey,
                  const unsigned char logPk[32], const thr_wire_rec *pRec,
                  const thr_checked *pChk, int *peOut, int *pnSkip,

@@ -778,6 +778,11 @@ void thr_reduce_begin(thr_store *p);
 /* Before COMMIT: recompute what older actions changed, write the views'
 ** state.  Every writer of the views calls it in its transaction. */
 int thr_reduce_flush(thr_store *p, char **pzErr);
+/* The same, writing the views' state only with bSave: a local
+** transaction recomputes before its record is appended, saves after. */
+int thr_reduce_recompute(thr_store *p, int bSave, char **pzErr);
+/* A new view's state: nothing taken yet, as of the file's last record. */
+int thr_reduce_hwm_init(thr_store *p, const char *zView);
 void thr_reduce_rollback(thr_store *p);
 /* Drop the cached views and schemas (a table came or went). */
 void thr_reduce_forget(thr_store *p);

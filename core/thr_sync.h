@@ -112,6 +112,9 @@ void thr_checked_clear(thr_checked *p);
 /* After the last thr_sync_put() of a transaction, before COMMIT: the
 ** reducer's deferred work (thr_reduce_flush). */
 int thr_sync_flush(thr_sync *p);
+/* Before ROLLBACK of a transaction that stored records: the merge rule's
+** cached state may hold what is rolled back. */
+void thr_sync_rollback(thr_sync *p);
 
 /* Store a record that a peer sent for log logPk as the log's next record,
 ** applying its actions to the views when this peer holds the read key:

@@ -216,7 +216,7 @@ int thr_txn_seal(thr_store *pStore, char **pzErr) {
     return SQLITE_OK;
   }
   thr_store_set_inline(pStore, 1);
-  rc = thr_reduce_flush(pStore, pzErr);
+  rc = thr_reduce_recompute(pStore, 0, pzErr);
   for (i = 0; rc == SQLITE_OK && i < p->nThread; i++) {
     txn_thread *pT = &p->aThread[i];
     unsigned char aHdr[32];
@@ -242,6 +242,9 @@ int thr_txn_seal(thr_store *pStore, char **pzErr) {
       pT->nAct = 0;
       pT->w.n = 0;
     }
+  }
+  if (rc == SQLITE_OK) {
+    rc = thr_reduce_flush(pStore, pzErr); /* the views' state, records in */
   }
   thr_store_set_inline(pStore, 0);
   return rc;

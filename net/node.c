@@ -1184,9 +1184,11 @@ node_store(thr_node *p, node_thr *t, const unsigned char logPk[32],
       if (*pzBad == NULL) {
         *pzBad = sqlite3_mprintf("storage: %s", sqlite3_errmsg(p->db));
       }
+      thr_sync_rollback(p->pSync);
       node_exec(p, "ROLLBACK");
       nAdded = 0;
     } else if (node_exec(p, "COMMIT") != SQLITE_OK) {
+      thr_sync_rollback(p->pSync);
       node_exec(p, "ROLLBACK");
       nAdded = 0;
     }
@@ -1496,6 +1498,7 @@ static int node_fork_apply(thr_node *p, node_thr *t, const unsigned char pk[32],
     if (*pzErr == NULL) {
       *pzErr = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
     }
+    thr_sync_rollback(p->pSync);
     node_exec(p, "ROLLBACK");
     memset(pOut, 0, sizeof(*pOut));
     return rc;
