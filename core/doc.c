@@ -11,6 +11,7 @@
 */
 #include "thr_core.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,12 +57,14 @@ static int doc_mirrors(int eKind, const json_t *v) {
   case THR_PT_INT:
     return json_is_integer(v);
   case THR_PT_REAL:
-    return json_is_real(v);
+    /* A REAL column stores -0.0 as 0.0. */
+    return json_is_real(v) &&
+           !(json_real_value(v) == 0.0 && signbit(json_real_value(v)));
   case THR_PT_BOOL:
     return json_is_boolean(v);
   case THR_PT_JSON:
     return json_is_object(v) || json_is_array(v);
-  default:
+  default: /* no type: the column stores what it is given */
     return json_is_string(v) || json_is_integer(v) || json_is_real(v);
   }
 }

@@ -9,6 +9,11 @@
 ** with only '"', '\\' and control characters escaped, integers in decimal,
 ** reals as printf("%.17g") with ".0" added when that reads as an integer
 ** and the exponent written without '+' or leading zeros.
+**
+** TEXT A DOCUMENT MAY HOLD (thr_text_check): well-formed UTF-8 (RFC 3629:
+** no overlong forms, no surrogates, nothing past U+10FFFF) with no NUL
+** character.  Writes refuse anything else, naming the field, so nothing
+** is signed into a log that a peer's decoder would refuse.
 */
 #include "thr_core.h"
 
@@ -273,4 +278,44 @@ char *thr_json_text(const json_t *v, size_t *pn) {
     *pn = b.n;
   }
   return b.a;
+}
+
+int thr_text_check(const char *z, size_t n) {
+  const unsigned char *a = (const unsigned char *)z;
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = a[i];
+    size_t k, nCont;
+    unsigned cp, cpMin;
+    if (c == 0) {
+      return THR_TEXT_NUL;
+    }
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+      nCont = 1, cp = c & 0x1f, cpMin = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      nCont = 2, cp = c & 0x0f, cpMin = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      nCont = 3, cp = c & 0x07, cpMin = 0x10000;
+    } else {
+      return THR_TEXT_UTF8; /* a continuation byte, 0xc0, 0xc1, >= 0xf5 */
+    }
+    if (n - i <= nCont) {
+      return THR_TEXT_UTF8; /* cut short */
+    }
+    for (k = 1; k <= nCont; k++) {
+      if ((a[i + k] & 0xc0) != 0x80) {
+        return THR_TEXT_UTF8;
+      }
+      cp = (cp << 6) | (a[i + k] & 0x3f);
+    }
+    if (cp < cpMin || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+      return THR_TEXT_UTF8;
+    }
+    i += nCont + 1;
+  }
+  return THR_TEXT_OK;
 }

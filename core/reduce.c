@@ -601,14 +601,120 @@ static int coll_add_step(red_coll *pC, const unsigned char *ord,
   return SQLITE_OK;
 }
 
+static const unsigned char aNoCid[36] = {
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+/* The first clock of record iCounter of log iLid in *pHlc, and with
+** hlc != 0, whether the record holds an action of clock hlc (*pbHas). */
+static int rec_first_hlc(thr_store *pStore, sqlite3_stmt *pRec,
+                         sqlite3_int64 iCounter, uint64_t hlc, uint64_t *pFirst,
+                         int *pbHas) {
+  thr_cbuf body = {0, 0};
+  unsigned char author[32];
+  int64_t t;
+  char *zErr = NULL;
+  thr_cbor *pBody = NULL, *pActs;
+  size_t i, n;
+  int rc;
+  *pFirst = 0;
+  *pbHas = 0;
+  sqlite3_bind_int64(pRec, 2, iCounter);
+  rc = sqlite3_step(pRec) == SQLITE_ROW ? SQLITE_OK : SQLITE_NOTFOUND;
+  if (rc == SQLITE_OK) {
+    rc = thr_store_body_at(pStore, sqlite3_column_int64(pRec, 0), &body,
+                           author, &t, &zErr);
+  }
+  if (rc == SQLITE_OK) {
+    pBody = thr_cbor_decode(body.a, body.n, &zErr);
+  }
+  pActs = thr_cbor_get(pBody, "actions");
+  n = thr_cbor_array_size(pActs);
+  for (i = 0; i < n; i++) {
+    uint64_t h = 0;
+    if (thr_cbor_as_uint(thr_cbor_get(thr_cbor_array_at(pActs, i), "hlc"),
+                         &h)) {
+      if (*pFirst == 0) {
+        *pFirst = h;
+      }
+      *pbHas |= h == hlc;
+    }
+  }
+  thr_cbor_free(pBody);
+  sqlite3_free(body.a);
+  sqlite3_free(zErr);
+  return rc;
+}
+
+/* An order key of an action written here holds no CID (its record was
+** not sealed when it was made: thr_ord_make with NULL).  Put the CID of
+** the record of log iLid that holds the action's clock into ord, so that
+** every peer lists the action alike.  Clocks grow along a log, so the
+** record is found by bisection on the counter. */
+static void ord_seal(thr_store *pStore, sqlite3_int64 iLid,
+                     unsigned char ord[ORD]) {
+  sqlite3 *db = thr_store_db(pStore);
+  sqlite3_stmt *pMax = NULL, *pRec = NULL;
+  sqlite3_int64 lo = 1, hi = 0, found = 0;
+  uint64_t hlc = thr_ord_hlc(ord);
+  if (memcmp(ord + 40, aNoCid, 36) != 0) {
+    return;
+  }
+  if (sqlite3_prepare_v2(db,
+                         "SELECT max(counter) FROM _threads_record"
+                         " WHERE lid = ?1",
+                         -1, &pMax, NULL) == SQLITE_OK) {
+    sqlite3_bind_int64(pMax, 1, iLid);
+    if (sqlite3_step(pMax) == SQLITE_ROW) {
+      hi = sqlite3_column_int64(pMax, 0);
+    }
+  }
+  sqlite3_finalize(pMax);
+  if (sqlite3_prepare_v2(db,
+                         "SELECT rid, cid FROM _threads_record"
+                         " WHERE lid = ?1 AND counter = ?2",
+                         -1, &pRec, NULL) != SQLITE_OK) {
+    hi = 0;
+  }
+  sqlite3_bind_int64(pRec, 1, iLid);
+  /* The last record whose first clock is <= hlc. */
+  while (lo <= hi) {
+    sqlite3_int64 mid = lo + (hi - lo) / 2;
+    uint64_t first;
+    int bHas;
+    int rc = rec_first_hlc(pStore, pRec, mid, hlc, &first, &bHas);
+    if (rc == SQLITE_OK && bHas) {
+      found = mid;
+      break;
+    }
+    if (rc == SQLITE_OK && first != 0 && first <= hlc) {
+      lo = mid + 1;
+    } else if (rc == SQLITE_OK) {
+      hi = mid - 1;
+    } else {
+      break; /* unreadable: leave the key as it is */
+    }
+    sqlite3_reset(pRec);
+  }
+  if (found && sqlite3_column_bytes(pRec, 1) == 36) {
+    memcpy(ord + 40, sqlite3_column_blob(pRec, 1), 36);
+  }
+  sqlite3_finalize(pRec);
+}
+
 /* Add a conflict row.  zId NULL for a schema action. */
 static int conflict_add(thr_store *pStore, sqlite3_int64 iThread,
                         const char *zColl, const char *zId,
-                        const unsigned char *ord, int eType, const char *zJson,
-                        sqlite3_int64 iLid, int eWhy) {
+                        const unsigned char *ordIn, int eType,
+                        const char *zJson, sqlite3_int64 iLid, int eWhy) {
   sqlite3 *db = thr_store_db(pStore);
   sqlite3_stmt *pStmt = NULL;
-  int rc = sqlite3_prepare_v3(
+  unsigned char ord[ORD];
+  int rc;
+  memcpy(ord, ordIn, ORD);
+  ord_seal(pStore, iLid, ord);
+  rc = sqlite3_prepare_v3(
       db,
       "INSERT OR IGNORE INTO _threads_conflict(tid, coll, id, ord, type,"
       " json, lid, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -929,10 +1035,6 @@ static int row_write(red_view *pV, sqlite3 *db, const char *zId, json_t *pNew,
   sqlite3_stmt *pW;
   char *zRest;
   int rc = SQLITE_OK, i, nP = pV->nProp;
-  static const unsigned char aNoCid[36] = {
-      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
   *pbUnique = 0;
   if (pNew == NULL) {
     if (!bExists) {

@@ -641,6 +641,13 @@ int thr_car_read(const char *zPath, thr_cid *aRoot, int nRootMax, int *pnRoot,
 ** *pn (if not NULL) gets its length.  NULL when out of memory. */
 char *thr_json_text(const json_t *v, size_t *pn);
 
+/* Can n bytes at z be text in a document (json.c)?  THR_TEXT_OK, or why
+** not. */
+#define THR_TEXT_OK 0
+#define THR_TEXT_UTF8 1 /* not well-formed UTF-8 */
+#define THR_TEXT_NUL 2  /* holds a NUL character */
+int thr_text_check(const char *z, size_t n);
+
 /**************************************************************************
 ** Interface to code in hlc.c
 */

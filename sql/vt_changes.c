@@ -10,6 +10,15 @@
 **   action      TEXT     'create', 'save' or 'delete'
 **   author      TEXT     peer ID of the writer
 **   time        INTEGER  the record's time (unix ms)
+**   hlc, log, cid, idx   HIDDEN: the action's place in the thread's order
+**                        (core/reduce.c): its clock, the record's log ID
+**                        and CID, and its index in the record's actions
+**   json        HIDDEN   the action's JSON: the document (create), the
+**                        patch (save), the schema (collection, alter);
+**                        NULL for a delete
+**   kinds       HIDDEN   input: WHERE kinds = 'all' lists the schema
+**                        actions too ('collection', 'alter', _id NULL);
+**                        'docs', the default, lists document actions
 **
 ** The feed is read from the log itself (each record's body is opened on
 ** demand), so it costs writes nothing and shows remote records the moment
@@ -40,6 +49,7 @@ struct changes_cursor {
   unsigned char author[32];
   int64_t time;
   sqlite3_int64 iMinSeq; /* rows must have seq > iMinSeq */
+  int bAll;               /* schema actions too (kinds = 'all') */
   int bEof;
 };
 
@@ -49,7 +59,9 @@ static int changesConnect(sqlite3 *db, void *pAux, int argc,
   changes_vtab *p;
   int rc = sqlite3_declare_vtab(
       db, "CREATE TABLE x(thread TEXT, seq INTEGER, collection TEXT,"
-          " _id TEXT, action TEXT, author TEXT, time INTEGER)");
+          " _id TEXT, action TEXT, author TEXT, time INTEGER,"
+          " hlc HIDDEN, log HIDDEN, cid HIDDEN, idx HIDDEN, json HIDDEN,"
+          " kinds HIDDEN)");
   (void)argc;
   (void)argv;
   if (rc != SQLITE_OK) {
@@ -75,9 +87,12 @@ static int changesDisconnect(sqlite3_vtab *pVtab) {
   return SQLITE_OK;
 }
 
-/* idxNum bit 1: thread = argv; bit 2: seq > or >= argv (bit 4: >=). */
+#define COL_KINDS 12
+
+/* idxNum bit 1: thread = argv; bit 2: seq > or >= argv (bit 4: >=);
+** bit 8: kinds = argv. */
 static int changesBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
-  int i, nArg = 0, iThread = -1, iSeq = -1;
+  int i, nArg = 0, iThread = -1, iSeq = -1, iKinds = -1;
   (void)pVtab;
   for (i = 0; i < pInfo->nConstraint; i++) {
     const struct sqlite3_index_constraint *pC = &pInfo->aConstraint[i];
@@ -89,6 +104,9 @@ static int changesBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
     } else if (pC->iColumn == 1 && (pC->op == SQLITE_INDEX_CONSTRAINT_GT ||
                                     pC->op == SQLITE_INDEX_CONSTRAINT_GE)) {
       iSeq = i;
+    } else if (pC->iColumn == COL_KINDS &&
+               pC->op == SQLITE_INDEX_CONSTRAINT_EQ) {
+      iKinds = i;
     }
   }
   pInfo->idxNum = 0;
@@ -103,6 +121,11 @@ static int changesBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
       pInfo->idxNum |= 4;
     }
     pInfo->aConstraintUsage[iSeq].argvIndex = ++nArg;
+  }
+  if (iKinds >= 0) {
+    pInfo->idxNum |= 8;
+    pInfo->aConstraintUsage[iKinds].argvIndex = ++nArg;
+    pInfo->aConstraintUsage[iKinds].omit = 1;
   }
   pInfo->estimatedCost = 1000000.0 / (1 + nArg * 10);
   /* Rows come in seq order. */
@@ -138,10 +161,16 @@ static int changesClose(sqlite3_vtab_cursor *pCursor) {
   return SQLITE_OK;
 }
 
-/* Is this action a document change (not a collection definition)? */
-static int changes_is_doc(thr_cbor *pAct) {
+/* Is this action one the feed lists: a document change, or with bAll a
+** schema action too? */
+static int changes_listed(thr_cbor *pAct, int bAll) {
   size_t n = 0;
   const char *z = thr_cbor_as_text(thr_cbor_get(pAct, "type"), &n);
+  if (z && bAll && thr_cbor_get(pAct, "id") == NULL &&
+      ((n == 10 && memcmp(z, "collection", 10) == 0) ||
+       (n == 5 && memcmp(z, "alter", 5) == 0))) {
+    return 1;
+  }
   return z && thr_cbor_get(pAct, "id") &&
          ((n == 6 && memcmp(z, "create", 6) == 0) ||
           (n == 4 && memcmp(z, "save", 4) == 0) ||
@@ -160,7 +189,7 @@ static int changesNext(sqlite3_vtab_cursor *pCursor) {
     while (pCur->pBody && pCur->iAct < thr_cbor_array_size(pActs)) {
       sqlite3_int64 seq = (pCur->iRid << SEQ_SHIFT) | (sqlite3_int64)pCur->iAct;
       pCur->pAct = thr_cbor_array_at(pActs, pCur->iAct);
-      if (seq > pCur->iMinSeq && changes_is_doc(pCur->pAct)) {
+      if (seq > pCur->iMinSeq && changes_listed(pCur->pAct, pCur->bAll)) {
         return SQLITE_OK;
       }
       pCur->iAct++;
@@ -206,6 +235,7 @@ static int changesFilter(sqlite3_vtab_cursor *pCursor, int idxNum,
   changes_reset(pCur);
   pCur->bEof = 0;
   pCur->iMinSeq = -1;
+  pCur->bAll = 0;
   if (!thr_store_ready(pTab->pStore)) {
     pCur->bEof = 1;
     return SQLITE_OK;
@@ -229,13 +259,25 @@ static int changesFilter(sqlite3_vtab_cursor *pCursor, int idxNum,
       pCur->iMinSeq = (idxNum & 4) ? v - 1 : v;
     }
   }
+  if (idxNum & 8) {
+    const char *zKinds = (const char *)sqlite3_value_text(argv[i++]);
+    if (zKinds && strcmp(zKinds, "all") == 0) {
+      pCur->bAll = 1;
+    } else if (zKinds == NULL || strcmp(zKinds, "docs") != 0) {
+      pTab->base.zErrMsg = sqlite3_mprintf(
+          "threads_changes: kinds must be 'docs' or 'all', not %s",
+          zKinds ? zKinds : "NULL");
+      return SQLITE_ERROR;
+    }
+  }
   rc = sqlite3_prepare_v2(
       thr_store_db(pTab->pStore),
-      bThread ? "SELECT r.rid FROM _threads_record r"
+      bThread ? "SELECT r.rid, l.pk, r.cid FROM _threads_record r"
                 " JOIN _threads_log l ON l.lid = r.lid"
                 " JOIN _threads_thread t ON t.tid = l.tid"
                 " WHERE t.id = ?1 AND r.rid >= ?2 ORDER BY r.rid"
-              : "SELECT r.rid FROM _threads_record r"
+              : "SELECT r.rid, l.pk, r.cid FROM _threads_record r"
+                " JOIN _threads_log l ON l.lid = r.lid"
                 " WHERE r.rid >= ?2 ORDER BY r.rid",
       -1, &pCur->pRec, NULL);
   if (rc != SQLITE_OK) {
@@ -300,6 +342,28 @@ static int changesColumn(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx,
     break;
   case 6:
     sqlite3_result_int64(ctx, pCur->time);
+    break;
+  case 7: { /* hlc */
+    uint64_t hlc = 0;
+    if (thr_cbor_as_uint(thr_cbor_get(pCur->pAct, "hlc"), &hlc)) {
+      sqlite3_result_int64(ctx, (sqlite3_int64)hlc);
+    }
+    break;
+  }
+  case 8: /* log */
+    thr_result_peer(ctx, sqlite3_column_value(pCur->pRec, 1));
+    break;
+  case 9: /* cid */
+    thr_result_cid(ctx, sqlite3_column_value(pCur->pRec, 2));
+    break;
+  case 10: /* idx */
+    sqlite3_result_int64(ctx, (sqlite3_int64)pCur->iAct);
+    break;
+  case 11: /* json */
+    changes_text(ctx, thr_cbor_get(pCur->pAct, "json"));
+    break;
+  case COL_KINDS:
+    sqlite3_result_text(ctx, pCur->bAll ? "all" : "docs", -1, SQLITE_STATIC);
     break;
   }
   return SQLITE_OK;

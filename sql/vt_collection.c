@@ -20,6 +20,7 @@
 */
 #include "thr_sql.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -324,8 +325,12 @@ static int coll_declare(coll_vtab *p, char **pzErr) {
   int i, rc;
   sqlite3_str_appendall(pSql, "CREATE TABLE x(_id TEXT PRIMARY KEY");
   for (i = 0; i < p->nProp; i++) {
+    /* A "number" column has no affinity: REAL's would turn an integer
+    ** into a double (rounding it past 2^53) before xUpdate sees it. */
     sqlite3_str_appendf(pSql, ", \"%w\" %s", p->azProp[i],
-                        thr_doc_sql_type(p->aeType[i]));
+                        p->aeType[i] == THR_PT_REAL
+                            ? ""
+                            : thr_doc_sql_type(p->aeType[i]));
   }
   sqlite3_str_appendall(pSql, ", _doc HIDDEN, _author HIDDEN, _mod HIDDEN)"
                               " WITHOUT ROWID");
@@ -588,7 +593,7 @@ static int collBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
   sqlite3_str *pSql;
   int i, nArg = 0, bAll = 1, iLimit = -1, iOffset = -1;
   double rows, cost;
-  int bIdEq = 0, bUniqueEq = 0, bIndexEq = 0, bRange = 0, bDoc;
+  int bIdEq = 0, bUniqueEq = 0, bIndexEq = 0, bRange = 0, bDoc, bRest;
   if (is_listing(pVtab)) {
     return thr_listingBestIndex(pVtab, pInfo); /* not a coll_vtab */
   }
@@ -603,6 +608,15 @@ static int collBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
   /* _doc is rebuilt from _id, every property and _rest. */
   bDoc = (pInfo->colUsed &
           ((sqlite3_uint64)1 << (COL_DOC(p) < 63 ? COL_DOC(p) : 63))) != 0;
+  /* A "number" field's exact value may be in _rest (-0.0, an integer past
+  ** 2^53): xColumn looks there when a statement reads such a column. */
+  bRest = 0;
+  for (i = 1; i <= p->nProp; i++) {
+    if (p->aeType[i - 1] == THR_PT_REAL &&
+        (pInfo->colUsed & ((sqlite3_uint64)1 << (i < 63 ? i : 63)))) {
+      bRest = 1;
+    }
+  }
   sqlite3_str_appendall(pSql, "SELECT ");
   for (i = 0; i < COL_MOD(p) + 1; i++) {
     sqlite3_uint64 bit = (sqlite3_uint64)1 << (i < 63 ? i : 63);
@@ -610,7 +624,8 @@ static int collBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo) {
     /* _id always: it is the key SQLite passes back to xUpdate, and DELETE
     ** and UPDATE plans do not always mark it in colUsed (a NULL key made
     ** "DELETE FROM c WHERE n < 10" fail).  Every index holds it. */
-    if (i == COL_ID || (pInfo->colUsed & bit) || (bDoc && i < COL_DOC(p))) {
+    if (i == COL_ID || (pInfo->colUsed & bit) || (bDoc && i < COL_DOC(p)) ||
+        (bRest && i == COL_DOC(p))) {
       coll_expr(p, pSql, i);
     } else {
       sqlite3_str_appendall(pSql, "NULL");
@@ -894,6 +909,54 @@ static int collEof(sqlite3_vtab_cursor *pCursor) {
   return ((coll_cursor *)pCursor)->bEof;
 }
 
+/* Property column iCol of a row whose _rest holds fields its columns
+** cannot give back exactly (doc.c): the field's value from _rest when it
+** is there (-0.0, an integer too large for a double in a "number"
+** field, a value of another type than the column's), else the column. */
+static int coll_result_rest(coll_vtab *p, sqlite3_context *ctx,
+                            sqlite3_stmt *pStmt, int iCol) {
+  json_t *pRest =
+      json_loadb((const char *)sqlite3_column_text(pStmt, COL_DOC(p)),
+                 (size_t)sqlite3_column_bytes(pStmt, COL_DOC(p)),
+                 JSON_ALLOW_NUL, NULL);
+  json_t *v = json_object_get(pRest, p->azProp[iCol - 1]);
+  char *z;
+  if (!json_is_object(pRest)) {
+    json_decref(pRest);
+    coll_error(p, "%s: a stored document is corrupt", p->zName);
+    return SQLITE_CORRUPT_VTAB;
+  }
+  switch (v ? json_typeof(v) : JSON_NULL) {
+  case JSON_STRING:
+    sqlite3_result_text(ctx, json_string_value(v), (int)json_string_length(v),
+                        SQLITE_TRANSIENT);
+    break;
+  case JSON_INTEGER:
+    sqlite3_result_int64(ctx, json_integer_value(v));
+    break;
+  case JSON_REAL:
+    sqlite3_result_double(ctx, json_real_value(v));
+    break;
+  case JSON_TRUE:
+  case JSON_FALSE:
+    sqlite3_result_int(ctx, json_is_true(v));
+    break;
+  case JSON_OBJECT:
+  case JSON_ARRAY:
+    z = thr_json_text(v, NULL);
+    if (z == NULL) {
+      json_decref(pRest);
+      return SQLITE_NOMEM;
+    }
+    sqlite3_result_text(ctx, z, -1, free);
+    break;
+  default: /* not in _rest: the column has it */
+    sqlite3_result_value(ctx, sqlite3_column_value(pStmt, iCol));
+  }
+  json_decref(pRest);
+  return SQLITE_OK;
+}
+
 static int collColumn(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx,
                       int iCol) {
   coll_cursor *pCur = (coll_cursor *)pCursor;
@@ -931,6 +994,9 @@ static int collColumn(sqlite3_vtab_cursor *pCursor, sqlite3_context *ctx,
       }
     }
     sqlite3_result_text(ctx, z, -1, sqlite3_free);
+  } else if (iCol >= 1 && iCol <= p->nProp &&
+             sqlite3_column_type(pStmt, COL_DOC(p)) != SQLITE_NULL) {
+    return coll_result_rest(p, ctx, pStmt, iCol);
   } else {
     sqlite3_result_value(ctx, sqlite3_column_value(pStmt, iCol));
   }
@@ -948,6 +1014,76 @@ static int collRowid(sqlite3_vtab_cursor *pCursor, sqlite_int64 *pRowid) {
 ** Writes.
 */
 
+/* Can pVal be the value of field zField (or of "_id")?  Text must be
+** UTF-8 without NUL (json.c, thr_text_check), a number one JSON can hold
+** (no infinity: SQLite itself turns a NaN into NULL).  Else the table's
+** error, naming the field, and SQLITE_CONSTRAINT: nothing is written. */
+static int coll_check_value(coll_vtab *p, const char *zField,
+                            sqlite3_value *pVal) {
+  const char *zWhy = NULL;
+  switch (sqlite3_value_type(pVal)) {
+  case SQLITE_FLOAT:
+    if (!isfinite(sqlite3_value_double(pVal))) {
+      zWhy = "infinity and NaN are not JSON numbers";
+    }
+    break;
+  case SQLITE_TEXT:
+  case SQLITE_BLOB: {
+    /* A BLOB becomes text: its bytes are checked as they are. */
+    const char *z = sqlite3_value_type(pVal) == SQLITE_TEXT
+                        ? (const char *)sqlite3_value_text(pVal)
+                        : (const char *)sqlite3_value_blob(pVal);
+    int n = sqlite3_value_bytes(pVal);
+    if (z == NULL && n > 0) {
+      return SQLITE_NOMEM;
+    }
+    switch (thr_text_check(z, (size_t)n)) {
+    case THR_TEXT_UTF8:
+      zWhy = "text is not valid UTF-8";
+      break;
+    case THR_TEXT_NUL:
+      zWhy = "text holds a NUL character";
+      break;
+    }
+    break;
+  }
+  }
+  if (zWhy == NULL) {
+    return SQLITE_OK;
+  }
+  return coll_fail(
+      p, SQLITE_CONSTRAINT,
+      sqlite3_mprintf("%s: %s%s: %s", p->zName,
+                      strcmp(zField, "_id") == 0 ? "" : "field ", zField, zWhy));
+}
+
+/* The document a value written to _doc gives (*ppDoc owned), or the
+** table's error: it must be JSON text of an object (jansson refuses
+** invalid UTF-8, "\u0000" and numbers past a double's range). */
+static int coll_doc_arg(coll_vtab *p, sqlite3_value *pVal, json_t **ppDoc) {
+  json_error_t err;
+  const char *z = (const char *)sqlite3_value_text(pVal);
+  json_t *pDoc =
+      z ? json_loadb(z, (size_t)sqlite3_value_bytes(pVal), 0, &err) : NULL;
+  *ppDoc = NULL;
+  if (z == NULL) {
+    return SQLITE_NOMEM;
+  }
+  if (pDoc == NULL) {
+    return coll_fail(p, SQLITE_CONSTRAINT_CHECK,
+                     sqlite3_mprintf("%s: _doc is not valid JSON: %s",
+                                     p->zName, err.text));
+  }
+  if (!json_is_object(pDoc)) {
+    json_decref(pDoc);
+    return coll_fail(
+        p, SQLITE_CONSTRAINT_CHECK,
+        sqlite3_mprintf("%s: _doc must be a JSON object", p->zName));
+  }
+  *ppDoc = pDoc;
+  return SQLITE_OK;
+}
+
 /* The JSON value of a column value for property type eType. */
 static json_t *coll_json_of(sqlite3_value *pVal, int eType) {
   switch (sqlite3_value_type(pVal)) {
@@ -956,7 +1092,14 @@ static json_t *coll_json_of(sqlite3_value *pVal, int eType) {
       return json_boolean(sqlite3_value_int64(pVal) != 0);
     }
     if (eType == THR_PT_REAL) {
-      return json_real((double)sqlite3_value_int64(pVal));
+      /* A "number" field holds a real, unless that would round it: then
+      ** the integer itself (exact up to 2^63 - 1). */
+      sqlite3_int64 i = sqlite3_value_int64(pVal);
+      double r = (double)i;
+      if (r >= -9223372036854775808.0 && r < 9223372036854775808.0 &&
+          (sqlite3_int64)r == i) {
+        return json_real(r);
+      }
     }
     return json_integer(sqlite3_value_int64(pVal));
   case SQLITE_FLOAT: {
@@ -1118,11 +1261,8 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     /* INSERT: _doc (if any) is the base, columns override it. */
     sqlite3_value *pBase = argv[2 + COL_DOC(p)];
     if (sqlite3_value_type(pBase) != SQLITE_NULL) {
-      pDoc = json_loads((const char *)sqlite3_value_text(pBase), 0, NULL);
-      if (!json_is_object(pDoc)) {
-        rc = coll_fail(
-            p, SQLITE_CONSTRAINT_CHECK,
-            sqlite3_mprintf("%s: _doc must be a JSON object", p->zName));
+      rc = coll_doc_arg(p, pBase, &pDoc);
+      if (rc != SQLITE_OK) {
         goto done;
       }
     } else {
@@ -1133,6 +1273,13 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
         goto done;
       }
       pDoc = json_incref(p->pRowDoc);
+    }
+    rc = coll_check_value(p, "_id", argv[2]);
+    for (i = 0; rc == SQLITE_OK && i < p->nProp; i++) {
+      rc = coll_check_value(p, p->azProp[i], argv[3 + i]);
+    }
+    if (rc != SQLITE_OK) {
+      goto done;
     }
     if (sqlite3_value_type(argv[2]) != SQLITE_NULL) {
       zId = (const char *)sqlite3_value_text(argv[2]);
@@ -1201,12 +1348,8 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
   }
   if (!sqlite3_value_nochange(argv[2 + COL_DOC(p)]) &&
       sqlite3_value_type(argv[2 + COL_DOC(p)]) != SQLITE_NULL) {
-    pDoc = json_loads((const char *)sqlite3_value_text(argv[2 + COL_DOC(p)]), 0,
-                      NULL);
-    if (!json_is_object(pDoc)) {
-      rc = coll_fail(
-          p, SQLITE_CONSTRAINT_CHECK,
-          sqlite3_mprintf("%s: _doc must be a JSON object", p->zName));
+    rc = coll_doc_arg(p, argv[2 + COL_DOC(p)], &pDoc);
+    if (rc != SQLITE_OK) {
       goto done;
     }
   } else {
@@ -1216,6 +1359,10 @@ static int collUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
     sqlite3_value *pV = argv[3 + i];
     if (sqlite3_value_nochange(pV)) {
       continue;
+    }
+    rc = coll_check_value(p, p->azProp[i], pV);
+    if (rc != SQLITE_OK) {
+      goto done;
     }
     if (sqlite3_value_type(pV) == SQLITE_NULL) {
       json_object_del(pDoc, p->azProp[i]);

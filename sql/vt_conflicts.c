@@ -16,9 +16,8 @@
 **                        document that does not exist at its point
 **   fields      TEXT     the action's JSON: the document, patch or schema
 **   hlc, log, cid, idx   HIDDEN: the action's place in the order (its
-**                        clock, log ID, record CID and index in the body).
-**                        cid is NULL for an action this peer wrote and
-**                        listed before its record was sealed.
+**                        clock, log ID, record CID and index in the body;
+**                        the same on every peer, reduce.c's ord_seal).
 **
 ** A collection's conflicts are computed by its tables: a collection with
 ** no table on this peer lists none.  The list follows the records: an

@@ -144,6 +144,13 @@ check("the same unique value on both sides: the first in the order stays,"
 wantc = ['users|ub|create|unique|{"_id":"ub","email":"same@x","n":2}']
 check("the later create is listed on both (unique)",
       conflicts(a) == wantc and conflicts(b) == wantc, (conflicts(a), conflicts(b)))
+place = "SELECT hlc, log, cid, idx FROM threads_conflicts"
+cid_b = b.one("SELECT cid FROM threads_records WHERE counter = 1 AND log ="
+              " (SELECT log FROM threads_conflicts)")
+check("the conflict's place in the order is the same on both, the CID of"
+      " B's record included (B wrote it before its record was sealed)",
+      a.q(place) == b.q(place) and cid_b and a.one("SELECT cid FROM threads_conflicts") == cid_b,
+      (a.q(place), b.q(place), cid_b))
 a.q("INSERT INTO users(_id, email, n) VALUES ('a2', 'a2@x', 3)")
 b.q("INSERT INTO users(_id, email, n) VALUES ('b2', 'b2@x', 4)")
 ok = sync_until(a, b, lambda: len(docs(a, "users")) == 4 and docs(a, "users") == docs(b, "users"))
@@ -183,6 +190,69 @@ wantc = sorted(['notes||collection|schema|' + SB,
                 'notes|nb|create|schema|{"_id":"nb","name":"from b"}'])
 check("the later definition and the write it allowed are listed on both",
       conflicts(a) == wantc and conflicts(b) == wantc, (conflicts(a), conflicts(b)))
+a.close()
+b.close()
+
+# --- 7. input a document cannot hold is refused at write --------------------
+# Text must be UTF-8 without NUL, numbers finite: what is refused is never
+# signed, so the writer's log stays readable and its sync goes on.
+NUMS = ('{"type":"object","properties":{"_id":{"type":"string"},'
+        '"s":{"type":"string"},"n":{"type":"number"},"i":{"type":"integer"},'
+        '"j":{"type":"object"}}}')
+a, b, addr_b, tid = pair("input")
+a.q("CREATE VIRTUAL TABLE vals USING threads(thread='t', schema='%s')" % NUMS)
+bad = [
+    ("INSERT INTO vals(_id, s) VALUES ('u1', CAST(x'61ff62' AS TEXT))",
+     "vals: field s: text is not valid UTF-8"),
+    ("INSERT INTO vals(_id, s) VALUES ('u2', CAST(x'eda080' AS TEXT))",
+     "vals: field s: text is not valid UTF-8"),          # a surrogate
+    ("INSERT INTO vals(_id, s) VALUES ('u3', CAST(x'c0af' AS TEXT))",
+     "vals: field s: text is not valid UTF-8"),          # an overlong '/'
+    ("INSERT INTO vals(_id, s) VALUES (CAST(x'ff' AS TEXT), 'x')",
+     "vals: _id: text is not valid UTF-8"),
+    ("INSERT INTO vals(_id, s) VALUES ('u4', 'a' || char(0) || 'b')",
+     "vals: field s: text holds a NUL character"),
+    ("INSERT INTO vals(_id, s) VALUES ('a' || char(0) || 'b', 'x')",
+     "vals: _id: text holds a NUL character"),
+    ("INSERT INTO vals(_id, n) VALUES ('inf', 1e400)",
+     "vals: field n: infinity and NaN are not JSON numbers"),
+    ("INSERT INTO vals(_id, n) VALUES ('ninf', -1e400)",
+     "vals: field n: infinity and NaN are not JSON numbers"),
+    ("INSERT INTO vals(_id, _doc) VALUES ('d1', '{\"s\":\"a\\u0000b\"}')",
+     "vals: _doc is not valid JSON"),
+]
+for sql, want in bad:
+    err = a.one(sql) or ""
+    check("refused with the field named: %s" % want,
+          err.startswith("ERROR: " + want), (sql, err))
+r = a.one("SELECT count(*) FROM vals")
+check("...and nothing of them is stored", r == "0", r)
+a.q("INSERT INTO vals(_id, s, n) VALUES ('ok', 'fine', 1.5)")
+err = a.one("UPDATE vals SET n = 1e400 WHERE _id = 'ok'") or ""
+check("an UPDATE is checked too",
+      err.startswith("ERROR: vals: field n: infinity and NaN"), err)
+r = a.one("SELECT n FROM vals WHERE _id = 'ok'")
+check("...and changes nothing", r == "1.5", r)
+err = a.one("SELECT threads_verify('%s')" % tid)
+check("the writer's log still verifies", err is not None and not err.startswith("ERROR"), err)
+# Exact values: -0.0 and integers to 2^63-1, in "number" and "integer".
+a.q("INSERT INTO vals(_id, n) VALUES ('negz', -0.0)")
+a.q("INSERT INTO vals(_id, n, i) VALUES ('big', 9223372036854775807,"
+    " 9223372036854775807)")
+a.q("INSERT INTO vals(_id, n, i) VALUES ('odd', 9007199254740993,"
+    " -9223372036854775808)")
+want = sorted(["big|9223372036854775807|9223372036854775807",
+               "negz|-0.0|", "odd|9007199254740993|-9223372036854775808",
+               "ok|1.5|"])
+got = a.q("SELECT _id, n, i FROM vals ORDER BY _id")
+check("-0.0 and integers to 2^63-1 read back exactly on the writer",
+      got == want, got)
+ok = sync_until(a, b, lambda: b.q("SELECT _id, n, i FROM vals ORDER BY _id") == want)
+check("...and on a peer, whose sync went on", ok,
+      b.q("SELECT _id, n, i FROM vals ORDER BY _id"))
+d = b.one("SELECT _doc FROM vals WHERE _id = 'big'")
+check("the document holds the exact integers",
+      d == '{"_id":"big","i":9223372036854775807,"n":9223372036854775807}', d)
 a.close()
 b.close()
 
