@@ -290,6 +290,7 @@ NAMES = ["ann", "bob", "cy", "dee"]
 
 # Errors that a random statement may meet and that say nothing is wrong.
 BENIGN = ("violates the schema", "UNIQUE constraint failed", "no such column", "already exists",
+          "has no column named", "no such collection table",
           "no such table", "would change its type", "cannot start a transaction",
           "no transaction is active", "database is locked")
 ALARMING = ("malformed", "corrupt", "misuse", "out of memory", "disk I/O", "internal",
@@ -690,13 +691,32 @@ class Run:
             if kind in ("insert", "journal"):
                 self.required.add(t)
 
+    def phase(self):
+        """A new phase: each peer online, running apart (offline) or down."""
+        r = self.rng
+        modes = [r.choices(["online", "offline", "down"], [5, 4, 2])[0] for _ in self.slots]
+        if all(m == "down" for m in modes):
+            modes[r.randrange(len(modes))] = "offline"
+        self.trace.write("phase %s\n" % modes)
+        self.count("phase")
+        for s, m in zip(self.slots, modes):
+            if m == "down" and s.peer is not None:
+                self.stop(s)
+            elif m == "offline" and s.state == "online":
+                self.stop(s)
+                self.start(s, False)
+            elif m == "offline" and s.peer is None:
+                self.start(s, False)
+            elif m == "online":
+                self.start(s, True)
+
     def step(self):
         r = self.rng
         live, online = self.live(), self.online()
         down = [s for s in self.slots if s.state != "online"]
         ops = [("write", 45), ("sync", 8 if online else 0), ("pause", 5),
                ("down", 4 if len(live) > 1 else 0), ("offline", 4 if online and len(live) > 1 else 0),
-               ("up", 10 if down else 0), ("kill", 4 if len(live) > 1 else 0),
+               ("up", 4 if down else 0), ("kill", 4 if len(live) > 1 else 0),
                ("copy", 1.5 if len(self.slots) < 6 else 0), ("alter", 4), ("define", 3)]
         op = r.choices([o for o, _ in ops], [w for _, w in ops])[0]
         if not live and op in ("write", "alter", "define"):
@@ -784,15 +804,24 @@ class Run:
             prev = recs[0] if same else None
         return False, rounds
 
-    def table(self, p, sql):
-        return [json.loads(x) for x in p.q(sql)]
+    def diagnose(self):
+        """Records held and what each node says of its peers (also to the
+        trace)."""
+        out = []
+        for s in self.slots:
+            n = len(self.records(s.peer))
+            peers = s.peer.q("SELECT address, peer, last_contact IS NOT NULL, sent, received,"
+                             " rejected, last_error FROM threads_peers")
+            self.trace.write("diagnose %s (%s) records %d peers %s\n" % (s.name, s.addr, n, peers))
+            out.append((s.name, s.addr, n, peers))
+        return out
 
     def final(self):
         for s in self.slots:
             self.start(s, True)
-        ok, rounds = self.settle(self.slots, 90)
+        ok, rounds = self.settle(self.slots, 45)
         self.ok("every peer holds the same records after sync (%d rounds)" % rounds, ok,
-                [(s.name, len(self.records(s.peer))) for s in self.slots])
+                self.diagnose())
         fresh = Slot("fresh", os.path.join(self.dir, "fresh.db"))
         self.start(fresh, True)
         inviter = self.rng.choice(self.slots)
@@ -800,9 +829,8 @@ class Run:
             "SELECT threads_invite('%s')" % self.tid), )
         self.ok("a fresh peer joins", got == self.tid, got)
         self.slots.append(fresh)
-        ok, rounds = self.settle(self.slots, 60)
-        self.ok("the fresh peer catches up", ok,
-                [(s.name, len(self.records(s.peer))) for s in self.slots])
+        ok, rounds = self.settle(self.slots, 30)
+        self.ok("the fresh peer catches up", ok, self.diagnose())
         self.compare()
 
     def snapshot(self, p):
@@ -843,6 +871,8 @@ class Run:
         same("schemas", "schemas")
         same("rows", "rows")
         same("conflicts", "conflicts (hidden columns included)")
+        for n in names:  # threads_changes lists them in the order each file stored them
+            snaps[n]["changes"] = sorted(snaps[n]["changes"])
         same("changes", "actions in threads_changes")
 
         # Model input: the thread's actions, from the fresh peer.
@@ -861,6 +891,8 @@ class Run:
                     for a in actions), [a for a in actions if not a["cid"]][:3])
         keys = [order_key(a) for a in actions if a["cid"]]
         self.ok("no two actions share a place in the order", len(set(keys)) == len(keys))
+        with open("actions-%d.json" % self.seed, "w") as f:  # the model's input, to replay it
+            json.dump(actions, f, indent=0)
         colls, confs = run_model([a for a in actions if a["cid"]])
         self.stats["model conflicts"] = len(confs)
         for why in ("schema", "unique", "missing"):
@@ -876,8 +908,11 @@ class Run:
         want_conf = [[c["collection"], c["_id"], c["action"], c["reason"], c["json"],
                       c["hlc"], c["log"], c["cid"], c["idx"]] for c in confs]
         got_conf = [json.loads(x) for x in ref["conflicts"]] if not error_of(ref["conflicts"]) else ref["conflicts"]
-        self.ok("threads_conflicts is the model's list, in order", got_conf == want_conf,
-                self.diff(got_conf, want_conf))
+        self.ok("threads_conflicts is the model's list", sorted(map(json.dumps, got_conf)) ==
+                sorted(map(json.dumps, want_conf)), self.diff(got_conf, want_conf))
+        by_coll = (lambda rows: [r for c in sorted({r[0] for r in rows}) for r in rows if r[0] == c])
+        self.ok("threads_conflicts lists each collection's in the thread's order",
+                by_coll(got_conf) == by_coll(want_conf), self.diff(by_coll(got_conf), by_coll(want_conf)))
         # threads_rejects counts the skipped actions by reason.
         for n in names:
             rej = snaps[n]["rejects"]
@@ -953,7 +988,9 @@ class Run:
         t0 = time.time()
         try:
             self.setup()
-            for _ in range(self.steps):
+            for k in range(self.steps):
+                if k % 25 == 0 or self.rng.random() < 0.02:
+                    self.phase()
                 self.step()
             t1 = time.time()
             self.final()
