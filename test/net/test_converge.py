@@ -281,6 +281,38 @@ LATE = [
     obj([("a", STR), ("b", {"type": "integer"}), ("n", NONNEG), ("tag", STR)]),  # LA + b
 ]
 JRNL = obj([("p", STR)])
+# The same collections with one property set and one set of unique
+# properties across all versions (CONVERGE_AVOID=readd or unique-alter):
+# versions differ in required fields, bounds and indexes only.
+I_ALL = I_BASE + [("note", STR)]
+ITEM_SAFE = [obj(I_ALL, ["name"]), obj(I_ALL),
+             obj([(k, {"type": "string", "index": True}) if k == "name" else (k, v) for k, v in I_ALL], ["name"]),
+             obj([(k, {"type": "integer", "minimum": 0, "maximum": 50}) if k == "n" else (k, v)
+                  for k, v in I_ALL], ["name"])]
+U_ALL = U_BASE + [("nick", {"type": "string", "unique": True})]
+USERS_SAFE = [obj(U_ALL, ["email"]), obj(U_ALL),
+              obj([(k, {"type": "string", "index": True}) if k == "name" else (k, v) for k, v in U_ALL], ["email"])]
+L_ALL = [("a", STR), ("b", {"type": "integer"}), ("n", NONNEG), ("tag", STR)]
+LATE_SAFE = [obj(L_ALL, ["a"]),
+             obj([(k, {"type": "integer", "minimum": 0, "maximum": 40}) if k == "n" else (k, v) for k, v in L_ALL]),
+             obj([(k, {"type": "integer", "index": True}) if k == "b" else (k, v) for k, v in L_ALL], ["a"])]
+
+# Known defects the generator can be told to steer around (CONVERGE_AVOID,
+# comma-separated), so that a long run looks for new ones:
+#   readd         an alter that adds back a property an earlier schema
+#                 removed fails ("duplicate column name"), and where it
+#                 arrives from a peer, the record can never be stored;
+#   unique-alter  an alter that makes a property unique re-judges earlier
+#                 actions with the new unique index;
+#   mount         the first write on a connection after its node mounted a
+#                 new collection fails with "no such thread";
+#   close-hang    closing a connection whose node runs sometimes hangs in
+#                 nng_close.
+# The first two change the schemas used; the last two only make their
+# symptom an INFO line instead of a FAIL.
+AVOID = set(x for x in os.environ.get("CONVERGE_AVOID", "").split(",") if x)
+if AVOID & {"readd", "unique-alter"}:
+    ITEM, USERS, LATE = ITEM_SAFE, USERS_SAFE, LATE_SAFE
 VERSIONS = {"item": ITEM, "users": USERS, "late": LATE}
 IDS = {"item": ["i%d" % k for k in range(8)], "users": ["u%d" % k for k in range(6)],
        "late": ["l%d" % k for k in range(4)]}
@@ -289,7 +321,7 @@ NICKS = ["k0", "k1", "k2"]
 NAMES = ["ann", "bob", "cy", "dee"]
 
 # Errors that a random statement may meet and that say nothing is wrong.
-BENIGN = ("violates the schema", "UNIQUE constraint failed", "no such column", "already exists",
+BENIGN = ("violates the schema", "violates the collection's schema in force", "UNIQUE constraint failed", "no such column", "already exists",
           "has no column named", "no such collection table",
           "no such table", "would change its type", "cannot start a transaction",
           "no transaction is active", "database is locked")
@@ -446,7 +478,11 @@ class Run:
     def note_error(self, err, sql):
         key = err.split(":")[0][:60] if not any(b in err for b in BENIGN) else \
             next(b for b in BENIGN if b in err)
+        if "mount" in AVOID and err.startswith("no such thread"):
+            key = "no such thread (known: mount)"
         self.errors[key] = self.errors.get(key, 0) + 1
+        if "known" in key:
+            return
         if any(a in err.lower() for a in ALARMING) or not any(b in err for b in BENIGN):
             self.alarms.append((err, sql))
 
@@ -466,9 +502,16 @@ class Run:
             else:
                 s.state = "online"
 
-    def stop(self, s):
-        if not s.peer.close():
+    def closed(self, s):
+        if s.peer.close():
+            return
+        if "close-hang" in AVOID:
+            self.count("close hung (known: close-hang)")
+        else:
             self.fail("%s's process ends when its connection closes (waited 15 s; killed)" % s.name)
+
+    def stop(self, s):
+        self.closed(s)
         s.peer, s.state = None, "down"
 
     def kill(self, s):
@@ -819,7 +862,7 @@ class Run:
     def final(self):
         for s in self.slots:
             self.start(s, True)
-        ok, rounds = self.settle(self.slots, 45)
+        ok, rounds = self.settle(self.slots, 40)
         self.ok("every peer holds the same records after sync (%d rounds)" % rounds, ok,
                 self.diagnose())
         fresh = Slot("fresh", os.path.join(self.dir, "fresh.db"))
@@ -829,7 +872,7 @@ class Run:
             "SELECT threads_invite('%s')" % self.tid), )
         self.ok("a fresh peer joins", got == self.tid, got)
         self.slots.append(fresh)
-        ok, rounds = self.settle(self.slots, 30)
+        ok, rounds = self.settle(self.slots, 25)
         self.ok("the fresh peer catches up", ok, self.diagnose())
         self.compare()
 
@@ -1001,8 +1044,8 @@ class Run:
             t1 = time.time()
         finally:
             for s in self.slots:
-                if s.peer is not None and s.peer.alive() and not s.peer.close():
-                    self.fail("%s's process ends when its connection closes (waited 15 s; killed)" % s.name)
+                if s.peer is not None and s.peer.alive():
+                    self.closed(s)
         print("INFO seed %d: %d peers, %d steps in %.1f s, end in %.1f s; %s; errors %s"
               % (self.seed, len(self.slots), self.steps, t1 - t0, time.time() - t1,
                  ", ".join("%s %d" % kv for kv in sorted(self.stats.items())),
@@ -1028,12 +1071,19 @@ def seeds_from(text):
 
 def main():
     seeds = seeds_from(os.environ.get("CONVERGE_SEEDS", "1-3"))
-    steps = int(os.environ.get("CONVERGE_STEPS", "120"))
+    steps = int(os.environ.get("CONVERGE_STEPS", "150"))
     model_selftest()
+    print("INFO converge: seeds %s, %d steps, avoiding %s" % (seeds, steps, sorted(AVOID) or "nothing"))
     t0 = time.time()
     failed = []
+    budget = float(os.environ.get("CONVERGE_BUDGET", "200"))  # seconds; 0: none
+    ran = 0
     try:
         for seed in seeds:
+            if budget and ran and time.time() - t0 > budget:
+                print("INFO converge: time budget of %d s spent; seeds %s not run" % (budget, seeds[ran:]))
+                break
+            ran += 1
             if Run(seed, steps).go():
                 failed.append(seed)
     finally:
@@ -1041,7 +1091,7 @@ def main():
             if p.alive():
                 p.kill9()
     print("INFO converge: %d seeds x %d steps in %.1f s; seeds that failed: %s"
-          % (len(seeds), steps, time.time() - t0, failed or "none"))
+          % (ran, steps, time.time() - t0, failed or "none"))
     done()
 
 
