@@ -23,9 +23,15 @@ Per seed (random.Random(seed); CONVERGE_SEEDS, CONVERGE_STEPS):
   threads_conflicts lists, threads_verify passes, threads_rebuild changes
   nothing.
 
+Environment: CONVERGE_SEEDS ("1-3" by default; "5", "1,4,9", "10-29",
+"random:N"), CONVERGE_STEPS (150), CONVERGE_BUDGET (200 s: no new seed
+starts after it; 0 for none), CONVERGE_AVOID (known defects to steer
+around, see AVOID below; none by default, so that they show as FAILs).
+
 Each FAIL line names its seed: CONVERGE_SEEDS=<seed> replays the same
-steps (process timing is not replayed).  A trace of every statement is
-kept in trace-<seed>.log in the working directory.
+steps (process timing is not replayed).  The working directory keeps a
+trace of every statement (trace-<seed>.log) and the model's input
+(actions-<seed>.json).
 """
 import base64
 import json
@@ -33,13 +39,11 @@ import os
 import queue
 import random
 import shutil
-import sys
 import threading
 import time
 
 import jsonschema
 
-import netlib
 from netlib import Peer, addr, check, done
 
 # --------------------------------------------------------------------------
