@@ -5,6 +5,8 @@
 #   make test       install what is missing, build, run every test
 #   make bench      benchmarks beside their baselines (plain SQLite, libsodium)
 #   make asan | ubsan | tsan | valgrind   the tests under a sanitizer
+#   make torture    the randomized convergence test (test/net/test_converge.py)
+#                   on many seeds and longer runs (TORTURE_SEEDS, TORTURE_STEPS)
 #   make format | lint | clean
 #
 # VARIANT selects a build directory and flags (release, asan, ubsan, tsan);
@@ -45,7 +47,7 @@ UNIT_BIN := $(patsubst test/unit/%.c,$(O)/test/%,$(UNIT_SRC))
 BENCH_BIN := $(O)/bench/bench_append $(O)/bench/bench_collection \
   $(O)/bench/bench_hash $(O)/bench/bench_sync $(O)/bench/bench_merge
 
-.PHONY: all deps demo test check bench asan ubsan tsan valgrind fuzz format lint clean
+.PHONY: all deps demo test check bench asan ubsan tsan valgrind fuzz torture format lint clean
 
 all: $(DIST)/threads.so $(DIST)/libthreads.a
 
@@ -85,7 +87,7 @@ $(O)/bench/%: test/bench/%.c $(DIST)/libthreads.a
 # when missing, so a machine that has them is not touched.
 DEB_PKGS := build-essential pkg-config sqlite3 libsqlite3-dev libsodium-dev \
   libuv1-dev libnng-dev libjansson-dev libcbor-dev libpcre2-dev \
-  json-schema-test-suite python3 clang libclang-rt-14-dev
+  json-schema-test-suite python3 python3-jsonschema clang libclang-rt-14-dev
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -122,6 +124,24 @@ tsan:
 	$(MAKE) VARIANT=tsan check
 valgrind: all $(UNIT_BIN)
 	sh test/run.sh valgrind $(DIST) $(O)
+
+# The randomized convergence test on many seeds (make check runs 3 short
+# ones).  Works in a fresh temporary directory, kept for its traces
+# (trace-<seed>.log, actions-<seed>.json); a FAIL line names its seed, and
+# CONVERGE_SEEDS=<seed> replays its steps.  CONVERGE_AVOID steers around
+# known defects (see the test).  VARIANT=asan etc. load the sanitizer's
+# runtime into the peer processes as test/run.sh does.
+TORTURE_SEEDS ?= 1001-1020
+TORTURE_STEPS ?= 400
+torture: all
+	@d=$$(mktemp -d "$${TMPDIR:-/tmp}/threads-torture.XXXXXX"); \
+	pre=""; case "$(VARIANT)" in asan|ubsan|tsan) \
+	  pre="env LD_PRELOAD=$$($(CC) -print-file-name=lib$(VARIANT).so) ASAN_OPTIONS=detect_leaks=0 ";; esac; \
+	echo "torture: $(TORTURE_SEEDS) x $(TORTURE_STEPS) steps in $$d"; \
+	cd "$$d" && CONVERGE_SEEDS="$(TORTURE_SEEDS)" CONVERGE_STEPS=$(TORTURE_STEPS) CONVERGE_BUDGET=0 \
+	  EXT=$(CURDIR)/$(DIST)/threads PYTHON3="$$pre/usr/bin/python3" \
+	  /usr/bin/python3 $(CURDIR)/test/net/test_converge.py; \
+	s=$$?; echo "torture: traces in $$d"; exit $$s
 
 # libFuzzer targets for every decoder of peer or file bytes (clang).
 FUZZ_SECONDS ?= 30
