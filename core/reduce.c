@@ -111,6 +111,8 @@ struct red_view {
   int *aeKind; /* THR_PT_* per property */
   sqlite3_stmt *pSel, *pIns, *pUpd, *pDel;
   sqlite3_stmt *pHistHas, *pHistIns, *pHistSel;
+  sqlite3_stmt **apUniq; /* per property: another live row with the value? */
+  const char *zUniqHit;  /* the property row_write found held (borrowed) */
   unsigned char hwm[ORD];
   sqlite3_int64 hwmRid; /* hwm covers this file's records up to this rid */
   int nLocal;    /* local actions in hwm that _threads_hwm lacks */
@@ -161,7 +163,11 @@ static void view_free(red_view *pV) {
   sqlite3_finalize(pV->pHistSel);
   for (i = 0; i < pV->nProp; i++) {
     sqlite3_free(pV->azProp[i]);
+    if (pV->apUniq) {
+      sqlite3_finalize(pV->apUniq[i]);
+    }
   }
+  sqlite3_free(pV->apUniq);
   marks_free(pV);
   sqlite3_free(pV->azProp);
   sqlite3_free(pV->aeKind);
@@ -1135,16 +1141,80 @@ static int row_error(red_view *pV, sqlite3 *db, char **pzErr) {
   return sqlite3_extended_errcode(db);
 }
 
+/* Does another live row of pV hold pNew's value of a property that is
+** "unique": true in the schema in force at ord (pC's history)?  The rule
+** asks this of the schema at the action's point, not of the one in force
+** now, so the shadow table's indexes are plain ones and this looks. */
+static int row_unique(red_view *pV, sqlite3 *db, const red_coll *pC,
+                      const unsigned char *ord, const char *zId,
+                      const json_t *pNew, int *pbUnique) {
+  const thr_schema *pS = coll_schema_at(pC, ord);
+  const json_t *pProps;
+  int i, rc = SQLITE_OK;
+  if (pS == NULL && pC->nStep > 0) {
+    pS = pC->aStep[pC->nStep - 1].pSchema; /* a local write's own */
+  }
+  pProps = pS ? json_object_get(thr_schema_json(pS), "properties") : NULL;
+  for (i = 0; rc == SQLITE_OK && pProps && i < pV->nProp; i++) {
+    const json_t *v = json_object_get(pNew, pV->azProp[i]);
+    sqlite3_stmt *pQ;
+    if (v == NULL || json_is_null(v) ||
+        !json_is_true(json_object_get(
+            json_object_get(pProps, pV->azProp[i]), "unique"))) {
+      continue;
+    }
+    if (pV->apUniq == NULL) {
+      pV->apUniq = sqlite3_malloc64(sizeof(sqlite3_stmt *) * pV->nProp);
+      if (pV->apUniq == NULL) {
+        return SQLITE_NOMEM;
+      }
+      memset(pV->apUniq, 0, sizeof(sqlite3_stmt *) * pV->nProp);
+    }
+    if (pV->apUniq[i] == NULL) {
+      char *zSql = sqlite3_mprintf("SELECT 1 FROM \"%w_data\" WHERE \"%w\" = ?1"
+                                   " AND _live = 1 AND _id <> ?2",
+                                   pV->zView, pV->azProp[i]);
+      rc = zSql ? sqlite3_prepare_v3(db, zSql, -1, SQLITE_PREPARE_PERSISTENT,
+                                     &pV->apUniq[i], NULL)
+                : SQLITE_NOMEM;
+      sqlite3_free(zSql);
+    }
+    pQ = pV->apUniq[i];
+    if (rc == SQLITE_OK) {
+      thr_bind_json(pQ, 1, v);
+      sqlite3_bind_text(pQ, 2, zId, -1, SQLITE_STATIC);
+      if (sqlite3_step(pQ) == SQLITE_ROW) {
+        *pbUnique = 1;
+        pV->zUniqHit = pV->azProp[i];
+      }
+      rc = sqlite3_reset(pQ);
+      sqlite3_clear_bindings(pQ);
+      if (*pbUnique) {
+        break;
+      }
+    }
+  }
+  return rc;
+}
+
 /* Write document pNew (NULL: delete) as row zId of pV, stamped with its
 ** last action (ord, iLid).  bExists: the row exists.  A unique property
-** that another row holds: *pbUnique set, nothing written. */
-static int row_write(red_view *pV, sqlite3 *db, const char *zId, json_t *pNew,
-                     int bExists, const unsigned char *ord, sqlite3_int64 iLid,
+** (pC: of the schema at ord) that another row holds: *pbUnique set,
+** nothing written. */
+static int row_write(red_view *pV, sqlite3 *db, const red_coll *pC,
+                     const char *zId, json_t *pNew, int bExists,
+                     const unsigned char *ord, sqlite3_int64 iLid,
                      int *pbUnique, char **pzErr) {
   sqlite3_stmt *pW;
   char *zRest;
   int rc = SQLITE_OK, i, nP = pV->nProp;
   *pbUnique = 0;
+  if (pNew && pC && pC->bUnique) {
+    rc = row_unique(pV, db, pC, ord, zId, pNew, pbUnique);
+    if (rc != SQLITE_OK || *pbUnique) {
+      return rc;
+    }
+  }
   if (pNew == NULL) {
     if (!bExists) {
       return SQLITE_OK;
@@ -1323,7 +1393,8 @@ static int view_apply(thr_store *pStore, red_view *pV, void *pArg) {
     eWhy = rule_step(x->pC, x->ord, pAct->eType, zId, x->pIn, NULL, x->bTrusted,
                      &pNew, &rc);
     if (rc == SQLITE_OK && eWhy == RED_OK) {
-      rc = row_write(pV, db, zId, pNew, 0, x->ord, x->iLid, &bUnique, x->pzErr);
+      rc = row_write(pV, db, x->pC, zId, pNew, 0, x->ord, x->iLid, &bUnique,
+                     x->pzErr);
       if (rc == SQLITE_OK && !bUnique) {
         json_decref(pNew);
         return SQLITE_OK;
@@ -1362,11 +1433,13 @@ static int view_apply(thr_store *pStore, red_view *pV, void *pArg) {
   eWhy = rule_step(x->pC, x->ord, pAct->eType, zId, x->pIn, pOld, x->bTrusted,
                    &pNew, &rc);
   if (rc == SQLITE_OK && eWhy == RED_OK) {
-    rc = row_write(pV, db, zId, pNew, pOld != NULL, x->ord, x->iLid, &bUnique,
-                   x->pzErr);
+    rc = row_write(pV, db, x->pC, zId, pNew, pOld != NULL, x->ord, x->iLid,
+                   &bUnique, x->pzErr);
     if (rc == SQLITE_OK && bUnique) {
       if (x->bLocal) {
-        rc = row_error(pV, db, x->pzErr);
+        *x->pzErr = sqlite3_mprintf("UNIQUE constraint failed: %s.%s",
+                                    pV->zView, pV->zUniqHit);
+        rc = SQLITE_CONSTRAINT_UNIQUE;
       }
       eWhy = RED_UNIQUE;
     }
@@ -1432,7 +1505,7 @@ static int replay_one(thr_store *pStore, red_view *pV, red_coll *pC,
   if (rc == SQLITE_OK) {
     eWhy = rule_step(pC, ord, eType, zId, pIn, pOld, 0, &pNew, &rc);
     if (rc == SQLITE_OK && eWhy == RED_OK) {
-      rc = row_write(pV, db, zId, pNew, pOld != NULL, ord, iLid, &bUnique,
+      rc = row_write(pV, db, pC, zId, pNew, pOld != NULL, ord, iLid, &bUnique,
                      pzErr);
       if (bUnique) {
         eWhy = RED_UNIQUE;
@@ -1511,7 +1584,8 @@ static int recompute_doc(thr_store *pStore, red_view *pV, red_coll *pC,
   }
   sqlite3_reset(pV->pHistSel);
   if (rc == SQLITE_OK && pDoc) {
-    rc = row_write(pV, db, zId, pDoc, 0, ordLast, iLidLast, &bUnique, pzErr);
+    rc = row_write(pV, db, pC, zId, pDoc, 0, ordLast, iLidLast, &bUnique,
+                   pzErr);
   }
   json_decref(pDoc);
   return rc;
@@ -1727,6 +1801,41 @@ static int prop_name_ok(const char *z) {
   return 1;
 }
 
+/* Give view zView's shadow table a column for property zKey of kind
+** eKind.  A property removed earlier left its column (unused, its values
+** in _rest since): it is dropped and made anew, which also makes every
+** connection read the schema again and declare the table with it (ADD
+** COLUMN does; an index would not). */
+static int view_add_column(sqlite3 *db, const char *zView, const char *zKey,
+                           int eKind) {
+  sqlite3_stmt *pStmt = NULL;
+  char *zSql;
+  int rc, bHas = 0;
+  zSql = sqlite3_mprintf("SELECT 1 FROM pragma_table_info('%q_data')"
+                         " WHERE name = ?1",
+                         zView);
+  rc = zSql ? sqlite3_prepare_v2(db, zSql, -1, &pStmt, NULL) : SQLITE_NOMEM;
+  sqlite3_free(zSql);
+  if (rc == SQLITE_OK) {
+    sqlite3_bind_text(pStmt, 1, zKey, -1, SQLITE_STATIC);
+    bHas = sqlite3_step(pStmt) == SQLITE_ROW;
+    rc = sqlite3_finalize(pStmt);
+  }
+  if (rc == SQLITE_OK && bHas) {
+    zSql = sqlite3_mprintf("ALTER TABLE \"%w_data\" DROP COLUMN \"%w\"", zView,
+                           zKey);
+    rc = zSql ? sqlite3_exec(db, zSql, NULL, NULL, NULL) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+  }
+  if (rc == SQLITE_OK) {
+    zSql = sqlite3_mprintf("ALTER TABLE \"%w_data\" ADD COLUMN \"%w\" %s", zView,
+                           zKey, thr_doc_sql_type(eKind));
+    rc = zSql ? sqlite3_exec(db, zSql, NULL, NULL, NULL) : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+  }
+  return rc;
+}
+
 /* The schema in force changed: view pV's columns follow it.  A new
 ** property gets a column (ALTER TABLE ADD COLUMN: every connection then
 ** reads its schema again, so tables show the new column); a property's
@@ -1757,18 +1866,15 @@ static int view_reshape(thr_store *pStore, red_view *pV, void *pArg) {
     if (k < pV->nProp) {
       eKind = pV->aeKind[k];
     } else {
-      zSql = sqlite3_mprintf("ALTER TABLE \"%w_data\" ADD COLUMN \"%w\" %s",
-                             pV->zView, zKey, thr_doc_sql_type(eKind));
-      rc = zSql ? sqlite3_exec(db, zSql, NULL, NULL, NULL) : SQLITE_NOMEM;
-      sqlite3_free(zSql);
+      rc = view_add_column(db, pV->zView, zKey, eKind);
     }
     json_array_append_new(pNew, json_pack("[s,i]", zKey, eKind));
     bUnique = json_is_true(json_object_get(pVal, "unique"));
     bIndex = json_is_true(json_object_get(pVal, "index"));
     if (rc == SQLITE_OK && (bUnique || bIndex)) {
       zSql = sqlite3_mprintf(
-          "CREATE %sINDEX \"%w_idx_%w\" ON \"%w_data\"(\"%w\", _live)",
-          bUnique ? "UNIQUE " : "", pV->zView, zKey, pV->zView, zKey);
+          "CREATE INDEX \"%w_idx_%w\" ON \"%w_data\"(\"%w\", _live)",
+          pV->zView, zKey, pV->zView, zKey);
       rc = zSql ? sqlite3_exec(db, zSql, NULL, NULL, NULL) : SQLITE_NOMEM;
       sqlite3_free(zSql);
     }

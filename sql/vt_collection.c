@@ -284,11 +284,12 @@ static int coll_create_shadow(coll_vtab *p, char **pzErr) {
   for (i = 0; i < p->nProp; i++) {
     json_t *pProp = json_object_get(pProps, p->azProp[i]);
     int bUnique = json_is_true(json_object_get(pProp, "unique"));
+    /* A plain index for "unique" too: the merge rule (core/reduce.c)
+    ** judges uniqueness by the schema in force at each action's point. */
     if (bUnique || json_is_true(json_object_get(pProp, "index"))) {
       sqlite3_str_appendf(
-          pSql, "CREATE %sINDEX \"%w_idx_%w\" ON \"%w_data\"(\"%w\", _live);",
-          bUnique ? "UNIQUE " : "", p->zName, p->azProp[i], p->zName,
-          p->azProp[i]);
+          pSql, "CREATE INDEX \"%w_idx_%w\" ON \"%w_data\"(\"%w\", _live);",
+          p->zName, p->azProp[i], p->zName, p->azProp[i]);
     }
   }
   zSql = sqlite3_str_finish(pSql);
