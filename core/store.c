@@ -249,42 +249,79 @@ int64_t thr_now_ms(void) {
 static sqlite3_stmt *store_stmt(thr_store *p, int iStmt, int *pRc);
 static void store_done(sqlite3_stmt *pStmt);
 
-/* Do the internal tables exist in the main database?  The answer is kept
-** with the schema cookie it was read under: a ROLLBACK of the transaction
-** that created the tables restores the old cookie, and so a new look. */
-static int store_check_ready(thr_store *p) {
+/* Do the internal tables exist in the main database?  SQLITE_OK with the
+** answer in *pbReady, or the error that kept the lookup from answering
+** (*pbReady is then the last answer, a guess).  The answer is kept with the
+** schema cookie it was read under: a ROLLBACK of the transaction that
+** created the tables restores the old cookie, and so a new look.
+**
+** An error is not "not ready".  SQLITE_SCHEMA in particular comes when
+** another connection to the file (this process's node mounting a
+** collection) moved the schema cookie and SQLite cannot load the schema
+** again under us: in xConnect it holds the old one locked until the
+** statement being prepared is done.  Callers pass it on (see
+** store_lookup_err) so that SQLite loads the schema and prepares again;
+** taking it for "not ready" made every statement that connected a table
+** answer "no such thread" until the connection was closed. */
+static int store_ready(thr_store *p, int *pbReady) {
   sqlite3_stmt *pStmt = NULL;
-  int rc = SQLITE_OK, iSchema = -1;
+  int rc = SQLITE_OK, rcStep = SQLITE_ERROR, iSchema = -1;
+  *pbReady = p->bReady;
   pStmt = store_stmt(p, STMT_SCHEMA_VERSION, &rc);
-  if (pStmt && sqlite3_step(pStmt) == SQLITE_ROW) {
-    iSchema = sqlite3_column_int(pStmt, 0);
+  if (pStmt) {
+    rcStep = sqlite3_step(pStmt);
+    if (rcStep == SQLITE_ROW) {
+      iSchema = sqlite3_column_int(pStmt, 0);
+    } else {
+      rc = rcStep == SQLITE_DONE ? SQLITE_ERROR : rcStep;
+    }
+    store_done(pStmt);
   }
-  store_done(pStmt);
-  if (iSchema >= 0 && iSchema == p->iSchema) {
-    return p->bReady;
+  if (rc == SQLITE_OK && iSchema == p->iSchema) {
+    return SQLITE_OK;
   }
-  {
-    /* Only an answer the lookup gave is kept: a failure to prepare or step
-    ** (the schema moving under this connection as another one, the node,
-    ** creates tables; a busy file) says nothing, and was once cached as
-    ** "not ready", so that every later call answered "no such thread". */
-    int rcStep = SQLITE_ERROR;
-    if (sqlite3_prepare_v2(p->db,
-                           "SELECT 1 FROM main.sqlite_schema WHERE "
-                           "type='table' AND name='_threads_record'",
-                           -1, &pStmt, NULL) == SQLITE_OK) {
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_prepare_v2(p->db,
+                            "SELECT 1 FROM main.sqlite_schema WHERE "
+                            "type='table' AND name='_threads_record'",
+                            -1, &pStmt, NULL);
+    if (rc == SQLITE_OK) {
       rcStep = sqlite3_step(pStmt);
+      if (rcStep != SQLITE_ROW && rcStep != SQLITE_DONE) {
+        rc = rcStep;
+      }
     }
     sqlite3_finalize(pStmt);
-    if (rcStep != SQLITE_ROW && rcStep != SQLITE_DONE) {
-      p->iSchema = -1;
-      return p->bReady;
-    }
-    p->bReady = rcStep == SQLITE_ROW;
-    p->bSetup = 0;
-    p->iSchema = iSchema;
-    return p->bReady;
   }
+  if (rc != SQLITE_OK) {
+    /* Says nothing about the tables: nothing is kept. */
+    p->iSchema = -1;
+    return rc;
+  }
+  p->bReady = *pbReady = rcStep == SQLITE_ROW;
+  p->bSetup = 0;
+  p->iSchema = iSchema;
+  return SQLITE_OK;
+}
+
+/* store_ready() for callers that can do with its guess when the lookup
+** fails (the last answer; "no" before the first). */
+static int store_check_ready(thr_store *p) {
+  int bReady;
+  store_ready(p, &bReady);
+  return bReady;
+}
+
+static char *store_errmsg(thr_store *p, int rc);
+
+/* The error for a lookup that failed with rc (not "not found"). */
+static char *store_lookup_err(thr_store *p, int rc) {
+  if (rc == SQLITE_SCHEMA) {
+    return sqlite3_mprintf("the database schema changed under this "
+                           "statement (another connection to the file "
+                           "changed it): run the statement again");
+  }
+  return store_errmsg(p, rc);
 }
 
 int thr_store_open(sqlite3 *db, thr_store **ppStore, char **pzErr) {
@@ -519,6 +556,7 @@ static int store_setup(thr_store *p, char **pzErr) {
     return rc;
   }
   p->bSetup = 1;
+  p->bReady = 1;   /* the best guess should a lookup fail before the next */
   p->iSchema = -1; /* the cookie moved; look again next time */
   return SQLITE_OK;
 }
@@ -582,9 +620,16 @@ static int store_write_seed(thr_store *p, const unsigned char seed[32],
 
 int thr_store_identity(thr_store *p, const thr_keypair **ppId, char **pzErr) {
   unsigned char seed[32];
-  int bFound = 0, rc = SQLITE_OK;
+  int bFound = 0, bReady, rc;
   *ppId = NULL;
-  if (store_check_ready(p)) {
+  /* Not knowing whether the tables exist is not a reason to make a new
+  ** identity. */
+  rc = store_ready(p, &bReady);
+  if (rc != SQLITE_OK) {
+    *pzErr = store_lookup_err(p, rc);
+    return rc;
+  }
+  if (bReady) {
     rc = store_read_seed(p, seed, &bFound, pzErr);
   }
   if (rc == SQLITE_OK && bFound) {
@@ -864,19 +909,29 @@ int thr_store_resolve(thr_store *p, const char *zThread, thr_tid *pTid,
   sqlite3_stmt *pStmt;
   sqlite3_int64 iRow;
   char *zWhy = NULL;
+  int bReady, rcStep;
 
   if (zThread == NULL) {
     *pzErr = sqlite3_mprintf("thread must be a name or a thread ID, not NULL");
     return SQLITE_ERROR;
   }
-  if (store_check_ready(p)) {
+  /* A lookup that fails is an error, never "no such thread": it may be
+  ** SQLITE_SCHEMA in xConnect, which SQLite answers by loading the schema
+  ** and preparing the statement again (see store_ready). */
+  rc = store_ready(p, &bReady);
+  if (rc != SQLITE_OK) {
+    *pzErr = store_lookup_err(p, rc);
+    return rc;
+  }
+  if (bReady) {
     pStmt = store_stmt(p, STMT_THREAD_BY_NAME, &rc);
     if (pStmt == NULL) {
-      *pzErr = store_errmsg(p, rc);
+      *pzErr = store_lookup_err(p, rc);
       return rc;
     }
     sqlite3_bind_text(pStmt, 1, zThread, -1, SQLITE_STATIC);
-    if (sqlite3_step(pStmt) == SQLITE_ROW) {
+    rcStep = sqlite3_step(pStmt);
+    if (rcStep == SQLITE_ROW) {
       rc = thr_tid_from_bytes(pTid, sqlite3_column_blob(pStmt, 0),
                               (size_t)sqlite3_column_bytes(pStmt, 0), &zWhy);
       store_done(pStmt);
@@ -889,6 +944,10 @@ int thr_store_resolve(thr_store *p, const char *zThread, thr_tid *pTid,
       return SQLITE_OK;
     }
     store_done(pStmt);
+    if (rcStep != SQLITE_DONE) {
+      *pzErr = store_lookup_err(p, rcStep);
+      return rcStep;
+    }
   }
   if (thr_tid_parse(pTid, zThread, &zWhy) != SQLITE_OK) {
     /* Echo at most 80 characters of what the caller gave. */
@@ -898,14 +957,13 @@ int thr_store_resolve(thr_store *p, const char *zThread, thr_tid *pTid,
     sqlite3_free(zWhy);
     return SQLITE_ERROR;
   }
-  rc = store_check_ready(p) ? store_thread(p, pTid, &iRow, NULL)
-                            : SQLITE_NOTFOUND;
+  rc = bReady ? store_thread(p, pTid, &iRow, NULL) : SQLITE_NOTFOUND;
   if (rc == SQLITE_NOTFOUND) {
     *pzErr = sqlite3_mprintf("no such thread: %s", zThread);
     return SQLITE_ERROR;
   }
   if (rc != SQLITE_OK) {
-    *pzErr = store_errmsg(p, rc);
+    *pzErr = store_lookup_err(p, rc);
   }
   return rc;
 }
