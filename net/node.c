@@ -566,6 +566,14 @@ static void node_remember(thr_node *p, sqlite3_int64 iThread, const char *zAddr,
   sqlite3_free(z);
 }
 
+/* Records a sync command received: the caller of thr_node_sync() reads
+** the count under p->mu, even after it stopped waiting (a timeout). */
+static void node_cmd_add_recv(thr_node *p, node_cmd *c, sqlite3_int64 n) {
+  pthread_mutex_lock(&p->mu);
+  c->nRecv += n;
+  pthread_mutex_unlock(&p->mu);
+}
+
 /* Update the peer row after an exchange. */
 static void node_note(thr_node *p, sqlite3_int64 iThread, const char *zAddr,
                       sqlite3_int64 nSent, sqlite3_int64 nRecv,
@@ -1874,7 +1882,7 @@ static void node_fork_page(thr_node *p, node_thr *t, node_req *r,
   } else {
     sqlite3_int64 nHave = node_have(p, t, r->logPk);
     if (r->pCmd) {
-      r->pCmd->nRecv += out.nAdded;
+      node_cmd_add_recv(p, r->pCmd, out.nAdded);
     }
     if (nHave > 0) { /* the rest of the winner, as any pull */
       node_send_pull(p, r->pPeer, t, r->logPk, nHave, r->pCmd);
@@ -1986,7 +1994,7 @@ static void node_page_store(thr_node *p, node_page *pg) {
                    pg->bCut && pg->nChecked == pg->nRec, &zBad, &bGap, &iFork);
     node_note(p, t->iThread, r->pPeer->zAddr, 0, nAdded, zBad);
     if (r->pCmd) {
-      r->pCmd->nRecv += nAdded;
+      node_cmd_add_recv(p, r->pCmd, nAdded);
     }
     if (zBad || bGap || iFork) {
       node_chain_halt(p, r);
@@ -2134,7 +2142,7 @@ static void node_got_piece(thr_node *p, node_thr *t, node_req *r,
     thr_part_drop(&p->parts, pPart);
     node_note(p, t->iThread, r->pPeer->zAddr, 0, nAdded, zBad);
     if (r->pCmd) {
-      r->pCmd->nRecv += nAdded;
+      node_cmd_add_recv(p, r->pCmd, nAdded);
     }
     if (zBad && strncmp(zBad, "refused", 7) == 0) {
       node_peer_bad(p, t, r->pPeer, zBad);
