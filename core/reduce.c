@@ -1850,6 +1850,18 @@ static int view_reshape(thr_store *pStore, red_view *pV, void *pArg) {
   char *zSql = NULL, *zNew = NULL;
   int rc = pNew ? rows_to_hist(pStore, pV) : SQLITE_NOMEM, i;
   sqlite3_stmt *pStmt = NULL;
+  /* Made again so that the schema cookie moves even when no column comes
+  ** or goes (a property removed): every other connection then drops the
+  ** views it cached with the old properties (red_check_cookie), which
+  ** would put a removed property's values in its unused column. */
+  zSql = sqlite3_mprintf("DROP INDEX IF EXISTS \"%w_dead\";"
+                         "CREATE INDEX \"%w_dead\" ON \"%w_data\"(_id)"
+                         " WHERE _live = 0",
+                         pV->zView, pV->zView, pV->zView);
+  if (rc == SQLITE_OK) {
+    rc = zSql ? sqlite3_exec(db, zSql, NULL, NULL, NULL) : SQLITE_NOMEM;
+  }
+  sqlite3_free(zSql);
   for (i = 0; rc == SQLITE_OK && i < pV->nProp; i++) {
     zSql = sqlite3_mprintf("DROP INDEX IF EXISTS \"%w_idx_%w\"", pV->zView,
                            pV->azProp[i]);
