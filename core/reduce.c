@@ -248,8 +248,24 @@ static int views_each(thr_store *pStore, sqlite3_int64 iThread,
                       char **pzErr);
 static int view_mark_all(thr_store *pStore, red_view *pV, void *pArg);
 
-static void red_check_cookie(thr_store *pStore, red_state *p) {
+/* PRAGMA data_version: it moves when another connection commits.  -1 if
+** it cannot be read. */
+static sqlite3_int64 red_data_version(thr_store *pStore, red_state *p) {
   sqlite3_int64 iVersion = -1;
+  if (p->pVersion == NULL) {
+    thr_store_pin(pStore);
+    sqlite3_prepare_v3(thr_store_db(pStore), "PRAGMA data_version", -1,
+                       SQLITE_PREPARE_PERSISTENT, &p->pVersion, NULL);
+  }
+  if (p->pVersion && sqlite3_step(p->pVersion) == SQLITE_ROW) {
+    iVersion = sqlite3_column_int64(p->pVersion, 0);
+  }
+  sqlite3_reset(p->pVersion);
+  return iVersion;
+}
+
+static void red_check_cookie(thr_store *pStore, red_state *p) {
+  sqlite3_int64 iVersion;
   if (p->iCookie != thr_store_cookie(pStore)) {
     /* Views with work pending in this transaction (a reshape's own DDL
     ** moved the cookie) are read again and recomputed whole. */
@@ -276,15 +292,7 @@ static void red_check_cookie(thr_store *pStore, red_state *p) {
   }
   /* Schema actions applied by another connection (the node) change no
   ** cookie: PRAGMA data_version says another connection committed. */
-  if (p->pVersion == NULL) {
-    thr_store_pin(pStore);
-    sqlite3_prepare_v3(thr_store_db(pStore), "PRAGMA data_version", -1,
-                       SQLITE_PREPARE_PERSISTENT, &p->pVersion, NULL);
-  }
-  if (p->pVersion && sqlite3_step(p->pVersion) == SQLITE_ROW) {
-    iVersion = sqlite3_column_int64(p->pVersion, 0);
-  }
-  sqlite3_reset(p->pVersion);
+  iVersion = red_data_version(pStore, p);
   if (iVersion < 0 || iVersion != p->iVersion) {
     while (p->pColls) {
       red_coll *pC = p->pColls;
@@ -506,6 +514,23 @@ static int view_load(thr_store *pStore, red_state *p, sqlite3_int64 iThread,
   return rc;
 }
 
+/* The decoded body of record iRid (owned), or NULL: this peer cannot
+** read it, or it is damaged (threads_verify reports that). */
+static thr_cbor *rec_body(thr_store *pStore, sqlite3_int64 iRid) {
+  thr_cbuf body = {0, 0};
+  unsigned char author[32];
+  int64_t t;
+  char *zErr = NULL;
+  thr_cbor *pBody = NULL;
+  if (thr_store_body_at(pStore, iRid, &body, author, &t, &zErr) ==
+      SQLITE_OK) {
+    pBody = thr_cbor_decode(body.a, body.n, &zErr);
+  }
+  sqlite3_free(body.a);
+  sqlite3_free(zErr);
+  return pBody;
+}
+
 /* Raise pV->hwm to the doc actions of pV's collection in the records this
 ** file wrote with rid > pV->hwmRid (they are not in _threads_hwm: local
 ** writes do not write it, see view_hwm), and pV->hwmRid to the last. */
@@ -526,17 +551,11 @@ static int view_fold_own(thr_store *pStore, red_view *pV) {
   sqlite3_bind_int64(pStmt, 2, pV->iThread);
   while (sqlite3_step(pStmt) == SQLITE_ROW) {
     sqlite3_int64 iRid = sqlite3_column_int64(pStmt, 0);
-    thr_cbuf body = {0, 0};
-    unsigned char author[32];
-    int64_t t;
-    char *zErr = NULL;
     thr_cbor *pBody = NULL, *pActs;
     size_t i, n;
     if (sqlite3_column_bytes(pStmt, 1) == 32 &&
-        sqlite3_column_bytes(pStmt, 2) == 36 &&
-        thr_store_body_at(pStore, iRid, &body, author, &t, &zErr) ==
-            SQLITE_OK) {
-      pBody = thr_cbor_decode(body.a, body.n, &zErr);
+        sqlite3_column_bytes(pStmt, 2) == 36) {
+      pBody = rec_body(pStore, iRid);
     }
     pActs = thr_cbor_get(pBody, "actions");
     n = thr_cbor_array_size(pActs);
@@ -559,8 +578,6 @@ static int view_fold_own(thr_store *pStore, red_view *pV) {
       }
     }
     thr_cbor_free(pBody);
-    sqlite3_free(body.a);
-    sqlite3_free(zErr);
     pV->hwmRid = iRid;
     pV->bHwmDirty = 1; /* save the fold's work at flush */
   }
@@ -585,17 +602,8 @@ static int view_hwm(thr_store *pStore, red_view *pV) {
     return SQLITE_NOMEM;
   }
   if (!p->bHwmChecked) {
-    sqlite3_int64 iVersion = -1;
+    sqlite3_int64 iVersion = red_data_version(pStore, p);
     red_view *pW;
-    if (p->pVersion == NULL) {
-      thr_store_pin(pStore);
-      sqlite3_prepare_v3(thr_store_db(pStore), "PRAGMA data_version", -1,
-                         SQLITE_PREPARE_PERSISTENT, &p->pVersion, NULL);
-    }
-    if (p->pVersion && sqlite3_step(p->pVersion) == SQLITE_ROW) {
-      iVersion = sqlite3_column_int64(p->pVersion, 0);
-    }
-    sqlite3_reset(p->pVersion);
     if (iVersion < 0 || iVersion != p->iHwmVersion) {
       for (pW = p->pViews; pW; pW = pW->pNext) {
         pW->bHwm = 0;
@@ -726,10 +734,6 @@ static const unsigned char aNoCid[36] = {
 static int rec_first_hlc(thr_store *pStore, sqlite3_stmt *pRec,
                          sqlite3_int64 iCounter, uint64_t hlc, uint64_t *pFirst,
                          int *pbHas) {
-  thr_cbuf body = {0, 0};
-  unsigned char author[32];
-  int64_t t;
-  char *zErr = NULL;
   thr_cbor *pBody = NULL, *pActs;
   size_t i, n;
   int rc;
@@ -738,11 +742,8 @@ static int rec_first_hlc(thr_store *pStore, sqlite3_stmt *pRec,
   sqlite3_bind_int64(pRec, 2, iCounter);
   rc = sqlite3_step(pRec) == SQLITE_ROW ? SQLITE_OK : SQLITE_NOTFOUND;
   if (rc == SQLITE_OK) {
-    rc = thr_store_body_at(pStore, sqlite3_column_int64(pRec, 0), &body,
-                           author, &t, &zErr);
-  }
-  if (rc == SQLITE_OK) {
-    pBody = thr_cbor_decode(body.a, body.n, &zErr);
+    pBody = rec_body(pStore, sqlite3_column_int64(pRec, 0));
+    rc = pBody ? SQLITE_OK : SQLITE_NOTFOUND;
   }
   pActs = thr_cbor_get(pBody, "actions");
   n = thr_cbor_array_size(pActs);
@@ -757,8 +758,6 @@ static int rec_first_hlc(thr_store *pStore, sqlite3_stmt *pRec,
     }
   }
   thr_cbor_free(pBody);
-  sqlite3_free(body.a);
-  sqlite3_free(zErr);
   return rc;
 }
 

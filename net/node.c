@@ -566,6 +566,17 @@ static void node_remember(thr_node *p, sqlite3_int64 iThread, const char *zAddr,
   sqlite3_free(z);
 }
 
+/* *pUntil = now + ms on CLOCK_REALTIME, for pthread_cond_timedwait(). */
+static void node_deadline(struct timespec *pUntil, int ms) {
+  clock_gettime(CLOCK_REALTIME, pUntil);
+  pUntil->tv_sec += ms / 1000;
+  pUntil->tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (pUntil->tv_nsec >= 1000000000L) {
+    pUntil->tv_sec++;
+    pUntil->tv_nsec -= 1000000000L;
+  }
+}
+
 /* Records a sync command received: the caller of thr_node_sync() reads
 ** the count under p->mu, even after it stopped waiting (a timeout). */
 static void node_cmd_add_recv(thr_node *p, node_cmd *c, sqlite3_int64 n) {
@@ -2973,13 +2984,7 @@ static void node_main(void *pArg) {
     node_closer *aCloser[64];
     int nCloser = 0;
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += NODE_CLOSE_MS / 1000;
-    until.tv_nsec += (long)(NODE_CLOSE_MS % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000L;
-    }
+    node_deadline(&until, NODE_CLOSE_MS);
     if (p->bRep) {
       for (i = 0; i < NODE_NSRV; i++) {
         nng_ctx_close(p->aSrv[i].ctx); /* never opened: an error, no harm */
@@ -3136,13 +3141,7 @@ static void node_queue(thr_node *p, node_cmd *c) {
 static void node_wait(thr_node *p, node_cmd *c, int timeoutMs) {
   struct timespec until;
   if (timeoutMs >= 0) {
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeoutMs / 1000;
-    until.tv_nsec += (long)(timeoutMs % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000L;
-    }
+    node_deadline(&until, timeoutMs);
   }
   while (!c->bDone) {
     if (timeoutMs < 0) {
