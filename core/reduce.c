@@ -110,7 +110,7 @@ struct red_view {
   char **azProp;
   int *aeKind; /* THR_PT_* per property */
   sqlite3_stmt *pSel, *pIns, *pUpd, *pDel;
-  sqlite3_stmt *pHistHas, *pHistIns, *pHistSel;
+  sqlite3_stmt *pHistHas, *pHistAny, *pHistIns, *pHistSel;
   sqlite3_stmt **apUniq; /* per property: another live row with the value? */
   const char *zUniqHit;  /* the property row_write found held (borrowed) */
   unsigned char hwm[ORD];
@@ -118,6 +118,7 @@ struct red_view {
   int nLocal;    /* local actions in hwm that _threads_hwm lacks */
   int bHwm;      /* hwm valid (red_state.bHwmChecked says for how long) */
   int bHwmDirty; /* hwm moved: write it at flush */
+  int bHistNone; /* V_hist has no rows (read with hwm, valid while bHwm) */
   int bAll;      /* recompute every document at flush */
   int bRebuild;  /* replaying the log: every action to the history */
   red_mark *pMarks;
@@ -159,6 +160,7 @@ static void view_free(red_view *pV) {
   sqlite3_finalize(pV->pUpd);
   sqlite3_finalize(pV->pDel);
   sqlite3_finalize(pV->pHistHas);
+  sqlite3_finalize(pV->pHistAny);
   sqlite3_finalize(pV->pHistIns);
   sqlite3_finalize(pV->pHistSel);
   for (i = 0; i < pV->nProp; i++) {
@@ -394,6 +396,11 @@ static int view_prepare(sqlite3 *db, red_view *pV) {
                      sqlite3_mprintf("SELECT 1 FROM \"%w_hist\" WHERE _id = ?1"
                                      " LIMIT 1",
                                      zV));
+  }
+  if (rc == SQLITE_OK) {
+    rc = red_prepare(
+        db, &pV->pHistAny,
+        sqlite3_mprintf("SELECT 1 FROM \"%w_hist\" LIMIT 1", zV));
   }
   if (rc == SQLITE_OK) {
     rc = red_prepare(db, &pV->pHistIns,
@@ -643,6 +650,11 @@ static int view_hwm(thr_store *pStore, red_view *pV) {
   pV->bHwmDirty = 0;
   if (rc == SQLITE_OK) {
     rc = view_fold_own(pStore, pV);
+  }
+  if (rc == SQLITE_OK) {
+    /* No history yet: hist_has needs no lookup (hist_add clears it). */
+    pV->bHistNone = sqlite3_step(pV->pHistAny) == SQLITE_DONE;
+    rc = sqlite3_reset(pV->pHistAny);
   }
   pV->bHwm = rc == SQLITE_OK;
   return rc;
@@ -1257,6 +1269,9 @@ static int row_write(red_view *pV, sqlite3 *db, const red_coll *pC,
 
 static int hist_has(red_view *pV, const char *zId) {
   int bHas;
+  if (pV->bHwm && pV->bHistNone) {
+    return 0; /* a bulk load of new documents asks nothing */
+  }
   sqlite3_bind_text(pV->pHistHas, 1, zId, -1, SQLITE_STATIC);
   bHas = sqlite3_step(pV->pHistHas) == SQLITE_ROW;
   sqlite3_reset(pV->pHistHas);
@@ -1268,6 +1283,7 @@ static int hist_add(red_view *pV, sqlite3 *db, const char *zId,
                     const unsigned char *ord, int eType, const char *zJson,
                     sqlite3_int64 iLid, int *pbNew) {
   int rc;
+  pV->bHistNone = 0;
   sqlite3_bind_text(pV->pHistIns, 1, zId, -1, SQLITE_STATIC);
   sqlite3_bind_blob(pV->pHistIns, 2, ord, ORD, SQLITE_STATIC);
   sqlite3_bind_int(pV->pHistIns, 3, eType);

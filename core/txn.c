@@ -19,10 +19,14 @@
 
 static thr_txn *txn_get(thr_store *pStore);
 
+/* The longest body header: a 1-pair map (1 byte), "actions" (8), and the
+** array's head with a 64-bit count (9). */
+#define TXN_HDR_ROOM 18
+
 typedef struct txn_thread txn_thread;
 struct txn_thread {
   thr_tid tid;
-  thr_cw w; /* encoded actions, growing; w.a owned */
+  thr_cw w; /* TXN_HDR_ROOM bytes, then the encoded actions; w.a owned */
   int nAct;
 };
 
@@ -201,6 +205,12 @@ int thr_txn_stage(thr_store *pStore, const thr_tid *pTid,
     pT->w.bGrow = 1;
   }
   pT->w.rc = SQLITE_OK;
+  if (pT->w.n == 0) {
+    /* Room for the body's header, written in front of the actions when
+    ** the transaction is sealed: the body is then never copied. */
+    static const unsigned char aZero[TXN_HDR_ROOM];
+    thr_cw_raw(&pT->w, aZero, sizeof(aZero));
+  }
   thr_action_encode(&pT->w, pAct);
   if (pT->w.rc != SQLITE_OK) {
     return pT->w.rc;
@@ -219,25 +229,25 @@ int thr_txn_seal(thr_store *pStore, char **pzErr) {
   rc = thr_reduce_recompute(pStore, 0, pzErr);
   for (i = 0; rc == SQLITE_OK && i < p->nThread; i++) {
     txn_thread *pT = &p->aThread[i];
-    unsigned char aHdr[32];
+    unsigned char aHdr[TXN_HDR_ROOM];
     thr_cw h = {aHdr, 0, sizeof(aHdr), SQLITE_OK, 0};
     unsigned char *aBody;
     if (pT->nAct == 0) {
       continue;
     }
-    /* {"actions": [...]}: the header, then the actions as staged. */
+    /* {"actions": [...]}: the header, written into the room left in front
+    ** of the actions as staged. */
     thr_cw_map(&h, 1);
     thr_cw_text(&h, "actions");
     thr_cw_array(&h, (size_t)pT->nAct);
-    aBody = sqlite3_malloc64(h.n + pT->w.n);
-    if (aBody == NULL) {
-      rc = SQLITE_NOMEM;
+    if (h.rc != SQLITE_OK) {
+      rc = h.rc;
       break;
     }
+    aBody = pT->w.a + TXN_HDR_ROOM - h.n;
     memcpy(aBody, aHdr, h.n);
-    memcpy(aBody + h.n, pT->w.a, pT->w.n);
-    rc = thr_store_append(pStore, &pT->tid, aBody, h.n + pT->w.n, NULL, pzErr);
-    sqlite3_free(aBody);
+    rc = thr_store_append(pStore, &pT->tid, aBody,
+                          h.n + pT->w.n - TXN_HDR_ROOM, NULL, pzErr);
     if (rc == SQLITE_OK) {
       pT->nAct = 0;
       pT->w.n = 0;

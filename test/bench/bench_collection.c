@@ -36,8 +36,8 @@
 
 #define N_ROWS 100000L     /* rows of (a), read by (c) */
 #define A_ROUNDS 5         /* bulk-insert rounds, fresh tables each */
-#define B_INSERTS 2000L    /* autocommit inserts per side */
-#define B_SLICES 10        /* ... in this many interleaved slices */
+#define B_INSERTS 6000L    /* autocommit inserts per side */
+#define B_SLICES 30        /* ... in this many interleaved slices */
 #define C_ROUNDS 10        /* read rounds */
 #define C_SLICE 0.25       /* seconds per read slice */
 #define SCAN_MATCHES 11111 /* names n1, n1x, n1xx, n1xxx, n1xxxx */
