@@ -617,17 +617,25 @@ int thr_store_verify_car(thr_store *p, const thr_tid *pTid, const char *zPath,
 */
 typedef struct thr_car thr_car;
 
-/* A CAR v1 writer on a stdio stream. */
+/* A CAR v1 writer that creates zPath as a new regular file (see "WRITING"
+** in car.c).  thr_car_open() refuses, with SQLITE_ERROR and "<path> already
+** exists", a path where anything exists, a dangling symlink included;
+** SQLITE_CANTOPEN when the file cannot be created. */
 int thr_car_open(const char *zPath, const thr_cid *aRoot, int nRoot,
                  thr_car **ppCar, char **pzErr);
 int thr_car_put(thr_car *p, const thr_cid *pCid, const unsigned char *a,
                 size_t n);
-/* Finish: flush, fsync and close.  If rc is not SQLITE_OK, or finishing
-** fails, the file is removed instead. */
+/* Finish: flush, fsync, close, and give the file its name unless that
+** name has been taken meanwhile (then SQLITE_ERROR, "<path> already
+** exists").  If rc is not SQLITE_OK, or finishing fails, the temporary
+** file is removed instead and rc (or the failure's code) returned.  p is
+** freed in every case. */
 int thr_car_close(thr_car *p, int rc, char **pzErr);
 
 /* Read a CAR v1 file, calling xBlock for every block after checking that
-** its CID matches its bytes.  Roots go to aRoot[] (up to nRootMax). */
+** its CID matches its bytes.  Roots go to aRoot[] (up to nRootMax).  Only a
+** regular file is opened: anything else is SQLITE_ERROR, "cannot read
+** <path>: not a regular file". */
 int thr_car_read(const char *zPath, thr_cid *aRoot, int nRootMax, int *pnRoot,
                  int (*xBlock)(void *, const thr_cid *, const unsigned char *,
                                size_t),

@@ -7,9 +7,11 @@
 **   threads_verify(thread)        -> integer, records checked (or an error
 **                                    naming the log, record and check)
 **   threads_export(thread, path)  -> integer, blocks written to a CAR file
+**                                    that it creates: a path where anything
+**                                    exists is refused (core/car.c)
 **   threads_verify_car(thread, path) -> integer, records verified in a CAR
 **                                    file, from the thread's keys and log
-**                                    IDs alone
+**                                    IDs alone; only a regular file is read
 **
 ** "thread" is a local name or a thread ID everywhere.  Errors are SQL
 ** errors; a failed call leaves the database and the file system as they

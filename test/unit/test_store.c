@@ -415,11 +415,19 @@ static void test_export_car(void) {
   TT_CHECK(zErr && strstr(zErr, "cannot write no/such/dir/x.car"));
   sqlite3_free(zErr);
   zErr = NULL;
-  /* A corrupt block is refused, and the earlier export is untouched. */
+  /* An export never replaces a file, not even an earlier export. */
+  TT_CHECK(thr_store_export(f.pStore, &f.tid, "notes.car", &nBlock, &zErr) ==
+           SQLITE_ERROR);
+  TT_CHECK(zErr && strcmp(zErr, "notes.car already exists") == 0);
+  sqlite3_free(zErr);
+  zErr = NULL;
+  /* A corrupt block is refused, leaving no file, and the earlier export is
+  ** untouched. */
   exec(f.db, "UPDATE _threads_record SET record = x'40' WHERE counter = 1");
-  TT_CHECK(thr_store_export(f.pStore, &f.tid, "notes.car", &nBlock, &zErr) !=
+  TT_CHECK(thr_store_export(f.pStore, &f.tid, "bad.car", &nBlock, &zErr) !=
            SQLITE_OK);
   TT_CHECK(zErr && strstr(zErr, THR_CHECK_CID));
+  TT_CHECK(access("bad.car", F_OK) != 0);
   sqlite3_free(zErr);
   zErr = NULL;
   seen.nBlock = seen.nKnown = 0;
