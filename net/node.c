@@ -108,6 +108,7 @@
 ** connection is closed: a peer we pull from is dropped (and dialed again on
 ** a later round), the pipe of a peer that pushed to us is closed.
 */
+
 #include "thr_net.h"
 #include "thr_part.h"
 
@@ -128,80 +129,18 @@
 #include <unistd.h>
 #include <uv.h>
 
-#define NODE_MAXMSG (4 * 1024 * 1024) /* bytes per message, both ways */
 #define NODE_BIG (1024 * 1024)        /* larger records go in pieces */
 #define NODE_PIECE (1024 * 1024)      /* bytes per piece */
 #define NODE_PAGE_BYTES (512 * 1024)
-#define NODE_PAGE_RECS 2000
 #define NODE_TICK_MS 1000
 #define NODE_REQ_MS 10000    /* a request without an answer by then fails */
-#define NODE_NSRV 4          /* requests served at once */
 #define NODE_AHEAD 2         /* pages pulled ahead of the one being stored */
-#define NODE_CIDS 512        /* CIDs per "cids" reply (19 KB) */
-#define NODE_SEEN 64         /* forks remembered, so each is counted once */
 #define NODE_REPUSH_MS 10000 /* a winning branch is pushed again after */
 #define NODE_QUIET_MS 500    /* a closing socket's connections end by then */
 #define NODE_SETTLE_MS 50    /* ... or its pipes left did not change for */
 #define NODE_CLOSE_MS 1500   /* the node's sockets are closed by then */
 
-enum { OP_HEADS = 1, OP_PULL, OP_PUSH, OP_PART, OP_CIDS };
 enum { CMD_LISTEN = 1, CMD_ADD_PEER, CMD_SYNC, CMD_POKE, CMD_ADDRS, CMD_JOIN };
-
-typedef struct node_peer node_peer;
-typedef struct node_req node_req;
-typedef struct node_srv node_srv;
-typedef struct node_cmd node_cmd;
-typedef struct node_thr node_thr;
-typedef struct node_page node_page;
-
-/* A thread known here, with its wire key and tag. */
-struct node_thr {
-  thr_tid tid;
-  sqlite3_int64 iThread;
-  thr_tkey key;
-  unsigned char wire[32];
-  unsigned char tag[16];
-  unsigned char self[32]; /* the log this peer writes, if hasSelf */
-  int hasSelf;
-};
-
-/* An address we dial. */
-struct node_peer {
-  char *zAddr;
-  nng_socket sock;
-  int bOpen;
-  node_peer *pNext;
-};
-
-/* A request in flight to a peer. */
-struct node_req {
-  thr_node *pNode;
-  node_peer *pPeer;
-  nng_ctx ctx;
-  nng_aio *aio;
-  int eOp;
-  thr_tid tid;
-  unsigned char logPk[32];
-  sqlite3_int64 iCtr;  /* pull: after; push: last sent; part: the record;
-                       ** cids: the last counter asked for */
-  size_t iOff;         /* part, or a push of a piece: its offset */
-  sqlite3_int64 iFork; /* pull or part of the fork at this counter, or 0 */
-  node_cmd *pCmd;      /* the sync waiting on it, or NULL */
-  int bSent;           /* the request went out; now the reply */
-  int bHalt;           /* an earlier page of its chain failed: no more */
-  node_req *pNext;
-  node_req *pNextChain; /* in thr_node.pChains */
-  node_req *pNextLive;  /* in thr_node.pLive */
-};
-
-/* One of the rep contexts that serve requests. */
-struct node_srv {
-  thr_node *pNode;
-  nng_ctx ctx;
-  nng_aio *aio;
-  int bSending;
-  node_srv *pNext; /* in the loop's queue */
-};
 
 /* A page of pulled records on its way to storage.  Its records' checks
 ** that need no database (thr_sync_check: signatures, CIDs, decryption) run
@@ -227,90 +166,6 @@ struct node_page {
   node_page *pNext;
 };
 
-/* A fork this node has counted: the log, the counter where the branches
-** part, and the two records there. */
-typedef struct node_seen node_seen;
-struct node_seen {
-  sqlite3_int64 iThread;
-  unsigned char pk[32];
-  sqlite3_int64 iFork;
-  thr_cid ours, theirs;
-  int64_t tPush; /* when our (winning) branch was last pushed to a loser */
-};
-
-/* A call from a user thread, answered by the loop. */
-struct node_cmd {
-  int eCmd;
-  char *zArg;
-  thr_tid tid;
-  int rc;
-  char *zErr;
-  sqlite3_int64 nRecv;
-  int nPending; /* requests of this sync still in flight */
-  int bDone;
-  int nRef; /* caller + loop */
-  char **azAddr;
-  int nAddr;
-  const thr_tkey *pKey; /* CMD_JOIN: borrowed from the waiting caller */
-  int bOwnLog;
-  node_cmd *pNext;
-};
-
-struct thr_node {
-  char *zPath;
-  int nRef;
-  int (*xRegister)(sqlite3 *);
-  thr_node *pNext; /* registry */
-
-  uv_thread_t thread;
-  uv_loop_t loop;
-  uv_async_t wake;
-  uv_timer_t tick;
-  pthread_mutex_t mu; /* guards the queues, bStop, bDone, nRef of cmds */
-  pthread_cond_t cv;
-  node_cmd *pCmds;
-  node_req *pDone;
-  node_srv *pSrvQ;
-  int bStop;
-  int bStarted;
-  int rcStart;
-  char *zStartErr;
-
-  /* Loop thread only from here. */
-  sqlite3 *db;
-  thr_store *pStore;
-  thr_sync *pSync;
-  nng_socket rep;
-  int bRep;
-  node_srv aSrv[NODE_NSRV];
-  char **azListen;
-  int nListen;
-  node_peer *pPeers;
-  node_peer *pDead; /* dropped peers: requests in flight still name them */
-  node_thr *aThr;
-  int nThr;
-  node_cmd *pSyncs; /* syncs waiting on requests */
-  int nInFlight;
-  thr_part_set parts; /* large records arriving in pieces */
-  /* Pulls, parts and pushes in flight.  Each is one step of a chain that
-  ** walks a log page by page; a round does not start a second chain for a
-  ** log that one is already walking (pulls: from any peer; pushes: to the
-  ** same peer), it hands its sync to that chain instead. */
-  node_req *pChains;
-  node_req *pLive; /* every request not yet freed (node_req_free) */
-  /* Pages of pulled records between arrival and storage, in arrival order
-  ** (see node_page). */
-  node_page *pPages;
-  int nPages;
-  int bStopping; /* the loop is closing: pages are dropped, not stored */
-  node_seen aSeen[NODE_SEEN]; /* forks counted, a ring */
-  int nSeen;
-};
-
-static void node_cmd_finish(thr_node *p, node_cmd *c);
-static void node_req_free(thr_node *p, node_req *r, nng_msg *pMsg);
-static void node_round(thr_node *p, node_thr *tOnly, node_cmd *pCmd);
-
 static pthread_mutex_t gRegistry = PTHREAD_MUTEX_INITIALIZER;
 static thr_node *gNodes;
 static pthread_once_t gPinOnce = PTHREAD_ONCE_INIT;
@@ -332,16 +187,16 @@ static void node_pin(void) {
 ** Small helpers.
 */
 
-static char *node_strdup(const char *z) {
+char *thr_node_strdup(const char *z) {
   return z ? sqlite3_mprintf("%s", z) : NULL;
 }
 
-static int node_exec(thr_node *p, const char *zSql) {
+int thr_ingest_exec(thr_node *p, const char *zSql) {
   return sqlite3_exec(p->db, zSql, NULL, NULL, NULL);
 }
 
 /* The thread with this tag or ID, after (re)loading the list if needed. */
-static int node_load_threads(thr_node *p) {
+int thr_wire_threads_load(thr_node *p) {
   sqlite3_stmt *pStmt = NULL;
   node_thr *a = NULL;
   int n = 0, rc;
@@ -400,7 +255,7 @@ static int node_load_threads(thr_node *p) {
   return SQLITE_OK;
 }
 
-static node_thr *node_thr_by_tag(thr_node *p, const unsigned char *tag) {
+node_thr *thr_wire_thread_by_tag(thr_node *p, const unsigned char *tag) {
   int i, k;
   for (k = 0; k < 2; k++) {
     for (i = 0; i < p->nThr; i++) {
@@ -408,14 +263,14 @@ static node_thr *node_thr_by_tag(thr_node *p, const unsigned char *tag) {
         return &p->aThr[i];
       }
     }
-    if (k == 0 && node_load_threads(p) != SQLITE_OK) {
+    if (k == 0 && thr_wire_threads_load(p) != SQLITE_OK) {
       break;
     }
   }
   return NULL;
 }
 
-static node_thr *node_thr_by_id(thr_node *p, const thr_tid *pTid) {
+node_thr *thr_wire_thread_by_id(thr_node *p, const thr_tid *pTid) {
   int i, k;
   for (k = 0; k < 2; k++) {
     for (i = 0; i < p->nThr; i++) {
@@ -424,7 +279,7 @@ static node_thr *node_thr_by_id(thr_node *p, const thr_tid *pTid) {
         return &p->aThr[i];
       }
     }
-    if (k == 0 && node_load_threads(p) != SQLITE_OK) {
+    if (k == 0 && thr_wire_threads_load(p) != SQLITE_OK) {
       break;
     }
   }
@@ -436,7 +291,7 @@ static node_thr *node_thr_by_id(thr_node *p, const thr_tid *pTid) {
 */
 
 /* Box inner (a, n) for thread t into a new nng message. */
-static nng_msg *node_seal(const node_thr *t, const unsigned char *a, size_t n) {
+nng_msg *thr_wire_seal(const node_thr *t, const unsigned char *a, size_t n) {
   unsigned char aHead[80], nonce[24];
   thr_cw w = {aHead, 0, sizeof(aHead), SQLITE_OK, 0};
   size_t nBox = n + crypto_aead_xchacha20poly1305_ietf_ABYTES;
@@ -458,7 +313,7 @@ static nng_msg *node_seal(const node_thr *t, const unsigned char *a, size_t n) {
   return pMsg;
 }
 
-static nng_msg *node_plain(const char *zWhat) {
+nng_msg *thr_wire_plain(const char *zWhat) {
   unsigned char a[64];
   thr_cw w = {a, 0, sizeof(a), SQLITE_OK, 0};
   nng_msg *pMsg = NULL;
@@ -475,8 +330,8 @@ static nng_msg *node_plain(const char *zWhat) {
 
 /* Open a framed message: the thread (found by tag, or must be pExpect)
 ** and the inner map, decoded (owned).  NULL if it does not open. */
-static thr_cbor *node_open(thr_node *p, nng_msg *pMsg, node_thr *pExpect,
-                           node_thr **ppThr) {
+thr_cbor *thr_wire_open(thr_node *p, nng_msg *pMsg, node_thr *pExpect,
+                        node_thr **ppThr) {
   char *zErr = NULL;
   thr_cbor *pTop =
       thr_cbor_decode(nng_msg_body(pMsg), nng_msg_len(pMsg), &zErr);
@@ -500,7 +355,7 @@ static thr_cbor *node_open(thr_node *p, nng_msg *pMsg, node_thr *pExpect,
     thr_cbor_free(pTop);
     return NULL;
   }
-  t = pExpect ? pExpect : node_thr_by_tag(p, tag);
+  t = pExpect ? pExpect : thr_wire_thread_by_tag(p, tag);
   if (t && sodium_memcmp(t->tag, tag, 16) == 0) {
     size_t nPlain = nBox - crypto_aead_xchacha20poly1305_ietf_ABYTES;
     unsigned char *aPlain = sqlite3_malloc64(nPlain ? nPlain : 1);
@@ -532,7 +387,7 @@ static int cbor_text_is(thr_cbor *pItem, const char *z) {
 ** Peers and addresses.
 */
 
-static int node_is_own_addr(thr_node *p, const char *zAddr) {
+int thr_peers_is_own(thr_node *p, const char *zAddr) {
   int i;
   for (i = 0; i < p->nListen; i++) {
     if (strcmp(p->azListen[i], zAddr) == 0) {
@@ -543,13 +398,13 @@ static int node_is_own_addr(thr_node *p, const char *zAddr) {
 }
 
 /* Store addr for the thread (once). */
-static void node_remember(thr_node *p, sqlite3_int64 iThread, const char *zAddr,
-                          size_t nAddr, const unsigned char *pSelf) {
+void thr_peers_remember(thr_node *p, sqlite3_int64 iThread, const char *zAddr,
+                        size_t nAddr, const unsigned char *pSelf) {
   sqlite3_stmt *pStmt = NULL;
   char *z = sqlite3_mprintf("%.*s", (int)nAddr, zAddr);
   if (z && strlen(z) == nAddr && nAddr < 512 &&
       (strncmp(z, "tcp://", 6) == 0 || strncmp(z, "ipc://", 6) == 0) &&
-      !node_is_own_addr(p, z) &&
+      !thr_peers_is_own(p, z) &&
       sqlite3_prepare_v2(p->db,
                          "INSERT INTO _threads_peer(tid, addr, peer)"
                          " VALUES (?1, ?2, ?3) ON CONFLICT(tid, addr) DO"
@@ -579,16 +434,16 @@ static void node_deadline(struct timespec *pUntil, int ms) {
 
 /* Records a sync command received: the caller of thr_node_sync() reads
 ** the count under p->mu, even after it stopped waiting (a timeout). */
-static void node_cmd_add_recv(thr_node *p, node_cmd *c, sqlite3_int64 n) {
+void thr_node_cmd_add_recv(thr_node *p, node_cmd *c, sqlite3_int64 n) {
   pthread_mutex_lock(&p->mu);
   c->nRecv += n;
   pthread_mutex_unlock(&p->mu);
 }
 
 /* Update the peer row after an exchange. */
-static void node_note(thr_node *p, sqlite3_int64 iThread, const char *zAddr,
-                      sqlite3_int64 nSent, sqlite3_int64 nRecv,
-                      const char *zError) {
+void thr_peers_note(thr_node *p, sqlite3_int64 iThread, const char *zAddr,
+                    sqlite3_int64 nSent, sqlite3_int64 nRecv,
+                    const char *zError) {
   sqlite3_stmt *pStmt = NULL;
   if (sqlite3_prepare_v2(
           p->db,
@@ -643,6 +498,7 @@ typedef struct node_pipe_ent {
   int iSock;
   nng_pipe pipe;
 } node_pipe_ent;
+
 static pthread_mutex_t gPipeMu = PTHREAD_MUTEX_INITIALIZER;
 static node_pipe_ent *gaPipe;
 static int gnPipe, gnPipeAlloc;
@@ -676,7 +532,7 @@ static void node_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *pArg) {
 }
 
 /* Track the pipes of a socket just opened. */
-static void node_sock_track(nng_socket sock) {
+void thr_sock_track(nng_socket sock) {
   void *pArg = (void *)(intptr_t)nng_socket_id(sock);
   nng_pipe_notify(sock, NNG_PIPE_EV_ADD_PRE, node_pipe_cb, pArg);
   nng_pipe_notify(sock, NNG_PIPE_EV_REM_POST, node_pipe_cb, pArg);
@@ -784,7 +640,7 @@ static int node_pipes_end(const nng_pipe *a, int n) {
 /* Hang up on the peer of one pipe: its connection ends at the OS level,
 ** and nng closes the pipe when its read fails.  nng_pipe_close() only when
 ** the connection is not found. */
-static void node_pipe_end(nng_pipe pipe) {
+void thr_sock_pipe_end(nng_pipe pipe) {
   if (node_pipes_end(&pipe, 1) == 0) {
     nng_pipe_close(pipe);
   }
@@ -816,6 +672,7 @@ static int node_sock_quiet(int iSock, uint64_t *pSig) {
 
 /* A socket being closed on a thread of its own. */
 typedef struct node_closer node_closer;
+
 struct node_closer {
   nng_socket sock;
   pthread_mutex_t mu;
@@ -875,8 +732,8 @@ static void *node_closer_main(void *pArg) {
 }
 
 /* Start closing sock.  With bWait, returns the closer for
-** node_closer_wait(), or NULL when the socket is closed already. */
-static node_closer *node_sock_close(nng_socket sock, int bWait) {
+** thr_sock_closer_wait(), or NULL when the socket is closed already. */
+node_closer *thr_sock_close(nng_socket sock, int bWait) {
   node_closer *c = malloc(sizeof(*c));
   pthread_t th;
   pthread_attr_t attr;
@@ -906,7 +763,7 @@ static node_closer *node_sock_close(nng_socket sock, int bWait) {
 
 /* Wait for a closer until the time `until` (CLOCK_REALTIME); returns 1 if
 ** its socket closed.  c is released either way. */
-static int node_closer_wait(node_closer *c, const struct timespec *until) {
+int thr_sock_closer_wait(node_closer *c, const struct timespec *until) {
   int bDone;
   if (c == NULL) {
     return 1;
@@ -921,7 +778,7 @@ static int node_closer_wait(node_closer *c, const struct timespec *until) {
   return bDone;
 }
 
-static node_peer *node_peer_get(thr_node *p, const char *zAddr) {
+node_peer *thr_peers_get(thr_node *p, const char *zAddr) {
   node_peer *pPeer;
   for (pPeer = p->pPeers; pPeer; pPeer = pPeer->pNext) {
     if (strcmp(pPeer->zAddr, zAddr) == 0) {
@@ -933,13 +790,13 @@ static node_peer *node_peer_get(thr_node *p, const char *zAddr) {
     return NULL;
   }
   memset(pPeer, 0, sizeof(*pPeer));
-  pPeer->zAddr = node_strdup(zAddr);
+  pPeer->zAddr = thr_node_strdup(zAddr);
   if (pPeer->zAddr == NULL || nng_req0_open(&pPeer->sock) != 0) {
     sqlite3_free(pPeer->zAddr);
     sqlite3_free(pPeer);
     return NULL;
   }
-  node_sock_track(pPeer->sock);
+  thr_sock_track(pPeer->sock);
   nng_socket_set_size(pPeer->sock, NNG_OPT_RECVMAXSZ, NODE_MAXMSG);
   nng_socket_set_ms(pPeer->sock, NNG_OPT_RECONNMINT, 100);
   nng_socket_set_ms(pPeer->sock, NNG_OPT_RECONNMAXT, 5000);
@@ -967,7 +824,7 @@ static void node_peer_drop(thr_node *p, node_peer *pPeer) {
   }
   *pp = pPeer->pNext;
   /* In-flight requests complete with an error once it is closed. */
-  node_sock_close(pPeer->sock, 0);
+  thr_sock_close(pPeer->sock, 0);
   pPeer->bOpen = 0;
   pPeer->pNext = p->pDead;
   p->pDead = pPeer;
@@ -998,8 +855,8 @@ static void node_req_cb(void *pArg) {
 }
 
 /* The digest of a thread's heads (what "heads" compares). */
-static int node_heads(thr_node *p, node_thr *t, thr_head **paHead, int *pnHead,
-                      unsigned char digest[32]) {
+int thr_wire_heads(thr_node *p, node_thr *t, thr_head **paHead, int *pnHead,
+                   unsigned char digest[32]) {
   char *zErr = NULL;
   int rc = thr_sync_heads(p->pSync, t->iThread, paHead, pnHead, &zErr);
   sqlite3_free(zErr);
@@ -1025,8 +882,8 @@ static int node_heads(thr_node *p, node_thr *t, thr_head **paHead, int *pnHead,
 }
 
 /* How many records of log pk a heads list says are held (0: none). */
-static sqlite3_int64 heads_count(const thr_head *a, int n,
-                                 const unsigned char *pk) {
+sqlite3_int64 thr_wire_heads_count(const thr_head *a, int n,
+                                   const unsigned char *pk) {
   int i;
   for (i = 0; i < n; i++) {
     if (memcmp(a[i].pk, pk, 32) == 0) {
@@ -1037,13 +894,13 @@ static sqlite3_int64 heads_count(const thr_head *a, int n,
 }
 
 /* How many records of log pk this peer holds now; -1 if unreadable. */
-static sqlite3_int64 node_have(thr_node *p, node_thr *t,
-                               const unsigned char pk[32]) {
+sqlite3_int64 thr_wire_have(thr_node *p, node_thr *t,
+                            const unsigned char pk[32]) {
   thr_head *aHead = NULL;
   int nHead = 0;
   sqlite3_int64 n = -1;
-  if (node_heads(p, t, &aHead, &nHead, NULL) == SQLITE_OK) {
-    n = heads_count(aHead, nHead, pk);
+  if (thr_wire_heads(p, t, &aHead, &nHead, NULL) == SQLITE_OK) {
+    n = thr_wire_heads_count(aHead, nHead, pk);
     sqlite3_free(aHead);
   }
   return n;
@@ -1051,13 +908,13 @@ static sqlite3_int64 node_have(thr_node *p, node_thr *t,
 
 /* Request fields, each written where dag-cbor's key order puts it (by
 ** length, then bytes): a request is checked as strict dag-cbor. */
-static void node_req_op(thr_cw *w, const char *zOp, size_t nPair) {
+void thr_wire_req_op(thr_cw *w, const char *zOp, size_t nPair) {
   thr_cw_map(w, nPair);
   thr_cw_text(w, "op");
   thr_cw_text(w, zOp);
 }
 
-static void node_req_addrs(thr_node *p, thr_cw *w) {
+void thr_wire_req_addrs(thr_node *p, thr_cw *w) {
   int i;
   thr_cw_text(w, "addrs");
   thr_cw_array(w, (size_t)p->nListen);
@@ -1067,15 +924,15 @@ static void node_req_addrs(thr_node *p, thr_cw *w) {
 }
 
 /* Send request w; returns it in flight (owned by the loop), or NULL. */
-static node_req *node_send(thr_node *p, node_peer *pPeer, node_thr *t, int eOp,
-                           const unsigned char *logPk, sqlite3_int64 iCtr,
-                           size_t iOff, thr_cw *w, node_cmd *pCmd) {
+node_req *thr_client_send(thr_node *p, node_peer *pPeer, node_thr *t, int eOp,
+                          const unsigned char *logPk, sqlite3_int64 iCtr,
+                          size_t iOff, thr_cw *w, node_cmd *pCmd) {
   node_req *r;
   nng_msg *pMsg;
   if (w->rc != SQLITE_OK) {
     return NULL;
   }
-  pMsg = node_seal(t, w->a, w->n);
+  pMsg = thr_wire_seal(t, w->a, w->n);
   r = sqlite3_malloc64(sizeof(*r));
   if (pMsg == NULL || r == NULL) {
     nng_msg_free(pMsg);
@@ -1139,8 +996,8 @@ static node_req *node_chain_find(thr_node *p, node_thr *t,
 
 /* Is a chain already walking this log?  If so, a waiting sync waits for
 ** that chain (when it has no sync of its own yet). */
-static int node_chain_join(thr_node *p, node_thr *t, const unsigned char pk[32],
-                           node_peer *pPeer, int bPush, node_cmd *pCmd) {
+int thr_client_chain_join(thr_node *p, node_thr *t, const unsigned char pk[32],
+                          node_peer *pPeer, int bPush, node_cmd *pCmd) {
   node_req *r = node_chain_find(p, t, pk, pPeer, bPush);
   if (r == NULL) {
     return 0;
@@ -1157,7 +1014,7 @@ static int node_chain_join(thr_node *p, node_thr *t, const unsigned char pk[32],
       r->pCmd = pCmd;
       pCmd->nPending++;
       if (pOld && --pOld->nPending == 0) {
-        node_cmd_finish(p, pOld);
+        thr_node_cmd_finish(p, pOld);
       }
     }
   }
@@ -1180,63 +1037,50 @@ static void node_send_heads(thr_node *p, node_peer *pPeer, node_thr *t,
   int nHead = 0;
   unsigned char digest[32];
   thr_cw w = {NULL, 0, 0, SQLITE_OK, 1};
-  if (node_heads(p, t, &aHead, &nHead, digest) != SQLITE_OK) {
+  if (thr_wire_heads(p, t, &aHead, &nHead, digest) != SQLITE_OK) {
     return;
   }
   sqlite3_free(aHead);
-  node_req_op(&w, "heads", t->hasSelf ? 4 : 3);
+  thr_wire_req_op(&w, "heads", t->hasSelf ? 4 : 3);
   if (t->hasSelf) {
     thr_cw_text(&w, "self");
     thr_cw_bytes(&w, t->self, 32);
   }
-  node_req_addrs(p, &w);
+  thr_wire_req_addrs(p, &w);
   thr_cw_text(&w, "digest");
   thr_cw_bytes(&w, digest, 32);
-  node_send(p, pPeer, t, OP_HEADS, NULL, 0, 0, &w, pCmd);
+  thr_client_send(p, pPeer, t, OP_HEADS, NULL, 0, 0, &w, pCmd);
   sqlite3_free(w.a);
 }
 
 /* Pull the page of log logPk after nAfter; iFork: the pull of the fork at
 ** that counter (nAfter + 1), of one record or a page (nMax), or 0. */
-static void node_send_pull_of(thr_node *p, node_peer *pPeer, node_thr *t,
-                              const unsigned char logPk[32],
-                              sqlite3_int64 nAfter, int nMax,
-                              sqlite3_int64 iFork, node_cmd *pCmd) {
+void thr_client_send_pull_of(thr_node *p, node_peer *pPeer, node_thr *t,
+                             const unsigned char logPk[32],
+                             sqlite3_int64 nAfter, int nMax,
+                             sqlite3_int64 iFork, node_cmd *pCmd) {
   thr_cw w = {NULL, 0, 0, SQLITE_OK, 1};
   node_req *r;
-  node_req_op(&w, "pull", 5);
+  thr_wire_req_op(&w, "pull", 5);
   thr_cw_text(&w, "log");
   thr_cw_bytes(&w, logPk, 32);
   thr_cw_text(&w, "max");
   thr_cw_uint(&w, (uint64_t)nMax);
-  node_req_addrs(p, &w);
+  thr_wire_req_addrs(p, &w);
   thr_cw_text(&w, "after");
   thr_cw_uint(&w, (uint64_t)nAfter);
-  r = node_send(p, pPeer, t, OP_PULL, logPk, nAfter, 0, &w, pCmd);
+  r = thr_client_send(p, pPeer, t, OP_PULL, logPk, nAfter, 0, &w, pCmd);
   if (r) {
     r->iFork = iFork;
   }
   sqlite3_free(w.a);
 }
 
-static void node_send_pull(thr_node *p, node_peer *pPeer, node_thr *t,
-                           const unsigned char logPk[32], sqlite3_int64 nAfter,
-                           node_cmd *pCmd) {
-  node_send_pull_of(p, pPeer, t, logPk, nAfter, NODE_PAGE_RECS, 0, pCmd);
+void thr_client_send_pull(thr_node *p, node_peer *pPeer, node_thr *t,
+                          const unsigned char logPk[32], sqlite3_int64 nAfter,
+                          node_cmd *pCmd) {
+  thr_client_send_pull_of(p, pPeer, t, logPk, nAfter, NODE_PAGE_RECS, 0, pCmd);
 }
-
-/* A page of records, read by thr_sync_read: the records as CBOR array
-** items, or, when the first record is too large for a message, its
-** counter and block sizes (it then goes in pieces). */
-typedef struct page_ctx page_ctx;
-struct page_ctx {
-  thr_cw w; /* the records, growing */
-  int n;
-  sqlite3_int64 iLast; /* counter of the last record in the page */
-  int bBig;            /* the page is one large record, described below */
-  sqlite3_int64 iBig;
-  size_t anBig[4];
-};
 
 static int page_rec(void *pArg, const thr_wire_rec *pRec) {
   page_ctx *c = pArg;
@@ -1261,8 +1105,8 @@ static int page_rec(void *pArg, const thr_wire_rec *pRec) {
 }
 
 /* Read a page of log pk after nAfter into c (c->w.a owned by the caller). */
-static int node_read_page(thr_node *p, node_thr *t, const unsigned char pk[32],
-                          sqlite3_int64 nAfter, int nMax, page_ctx *c) {
+int thr_wire_read_page(thr_node *p, node_thr *t, const unsigned char pk[32],
+                       sqlite3_int64 nAfter, int nMax, page_ctx *c) {
   char *zErr = NULL;
   int rc;
   memset(c, 0, sizeof(*c));
@@ -1276,14 +1120,14 @@ static int node_read_page(thr_node *p, node_thr *t, const unsigned char pk[32],
 }
 
 /* Key "recs" and the page's records. */
-static void node_write_recs(thr_cw *w, const page_ctx *c) {
+void thr_wire_write_recs(thr_cw *w, const page_ctx *c) {
   thr_cw_text(w, "recs");
   thr_cw_array(w, (size_t)c->n);
   thr_cw_raw(w, c->w.a, c->w.n);
 }
 
 /* Key "big" and a large record's description: [counter, [sizes]]. */
-static void node_write_big(thr_cw *w, sqlite3_int64 iCtr, const size_t an[4]) {
+void thr_wire_write_big(thr_cw *w, sqlite3_int64 iCtr, const size_t an[4]) {
   int i;
   thr_cw_text(w, "big");
   thr_cw_array(w, 2);
@@ -1295,7 +1139,7 @@ static void node_write_big(thr_cw *w, sqlite3_int64 iCtr, const size_t an[4]) {
 }
 
 /* Parse a "big" description; 0 if malformed. */
-static int node_parse_big(thr_cbor *pBig, sqlite3_int64 *piCtr, size_t an[4]) {
+int thr_wire_parse_big(thr_cbor *pBig, sqlite3_int64 *piCtr, size_t an[4]) {
   thr_cbor *pSizes = thr_cbor_array_at(pBig, 1);
   uint64_t v = 0;
   int i;
@@ -1317,9 +1161,9 @@ static int node_parse_big(thr_cbor *pBig, sqlite3_int64 *piCtr, size_t an[4]) {
 
 /* Read the piece of record iCtr at iOff into a new buffer (*pa owned);
 ** *pn is 0 when there is nothing there. */
-static int node_read_piece(thr_node *p, node_thr *t, const unsigned char pk[32],
-                           sqlite3_int64 iCtr, size_t iOff, size_t an[4],
-                           unsigned char **pa, size_t *pn) {
+int thr_wire_read_piece(thr_node *p, node_thr *t, const unsigned char pk[32],
+                        sqlite3_int64 iCtr, size_t iOff, size_t an[4],
+                        unsigned char **pa, size_t *pn) {
   char *zErr = NULL;
   int rc;
   *pn = 0;
@@ -1339,40 +1183,41 @@ static void node_send_piece(thr_node *p, node_peer *pPeer, node_thr *t,
   thr_cw w = {NULL, 0, 0, SQLITE_OK, 1};
   unsigned char *a = NULL;
   size_t an[4], n = 0;
-  if (node_read_piece(p, t, logPk, iCtr, iOff, an, &a, &n) == SQLITE_OK &&
+  if (thr_wire_read_piece(p, t, logPk, iCtr, iOff, an, &a, &n) == SQLITE_OK &&
       n > 0) {
-    node_req_op(&w, "push", 6);
-    node_write_big(&w, iCtr, an);
+    thr_wire_req_op(&w, "push", 6);
+    thr_wire_write_big(&w, iCtr, an);
     thr_cw_text(&w, "log");
     thr_cw_bytes(&w, logPk, 32);
     thr_cw_text(&w, "off");
     thr_cw_uint(&w, iOff);
     thr_cw_text(&w, "data");
     thr_cw_bytes(&w, a, n);
-    node_req_addrs(p, &w);
-    node_send(p, pPeer, t, OP_PUSH, logPk, iCtr, iOff, &w, pCmd);
+    thr_wire_req_addrs(p, &w);
+    thr_client_send(p, pPeer, t, OP_PUSH, logPk, iCtr, iOff, &w, pCmd);
     if (iOff + n == an[0] + an[1] + an[2] + an[3]) {
-      node_note(p, t->iThread, pPeer->zAddr, 1, 0, NULL);
+      thr_peers_note(p, t->iThread, pPeer->zAddr, 1, 0, NULL);
     }
   }
   sqlite3_free(a);
   sqlite3_free(w.a);
 }
 
-static void node_send_push(thr_node *p, node_peer *pPeer, node_thr *t,
-                           const unsigned char logPk[32], sqlite3_int64 nAfter,
-                           node_cmd *pCmd) {
+void thr_client_send_push(thr_node *p, node_peer *pPeer, node_thr *t,
+                          const unsigned char logPk[32], sqlite3_int64 nAfter,
+                          node_cmd *pCmd) {
   thr_cw w = {NULL, 0, 0, SQLITE_OK, 1};
   page_ctx c;
-  if (node_read_page(p, t, logPk, nAfter, NODE_PAGE_RECS, &c) == SQLITE_OK) {
+  if (thr_wire_read_page(p, t, logPk, nAfter, NODE_PAGE_RECS, &c) ==
+      SQLITE_OK) {
     if (c.n > 0) {
-      node_req_op(&w, "push", 4);
+      thr_wire_req_op(&w, "push", 4);
       thr_cw_text(&w, "log");
       thr_cw_bytes(&w, logPk, 32);
-      node_write_recs(&w, &c);
-      node_req_addrs(p, &w);
-      node_send(p, pPeer, t, OP_PUSH, logPk, c.iLast, 0, &w, pCmd);
-      node_note(p, t->iThread, pPeer->zAddr, c.n, 0, NULL);
+      thr_wire_write_recs(&w, &c);
+      thr_wire_req_addrs(p, &w);
+      thr_client_send(p, pPeer, t, OP_PUSH, logPk, c.iLast, 0, &w, pCmd);
+      thr_peers_note(p, t->iThread, pPeer->zAddr, c.n, 0, NULL);
     } else if (c.bBig) {
       node_send_piece(p, pPeer, t, logPk, c.iBig, 0, pCmd);
     }
@@ -1387,15 +1232,15 @@ static void node_send_part(thr_node *p, node_peer *pPeer, node_thr *t,
                            size_t iOff, sqlite3_int64 iFork, node_cmd *pCmd) {
   thr_cw w = {NULL, 0, 0, SQLITE_OK, 1};
   node_req *r;
-  node_req_op(&w, "part", 5);
+  thr_wire_req_op(&w, "part", 5);
   thr_cw_text(&w, "ctr");
   thr_cw_uint(&w, (uint64_t)iCtr);
   thr_cw_text(&w, "log");
   thr_cw_bytes(&w, logPk, 32);
   thr_cw_text(&w, "off");
   thr_cw_uint(&w, iOff);
-  node_req_addrs(p, &w);
-  r = node_send(p, pPeer, t, OP_PART, logPk, iCtr, iOff, &w, pCmd);
+  thr_wire_req_addrs(p, &w);
+  r = thr_client_send(p, pPeer, t, OP_PART, logPk, iCtr, iOff, &w, pCmd);
   if (r) {
     r->iFork = iFork;
   }
@@ -1404,7 +1249,7 @@ static void node_send_part(thr_node *p, node_peer *pPeer, node_thr *t,
 
 /* Count a refused record against the thread, by reason: the check's name,
 ** before any detail ("bad signature", "broken prev link", ...). */
-static void node_reject(thr_node *p, sqlite3_int64 iThread, const char *zBad) {
+void thr_peers_reject(thr_node *p, sqlite3_int64 iThread, const char *zBad) {
   sqlite3_stmt *pStmt = NULL;
   const char *z = strncmp(zBad, "refused: ", 9) == 0 ? zBad + 9 : zBad;
   int n = (int)strcspn(z, ":");
@@ -1423,10 +1268,10 @@ static void node_reject(thr_node *p, sqlite3_int64 iThread, const char *zBad) {
 /* The assembly of a large record (see thr_part_get).  A record announced
 ** over the size limit is a refusal ("refused: oversized: ..."), like a
 ** record that fails a check; "busy" and out of memory are not. */
-static thr_part *node_part_get(thr_node *p, node_thr *t,
-                               const unsigned char pk[32], sqlite3_int64 iCtr,
-                               sqlite3_uint64 from, const size_t an[4],
-                               char **pzBad) {
+thr_part *thr_ingest_part_get(thr_node *p, node_thr *t,
+                              const unsigned char pk[32], sqlite3_int64 iCtr,
+                              sqlite3_uint64 from, const size_t an[4],
+                              char **pzBad) {
   thr_part *pPart = thr_part_get(&p->parts, t->iThread, pk, iCtr, from, an,
                                  thr_now_ms(), pzBad);
   if (*pzBad && strncmp(*pzBad, "oversized", 9) == 0) {
@@ -1469,7 +1314,7 @@ static int node_put(thr_node *p, node_thr *t, const unsigned char logPk[32],
 ** body], ...]): *paRec (owned; its blocks borrowed from pRecs) gets the
 ** well-formed ones up to the first that is not.  Returns 0 when one was
 ** not, or out of memory (*paRec NULL). */
-static int node_recs_parse(thr_cbor *pRecs, thr_wire_rec **paRec, size_t *pn) {
+int thr_wire_recs_parse(thr_cbor *pRecs, thr_wire_rec **paRec, size_t *pn) {
   size_t i, k, n = thr_cbor_array_size(pRecs);
   thr_wire_rec *a = sqlite3_malloc64((n ? n : 1) * sizeof(*a));
   *paRec = a;
@@ -1500,16 +1345,16 @@ static int node_recs_parse(thr_cbor *pRecs, thr_wire_rec **paRec, size_t *pn) {
 ** gets the reason when a record was refused, *pbGap is set when the
 ** records start past our end, *piFork (when not NULL) when one is of
 ** another branch of the log (see node_put). */
-static sqlite3_int64
-node_store(thr_node *p, node_thr *t, const unsigned char logPk[32],
-           const thr_wire_rec *aRec, const thr_checked *aChk, size_t n,
-           int bCut, char **pzBad, int *pbGap, sqlite3_int64 *piFork) {
+sqlite3_int64
+thr_ingest_store(thr_node *p, node_thr *t, const unsigned char logPk[32],
+                 const thr_wire_rec *aRec, const thr_checked *aChk, size_t n,
+                 int bCut, char **pzBad, int *pbGap, sqlite3_int64 *piFork) {
   sqlite3_int64 nAdded = 0, iFork = 0;
   size_t i;
   int bAll = 1;
   *pbGap = 0;
   if (n > 0) {
-    if (node_exec(p, "BEGIN IMMEDIATE") != SQLITE_OK) {
+    if (thr_ingest_exec(p, "BEGIN IMMEDIATE") != SQLITE_OK) {
       *pzBad = sqlite3_mprintf("busy: %s", sqlite3_errmsg(p->db));
       return 0;
     }
@@ -1524,11 +1369,11 @@ node_store(thr_node *p, node_thr *t, const unsigned char logPk[32],
         *pzBad = sqlite3_mprintf("storage: %s", sqlite3_errmsg(p->db));
       }
       thr_sync_rollback(p->pSync);
-      node_exec(p, "ROLLBACK");
+      thr_ingest_exec(p, "ROLLBACK");
       nAdded = 0;
-    } else if (node_exec(p, "COMMIT") != SQLITE_OK) {
+    } else if (thr_ingest_exec(p, "COMMIT") != SQLITE_OK) {
       thr_sync_rollback(p->pSync);
-      node_exec(p, "ROLLBACK");
+      thr_ingest_exec(p, "ROLLBACK");
       nAdded = 0;
     }
   }
@@ -1539,13 +1384,13 @@ node_store(thr_node *p, node_thr *t, const unsigned char logPk[32],
     *piFork = iFork;
   }
   if (*pzBad && strncmp(*pzBad, "refused", 7) == 0) {
-    node_reject(p, t->iThread, *pzBad);
+    thr_peers_reject(p, t->iThread, *pzBad);
   }
   return nAdded;
 }
 
 /* Mount collections of readable threads that have no table here yet. */
-static void node_mount(thr_node *p) {
+void thr_ingest_mount(thr_node *p) {
   sqlite3_stmt *pStmt = NULL;
   char **azSql = NULL;
   int nSql = 0, i;
@@ -1594,9 +1439,9 @@ static void node_mount(thr_node *p) {
 
 /* Records a peer refused to hand over properly: note it, forget what is
 ** arriving from it, and close its connection. */
-static void node_peer_bad(thr_node *p, node_thr *t, node_peer *pPeer,
-                          const char *zBad) {
-  node_note(p, t->iThread, pPeer->zAddr, 0, 0, zBad);
+void thr_peers_bad(thr_node *p, node_thr *t, node_peer *pPeer,
+                   const char *zBad) {
+  thr_peers_note(p, t->iThread, pPeer->zAddr, 0, 0, zBad);
   thr_part_drop_from(&p->parts, (sqlite3_uint64)(uintptr_t)pPeer);
   node_peer_drop(p, pPeer);
 }
@@ -1606,10 +1451,10 @@ static void node_peer_bad(thr_node *p, node_thr *t, node_peer *pPeer,
 static void node_pull_on(thr_node *p, node_thr *t, node_req *r,
                          sqlite3_int64 nWas) {
   sqlite3_int64 nHave;
-  node_mount(p);
-  nHave = node_have(p, t, r->logPk);
+  thr_ingest_mount(p);
+  nHave = thr_wire_have(p, t, r->logPk);
   if (nHave > nWas) { /* only while the log grows: no endless echo */
-    node_send_pull(p, r->pPeer, t, r->logPk, nHave, r->pCmd);
+    thr_client_send_pull(p, r->pPeer, t, r->logPk, nHave, r->pCmd);
   }
 }
 
@@ -1671,23 +1516,23 @@ static void node_send_cids(thr_node *p, node_peer *pPeer, node_thr *t,
                            const unsigned char pk[32], sqlite3_int64 iTo,
                            node_cmd *pCmd) {
   thr_cw w = {NULL, 0, 0, SQLITE_OK, 1};
-  node_req_op(&w, "cids", 4);
+  thr_wire_req_op(&w, "cids", 4);
   thr_cw_text(&w, "to");
   thr_cw_uint(&w, (uint64_t)iTo);
   thr_cw_text(&w, "log");
   thr_cw_bytes(&w, pk, 32);
-  node_req_addrs(p, &w);
-  node_send(p, pPeer, t, OP_CIDS, pk, iTo, 0, &w, pCmd);
+  thr_wire_req_addrs(p, &w);
+  thr_client_send(p, pPeer, t, OP_CIDS, pk, iTo, 0, &w, pCmd);
   sqlite3_free(w.a);
 }
 
 /* Log pk differs between us and pPeer at or below counter iTo: find where
 ** (unless a pull or a search walks the log already; bForce: the caller's
 ** own chain just ended there and its pages ahead will stop). */
-static void node_fork_search(thr_node *p, node_peer *pPeer, node_thr *t,
-                             const unsigned char pk[32], sqlite3_int64 iTo,
-                             node_cmd *pCmd, int bForce) {
-  if (iTo < 1 || (!bForce && node_chain_join(p, t, pk, NULL, 0, pCmd))) {
+void thr_forks_search(thr_node *p, node_peer *pPeer, node_thr *t,
+                      const unsigned char pk[32], sqlite3_int64 iTo,
+                      node_cmd *pCmd, int bForce) {
+  if (iTo < 1 || (!bForce && thr_client_chain_join(p, t, pk, NULL, 0, pCmd))) {
     return;
   }
   node_send_cids(p, pPeer, t, pk, iTo, pCmd);
@@ -1702,16 +1547,15 @@ static void node_fork_push(thr_node *p, node_peer *pPeer, node_thr *t,
   if (e) {
     e->tPush = thr_now_ms();
   }
-  if (!node_chain_join(p, t, pk, pPeer, 1, pCmd)) {
-    node_send_push(p, pPeer, t, pk, iFork - 1, pCmd);
+  if (!thr_client_chain_join(p, t, pk, pPeer, 1, pCmd)) {
+    thr_client_send_push(p, pPeer, t, pk, iFork - 1, pCmd);
   }
 }
 
 /* Does the head a peer announced for log pk (count c, CID pHead) differ
 ** from our record at c?  Only asked for c <= what we hold. */
-static int node_head_differs(thr_node *p, node_thr *t,
-                             const unsigned char pk[32], sqlite3_int64 c,
-                             const thr_cid *pHead) {
+int thr_forks_head_differs(thr_node *p, node_thr *t, const unsigned char pk[32],
+                           sqlite3_int64 c, const thr_cid *pHead) {
   thr_cid ours;
   int n = 0;
   char *zErr = NULL;
@@ -1723,8 +1567,7 @@ static int node_head_differs(thr_node *p, node_thr *t,
 
 /* A reply to "cids": compare with ours; go further back, or pull the
 ** peer's record at the first counter that differs. */
-static void node_got_cids(thr_node *p, node_thr *t, node_req *r,
-                          thr_cbor *pIn) {
+void thr_forks_got_cids(thr_node *p, node_thr *t, node_req *r, thr_cbor *pIn) {
   thr_cbor *pCids = thr_cbor_get(pIn, "cids");
   size_t k, n = thr_cbor_array_size(pCids);
   uint64_t from = 0;
@@ -1777,8 +1620,8 @@ static void node_got_cids(thr_node *p, node_thr *t, node_req *r,
       /* The record itself is the proof (its signature, its link to our
       ** record before); the whole page only when it is to replace ours. */
       int nMax = thr_fork_wins(&theirs, &aOurs[k]) ? NODE_PAGE_RECS : 1;
-      node_send_pull_of(p, r->pPeer, t, r->logPk, iFork - 1, nMax, iFork,
-                        r->pCmd);
+      thr_client_send_pull_of(p, r->pPeer, t, r->logPk, iFork - 1, nMax, iFork,
+                              r->pCmd);
     }
   }
   sqlite3_free(aOurs);
@@ -1805,7 +1648,7 @@ static void node_fork_note(thr_node *p, node_thr *t, node_peer *pPeer,
                         (long long)pOut->nDropped, (long long)pOut->nReissued);
   }
   if (zMsg) {
-    node_note(p, t->iThread, pPeer->zAddr, 0, pOut->nAdded, zMsg);
+    thr_peers_note(p, t->iThread, pPeer->zAddr, 0, pOut->nAdded, zMsg);
   }
   sqlite3_free(zMsg);
   sqlite3_free(zLog);
@@ -1824,13 +1667,13 @@ static int node_fork_apply(thr_node *p, node_thr *t, const unsigned char pk[32],
                            thr_fork_out *pOut, char **pzErr) {
   int rc;
   memset(pOut, 0, sizeof(*pOut));
-  if (node_exec(p, "BEGIN IMMEDIATE") != SQLITE_OK) {
+  if (thr_ingest_exec(p, "BEGIN IMMEDIATE") != SQLITE_OK) {
     *pzErr = sqlite3_mprintf("busy: %s", sqlite3_errmsg(p->db));
     return SQLITE_BUSY;
   }
   rc = thr_fork_resolve(p->pSync, t->iThread, &t->tid, &t->key, pk, iFork, aRec,
                         aChk, n, pOut, pzErr);
-  if (rc == SQLITE_OK && node_exec(p, "COMMIT") != SQLITE_OK) {
+  if (rc == SQLITE_OK && thr_ingest_exec(p, "COMMIT") != SQLITE_OK) {
     rc = sqlite3_errcode(p->db);
   }
   if (rc != SQLITE_OK) {
@@ -1838,17 +1681,18 @@ static int node_fork_apply(thr_node *p, node_thr *t, const unsigned char pk[32],
       *pzErr = sqlite3_mprintf("%s", sqlite3_errmsg(p->db));
     }
     thr_sync_rollback(p->pSync);
-    node_exec(p, "ROLLBACK");
+    thr_ingest_exec(p, "ROLLBACK");
     memset(pOut, 0, sizeof(*pOut));
     return rc;
   }
   if (pOut->eOut != THR_FORK_NONE &&
       !node_seen_has(p, t->iThread, pk, iFork, &pOut->ours, &pOut->theirs)) {
     node_seen_add(p, t->iThread, pk, iFork, &pOut->ours, &pOut->theirs);
-    node_reject(p, t->iThread, "fork: a log forked"); /* reason "fork" */
+    thr_peers_reject(p, t->iThread, "fork: a log forked"); /* reason "fork" */
   }
   if (pOut->eOut == THR_FORK_ADOPTED) {
-    node_mount(p); /* (the node learns its new own log at the next tick) */
+    /* (The node learns its new own log at the next tick.) */
+    thr_ingest_mount(p);
   }
   return SQLITE_OK;
 }
@@ -1856,9 +1700,9 @@ static int node_fork_apply(thr_node *p, node_thr *t, const unsigned char pk[32],
 /* The peer's records from the fork at r->iFork on (aRec, checked in
 ** aChk): resolve the fork, then pull on from the branch we keep, or push
 ** it to the peer. */
-static void node_fork_page(thr_node *p, node_thr *t, node_req *r,
-                           const thr_wire_rec *aRec, const thr_checked *aChk,
-                           size_t n) {
+void thr_forks_page(thr_node *p, node_thr *t, node_req *r,
+                    const thr_wire_rec *aRec, const thr_checked *aChk,
+                    size_t n) {
   thr_fork_out out;
   char *zErr = NULL;
   int rc;
@@ -1867,10 +1711,10 @@ static void node_fork_page(thr_node *p, node_thr *t, node_req *r,
     char *zBad = sqlite3_mprintf(
         "refused: %s", n && aChk[0].zWhy ? aChk[0].zWhy : THR_CHECK_DECODE);
     if (n && aChk[0].bNoMem) {
-      node_note(p, t->iThread, r->pPeer->zAddr, 0, 0, "out of memory");
+      thr_peers_note(p, t->iThread, r->pPeer->zAddr, 0, 0, "out of memory");
     } else if (zBad) {
-      node_reject(p, t->iThread, zBad);
-      node_peer_bad(p, t, r->pPeer, zBad);
+      thr_peers_reject(p, t->iThread, zBad);
+      thr_peers_bad(p, t, r->pPeer, zBad);
     }
     sqlite3_free(zBad);
     return;
@@ -1878,7 +1722,8 @@ static void node_fork_page(thr_node *p, node_thr *t, node_req *r,
   rc = node_fork_apply(p, t, r->logPk, r->iFork, aRec, aChk, n, &out, &zErr);
   if (rc != SQLITE_OK) {
     char *zMsg = sqlite3_mprintf("storage: fork: %s", zErr ? zErr : "error");
-    node_note(p, t->iThread, r->pPeer->zAddr, 0, 0, zMsg ? zMsg : "storage");
+    thr_peers_note(p, t->iThread, r->pPeer->zAddr, 0, 0,
+                   zMsg ? zMsg : "storage");
     sqlite3_free(zMsg);
     sqlite3_free(zErr);
     return;
@@ -1891,15 +1736,16 @@ static void node_fork_page(thr_node *p, node_thr *t, node_req *r,
   if (out.eOut == THR_FORK_KEPT) {
     node_fork_push(p, r->pPeer, t, r->logPk, r->iFork, r->pCmd);
   } else {
-    sqlite3_int64 nHave = node_have(p, t, r->logPk);
+    sqlite3_int64 nHave = thr_wire_have(p, t, r->logPk);
     if (r->pCmd) {
-      node_cmd_add_recv(p, r->pCmd, out.nAdded);
+      thr_node_cmd_add_recv(p, r->pCmd, out.nAdded);
     }
     if (nHave > 0) { /* the rest of the winner, as any pull */
-      node_send_pull(p, r->pPeer, t, r->logPk, nHave, r->pCmd);
+      thr_client_send_pull(p, r->pPeer, t, r->logPk, nHave, r->pCmd);
     }
     if (out.nReissued > 0) {
-      node_round(p, node_thr_by_id(p, &r->tid), NULL); /* push the new log */
+      /* Push the new log. */
+      thr_client_round(p, thr_wire_thread_by_id(p, &r->tid), NULL);
     }
   }
 }
@@ -1908,10 +1754,9 @@ static void node_fork_page(thr_node *p, node_thr *t, node_req *r,
 ** at counter iFork: when the page holds the records from iFork on, they
 ** are a branch to judge by the rule, as a pulled one.  Returns the records
 ** added (the pusher's branch won), 0 otherwise. */
-static sqlite3_int64 node_fork_pushed(thr_node *p, node_thr *t,
-                                      const unsigned char pk[32],
-                                      sqlite3_int64 iFork,
-                                      const thr_wire_rec *aRec, size_t n) {
+sqlite3_int64 thr_forks_pushed(thr_node *p, node_thr *t,
+                               const unsigned char pk[32], sqlite3_int64 iFork,
+                               const thr_wire_rec *aRec, size_t n) {
   thr_checked *aChk;
   thr_fork_out out;
   char *zErr = NULL;
@@ -1927,7 +1772,7 @@ static sqlite3_int64 node_fork_pushed(thr_node *p, node_thr *t,
   if (node_fork_apply(p, t, pk, iFork, aRec + k, aChk, n - k, &out, &zErr) ==
           SQLITE_OK &&
       out.eOut == THR_FORK_ADOPTED && out.nReissued > 0) {
-    node_round(p, t, NULL); /* push the new log */
+    thr_client_round(p, t, NULL); /* push the new log */
   }
   for (i = k; i < n; i++) {
     thr_checked_clear(&aChk[i - k]);
@@ -1955,11 +1800,11 @@ static void node_page_ahead(thr_node *p, node_page *pg) {
   node_thr *t;
   if (pg->bAhead || pg->bCut || r->bHalt || r->iFork || p->bStopping ||
       p->nPages > NODE_AHEAD || pg->iLast <= r->iCtr ||
-      (t = node_thr_by_id(p, &r->tid)) == NULL) {
+      (t = thr_wire_thread_by_id(p, &r->tid)) == NULL) {
     return;
   }
   pg->bAhead = 1;
-  node_send_pull(p, r->pPeer, t, pg->logPk, pg->iLast, r->pCmd);
+  thr_client_send_pull(p, r->pPeer, t, pg->logPk, pg->iLast, r->pCmd);
 }
 
 /* Pool thread: the checks of a page's records, up to the first refusal. */
@@ -1983,7 +1828,7 @@ static void node_page_free(thr_node *p, node_page *pg) {
   sqlite3_free(pg->aChk);
   sqlite3_free(pg->aRec);
   thr_cbor_free(pg->pIn);
-  node_req_free(p, pg->r, NULL);
+  thr_client_req_free(p, pg->r, NULL);
   sodium_memzero(&pg->key, sizeof(pg->key));
   sqlite3_free(pg);
 }
@@ -1991,34 +1836,34 @@ static void node_page_free(thr_node *p, node_page *pg) {
 /* Store a checked page (the oldest in the pipeline), then go on. */
 static void node_page_store(thr_node *p, node_page *pg) {
   node_req *r = pg->r;
-  node_thr *t = p->bStopping ? NULL : node_thr_by_id(p, &r->tid);
+  node_thr *t = p->bStopping ? NULL : thr_wire_thread_by_id(p, &r->tid);
   node_chain_unlink(p, r);
   if (t && r->iFork) {
-    node_fork_page(p, t, r, pg->aRec, pg->aChk, pg->nChecked);
+    thr_forks_page(p, t, r, pg->aRec, pg->aChk, pg->nChecked);
   } else if (t) {
     char *zBad = NULL;
     int bGap = 0;
     sqlite3_int64 iFork = 0;
     /* Only checked records are stored: the pool stopped at a refusal. */
-    sqlite3_int64 nAdded =
-        node_store(p, t, pg->logPk, pg->aRec, pg->aChk, pg->nChecked,
-                   pg->bCut && pg->nChecked == pg->nRec, &zBad, &bGap, &iFork);
-    node_note(p, t->iThread, r->pPeer->zAddr, 0, nAdded, zBad);
+    sqlite3_int64 nAdded = thr_ingest_store(
+        p, t, pg->logPk, pg->aRec, pg->aChk, pg->nChecked,
+        pg->bCut && pg->nChecked == pg->nRec, &zBad, &bGap, &iFork);
+    thr_peers_note(p, t->iThread, r->pPeer->zAddr, 0, nAdded, zBad);
     if (r->pCmd) {
-      node_cmd_add_recv(p, r->pCmd, nAdded);
+      thr_node_cmd_add_recv(p, r->pCmd, nAdded);
     }
     if (zBad || bGap || iFork) {
       node_chain_halt(p, r);
     }
     if (iFork) { /* the peer's branch of the log is not ours */
-      node_fork_search(p, r->pPeer, t, pg->logPk, iFork, r->pCmd, 1);
+      thr_forks_search(p, r->pPeer, t, pg->logPk, iFork, r->pCmd, 1);
     }
     if (zBad && strncmp(zBad, "refused", 7) == 0) {
-      node_peer_bad(p, t, r->pPeer, zBad);
+      thr_peers_bad(p, t, r->pPeer, zBad);
     } else if (zBad == NULL && !bGap && !iFork && !pg->bAhead && !r->bHalt) {
       node_pull_on(p, t, r, r->iCtr); /* more, until a page is empty */
     } else if (nAdded > 0) {
-      node_mount(p);
+      thr_ingest_mount(p);
     }
     sqlite3_free(zBad);
   }
@@ -2054,20 +1899,20 @@ static int node_got_page(thr_node *p, node_thr *t, node_req *r, thr_cbor *pIn,
     sqlite3_int64 iCtr = 0;
     size_t an[4];
     thr_part *pPart = NULL;
-    if (!node_parse_big(pBig, &iCtr, an) || iCtr != r->iCtr + 1) {
+    if (!thr_wire_parse_big(pBig, &iCtr, an) || iCtr != r->iCtr + 1) {
       zBad = sqlite3_mprintf("refused: %s", THR_CHECK_DECODE);
     } else {
-      pPart = node_part_get(p, t, r->logPk, iCtr,
-                            (sqlite3_uint64)(uintptr_t)r->pPeer, an, &zBad);
+      pPart = thr_ingest_part_get(
+          p, t, r->logPk, iCtr, (sqlite3_uint64)(uintptr_t)r->pPeer, an, &zBad);
     }
     if (pPart) {
       node_send_part(p, r->pPeer, t, r->logPk, iCtr, pPart->nGot, r->iFork,
                      r->pCmd);
     } else if (zBad && strncmp(zBad, "refused", 7) == 0) {
-      node_reject(p, t->iThread, zBad);
-      node_peer_bad(p, t, r->pPeer, zBad);
+      thr_peers_reject(p, t->iThread, zBad);
+      thr_peers_bad(p, t, r->pPeer, zBad);
     } else {
-      node_note(p, t->iThread, r->pPeer->zAddr, 0, 0, zBad);
+      thr_peers_note(p, t->iThread, r->pPeer->zAddr, 0, 0, zBad);
     }
     sqlite3_free(zBad);
     return 0;
@@ -2077,15 +1922,15 @@ static int node_got_page(thr_node *p, node_thr *t, node_req *r, thr_cbor *pIn,
     return 0;
   }
   memset(pg, 0, sizeof(*pg));
-  bAll = node_recs_parse(pRecs, &pg->aRec, &pg->nRec);
+  bAll = thr_wire_recs_parse(pRecs, &pg->aRec, &pg->nRec);
   pg->aChk = sqlite3_malloc64((pg->nRec ? pg->nRec : 1) * sizeof(thr_checked));
   if (pg->aRec == NULL || pg->aChk == NULL || pg->nRec == 0) {
     if (pg->aRec && pg->aChk && !bAll) { /* nothing readable: refused */
-      node_store(p, t, r->logPk, NULL, NULL, 0, 1, &zBad, &bGap, NULL);
-      node_peer_bad(p, t, r->pPeer, zBad);
+      thr_ingest_store(p, t, r->logPk, NULL, NULL, 0, 1, &zBad, &bGap, NULL);
+      thr_peers_bad(p, t, r->pPeer, zBad);
       sqlite3_free(zBad);
     } else if (pg->aRec && pg->aChk) { /* empty: the end of the chain */
-      node_note(p, t->iThread, r->pPeer->zAddr, 0, 0, NULL);
+      thr_peers_note(p, t->iThread, r->pPeer->zAddr, 0, 0, NULL);
     }
     sqlite3_free(pg->aRec);
     sqlite3_free(pg->aChk);
@@ -2140,7 +1985,7 @@ static void node_got_piece(thr_node *p, node_thr *t, node_req *r,
     thr_checked chk;
     thr_part_record(pPart, &rec);
     thr_sync_check(&t->key, r->logPk, &rec, &chk);
-    node_fork_page(p, t, r, &rec, &chk, 1);
+    thr_forks_page(p, t, r, &rec, &chk, 1);
     thr_checked_clear(&chk);
     thr_part_drop(&p->parts, pPart);
   } else if (e == THR_PART_DONE) {
@@ -2149,24 +1994,25 @@ static void node_got_piece(thr_node *p, node_thr *t, node_req *r,
     int bGap = 0;
     sqlite3_int64 nAdded, iFork = 0;
     thr_part_record(pPart, &rec);
-    nAdded = node_store(p, t, r->logPk, &rec, NULL, 1, 0, &zBad, &bGap, &iFork);
+    nAdded = thr_ingest_store(p, t, r->logPk, &rec, NULL, 1, 0, &zBad, &bGap,
+                              &iFork);
     thr_part_drop(&p->parts, pPart);
-    node_note(p, t->iThread, r->pPeer->zAddr, 0, nAdded, zBad);
+    thr_peers_note(p, t->iThread, r->pPeer->zAddr, 0, nAdded, zBad);
     if (r->pCmd) {
-      node_cmd_add_recv(p, r->pCmd, nAdded);
+      thr_node_cmd_add_recv(p, r->pCmd, nAdded);
     }
     if (zBad && strncmp(zBad, "refused", 7) == 0) {
-      node_peer_bad(p, t, r->pPeer, zBad);
+      thr_peers_bad(p, t, r->pPeer, zBad);
     } else if (iFork) {
-      node_fork_search(p, r->pPeer, t, r->logPk, iFork, r->pCmd, 1);
+      thr_forks_search(p, r->pPeer, t, r->logPk, iFork, r->pCmd, 1);
     } else if (nAdded > 0) {
       node_pull_on(p, t, r, rec.counter - 1);
     }
     sqlite3_free(zBad);
   } else if (e == THR_PART_BAD) {
     char *zBad = sqlite3_mprintf("refused: %s", THR_CHECK_DECODE);
-    node_reject(p, t->iThread, zBad);
-    node_peer_bad(p, t, r->pPeer, zBad);
+    thr_peers_reject(p, t->iThread, zBad);
+    thr_peers_bad(p, t, r->pPeer, zBad);
     sqlite3_free(zBad);
   } else {
     thr_part_drop(&p->parts, pPart);
@@ -2175,7 +2021,7 @@ static void node_got_piece(thr_node *p, node_thr *t, node_req *r,
 
 /* A request is over: its reply (pMsg, or NULL) and the request go, and the
 ** sync waiting on it, if any, is done when this was its last one. */
-static void node_req_free(thr_node *p, node_req *r, nng_msg *pMsg) {
+void thr_client_req_free(thr_node *p, node_req *r, nng_msg *pMsg) {
   node_req **pp;
   if (pMsg) {
     nng_msg_free(pMsg);
@@ -2188,7 +2034,7 @@ static void node_req_free(thr_node *p, node_req *r, nng_msg *pMsg) {
   }
   p->nInFlight--;
   if (r->pCmd && --r->pCmd->nPending == 0) {
-    node_cmd_finish(p, r->pCmd);
+    thr_node_cmd_finish(p, r->pCmd);
   }
   nng_ctx_close(r->ctx);
   nng_aio_free(r->aio);
@@ -2196,21 +2042,22 @@ static void node_req_free(thr_node *p, node_req *r, nng_msg *pMsg) {
 }
 
 /* A reply came back (or the request failed). */
-static void node_req_done(thr_node *p, node_req *r) {
+void thr_client_req_done(thr_node *p, node_req *r) {
   node_chain_unlink(p, r); /* a continuation starts a new step */
   int rcAio = nng_aio_result(r->aio);
   nng_msg *pMsg = rcAio == 0 ? nng_aio_get_msg(r->aio) : NULL;
-  node_thr *t = node_thr_by_id(p, &r->tid);
+  node_thr *t = thr_wire_thread_by_id(p, &r->tid);
   node_thr *tGot = NULL;
   thr_cbor *pIn = NULL;
   node_peer *pPeer = r->pPeer;
   if (pMsg && t) {
-    pIn = node_open(p, pMsg, t, &tGot);
+    pIn = thr_wire_open(p, pMsg, t, &tGot);
   }
   if (t && rcAio != 0) {
-    node_note(p, t->iThread, pPeer->zAddr, 0, 0, nng_strerror(rcAio));
+    thr_peers_note(p, t->iThread, pPeer->zAddr, 0, 0, nng_strerror(rcAio));
   } else if (t && pIn == NULL) {
-    node_note(p, t->iThread, pPeer->zAddr, 0, 0, "refused: unreadable reply");
+    thr_peers_note(p, t->iThread, pPeer->zAddr, 0, 0,
+                   "refused: unreadable reply");
   }
   if (t && pIn && r->eOp == OP_HEADS && thr_cbor_get(pIn, "same") == NULL) {
     thr_cbor *pHeads = thr_cbor_get(pIn, "heads");
@@ -2222,7 +2069,7 @@ static void node_req_done(thr_node *p, node_req *r) {
       size_t nA = 0;
       const char *zA = thr_cbor_as_text(thr_cbor_array_at(pAddrs, k), &nA);
       if (zA) {
-        node_remember(p, t->iThread, zA, nA, NULL);
+        thr_peers_remember(p, t->iThread, zA, nA, NULL);
       }
     }
     {
@@ -2230,10 +2077,11 @@ static void node_req_done(thr_node *p, node_req *r) {
       const unsigned char *self =
           thr_cbor_as_bytes(thr_cbor_get(pIn, "self"), &nSelf);
       if (self && nSelf == 32) {
-        node_remember(p, t->iThread, pPeer->zAddr, strlen(pPeer->zAddr), self);
+        thr_peers_remember(p, t->iThread, pPeer->zAddr, strlen(pPeer->zAddr),
+                           self);
       }
     }
-    node_note(p, t->iThread, pPeer->zAddr, 0, 0, NULL);
+    thr_peers_note(p, t->iThread, pPeer->zAddr, 0, 0, NULL);
     /* Their heads, the well-formed entries only. */
     aTheirs = sqlite3_malloc64((nItem ? nItem : 1) * sizeof(*aTheirs));
     for (k = 0; aTheirs && k < nItem; k++) {
@@ -2255,28 +2103,30 @@ static void node_req_done(thr_node *p, node_req *r) {
         nTheirs++;
       }
     }
-    if (aTheirs && node_heads(p, t, &aMine, &nMine, NULL) == SQLITE_OK) {
+    if (aTheirs && thr_wire_heads(p, t, &aMine, &nMine, NULL) == SQLITE_OK) {
       for (i = 0; i < nTheirs; i++) {
-        sqlite3_int64 nHave = heads_count(aMine, nMine, aTheirs[i].pk);
+        sqlite3_int64 nHave = thr_wire_heads_count(aMine, nMine, aTheirs[i].pk);
         if (aTheirs[i].hasHead && aTheirs[i].counter <= nHave &&
-            node_head_differs(p, t, aTheirs[i].pk, aTheirs[i].counter,
-                              &aTheirs[i].head)) {
+            thr_forks_head_differs(p, t, aTheirs[i].pk, aTheirs[i].counter,
+                                   &aTheirs[i].head)) {
           /* Their head is not our record there: the log forked at or
           ** below it, and nothing of it is pushed to them below. */
-          node_fork_search(p, pPeer, t, aTheirs[i].pk, aTheirs[i].counter,
+          thr_forks_search(p, pPeer, t, aTheirs[i].pk, aTheirs[i].counter,
                            r->pCmd, 0);
           aTheirs[i].counter = -1;
         } else if (aTheirs[i].counter > nHave &&
-                   !node_chain_join(p, t, aTheirs[i].pk, NULL, 0, r->pCmd)) {
+                   !thr_client_chain_join(p, t, aTheirs[i].pk, NULL, 0,
+                                          r->pCmd)) {
           /* pull what they hold more of */
-          node_send_pull(p, pPeer, t, aTheirs[i].pk, nHave, r->pCmd);
+          thr_client_send_pull(p, pPeer, t, aTheirs[i].pk, nHave, r->pCmd);
         }
       }
       for (i = 0; i < nMine; i++) { /* push what they hold less of */
-        sqlite3_int64 nThey = heads_count(aTheirs, nTheirs, aMine[i].pk);
+        sqlite3_int64 nThey =
+            thr_wire_heads_count(aTheirs, nTheirs, aMine[i].pk);
         if (nThey >= 0 && aMine[i].counter > nThey &&
-            !node_chain_join(p, t, aMine[i].pk, pPeer, 1, r->pCmd)) {
-          node_send_push(p, pPeer, t, aMine[i].pk, nThey, r->pCmd);
+            !thr_client_chain_join(p, t, aMine[i].pk, pPeer, 1, r->pCmd)) {
+          thr_client_send_push(p, pPeer, t, aMine[i].pk, nThey, r->pCmd);
         }
       }
       sqlite3_free(aMine);
@@ -2289,25 +2139,25 @@ static void node_req_done(thr_node *p, node_req *r) {
   } else if (t && pIn && r->eOp == OP_PART) {
     node_got_piece(p, t, r, pIn);
   } else if (t && pIn && r->eOp == OP_CIDS) {
-    node_got_cids(p, t, r, pIn);
+    thr_forks_got_cids(p, t, r, pIn);
   } else if (t && pIn && r->eOp == OP_PUSH) {
     uint64_t v = 0;
     if (thr_cbor_as_uint(thr_cbor_get(pIn, "fork"), &v) && v < (1ULL << 62)) {
-      node_fork_search(p, pPeer, t, r->logPk, (sqlite3_int64)v, r->pCmd, 0);
+      thr_forks_search(p, pPeer, t, r->logPk, (sqlite3_int64)v, r->pCmd, 0);
     } else if (thr_cbor_as_uint(thr_cbor_get(pIn, "need"), &v)) {
-      node_send_push(p, pPeer, t, r->logPk, (sqlite3_int64)v, r->pCmd);
+      thr_client_send_push(p, pPeer, t, r->logPk, (sqlite3_int64)v, r->pCmd);
     } else if (thr_cbor_as_uint(thr_cbor_get(pIn, "off"), &v)) {
       node_send_piece(p, pPeer, t, r->logPk, r->iCtr, (size_t)v, r->pCmd);
     } else if (thr_cbor_get(pIn, "added")) {
-      node_send_push(p, pPeer, t, r->logPk, r->iCtr, r->pCmd); /* go on */
+      thr_client_send_push(p, pPeer, t, r->logPk, r->iCtr, r->pCmd); /* go on */
     }
   }
   thr_cbor_free(pIn);
-  node_req_free(p, r, pMsg);
+  thr_client_req_free(p, r, pMsg);
 }
 
 /* Start a round with every peer of the thread (or of every thread). */
-static void node_round(thr_node *p, node_thr *tOnly, node_cmd *pCmd) {
+void thr_client_round(thr_node *p, node_thr *tOnly, node_cmd *pCmd) {
   sqlite3_stmt *pStmt = NULL;
   if (sqlite3_prepare_v2(p->db, "SELECT tid, addr FROM _threads_peer", -1,
                          &pStmt, NULL) != SQLITE_OK) {
@@ -2327,10 +2177,10 @@ static void node_round(thr_node *p, node_thr *tOnly, node_cmd *pCmd) {
         t = &p->aThr[i];
       }
     }
-    if (t == NULL || zAddr == NULL || node_is_own_addr(p, zAddr)) {
+    if (t == NULL || zAddr == NULL || thr_peers_is_own(p, zAddr)) {
       continue;
     }
-    pPeer = node_peer_get(p, zAddr);
+    pPeer = thr_peers_get(p, zAddr);
     if (pPeer) {
       node_send_heads(p, pPeer, t, pCmd);
     }
@@ -2393,8 +2243,8 @@ static void node_serve_push(thr_node *p, node_thr *t, thr_cbor *pIn,
     uint64_t iOff = 0;
     const unsigned char *aData =
         thr_cbor_as_bytes(thr_cbor_get(pIn, "data"), &nData);
-    sqlite3_int64 nHave = node_have(p, t, pk);
-    if (!node_parse_big(pBig, &iCtr, an) ||
+    sqlite3_int64 nHave = thr_wire_have(p, t, pk);
+    if (!thr_wire_parse_big(pBig, &iCtr, an) ||
         !thr_cbor_as_uint(thr_cbor_get(pIn, "off"), &iOff)) {
       zBad = sqlite3_mprintf("refused: %s", THR_CHECK_DECODE);
     } else if (nHave < 0) {
@@ -2403,14 +2253,15 @@ static void node_serve_push(thr_node *p, node_thr *t, thr_cbor *pIn,
       /* Not the next record: say where we are.  (One at or below our end
       ** is another branch's, pushed to us as a fork's winner.) */
       bGap = 1;
-    } else if ((pPart = node_part_get(p, t, pk, iCtr, from, an, &zBad)) !=
+    } else if ((pPart = thr_ingest_part_get(p, t, pk, iCtr, from, an, &zBad)) !=
                NULL) {
       int e = thr_part_add(pPart, (size_t)iOff, aData, nData, thr_now_ms());
       if (e == THR_PART_DONE) {
         thr_wire_rec rec;
         thr_part_record(pPart, &rec);
-        nAdded = node_store(p, t, pk, &rec, NULL, 1, 0, &zBad, &bGap, &iFork);
-        if (iFork && (nAdded = node_fork_pushed(p, t, pk, iFork, &rec, 1))) {
+        nAdded =
+            thr_ingest_store(p, t, pk, &rec, NULL, 1, 0, &zBad, &bGap, &iFork);
+        if (iFork && (nAdded = thr_forks_pushed(p, t, pk, iFork, &rec, 1))) {
           iFork = 0; /* the pusher's branch won: it is ours now */
         }
         thr_part_drop(&p->parts, pPart);
@@ -2418,12 +2269,12 @@ static void node_serve_push(thr_node *p, node_thr *t, thr_cbor *pIn,
         bMore = 1;
       } else if (e == THR_PART_BAD) {
         zBad = sqlite3_mprintf("refused: %s", THR_CHECK_DECODE);
-        node_reject(p, t->iThread, zBad);
+        thr_peers_reject(p, t->iThread, zBad);
       } else {
         zBad = sqlite3_mprintf("storage: out of memory");
       }
     } else if (zBad && strncmp(zBad, "refused", 7) == 0) {
-      node_reject(p, t->iThread, zBad);
+      thr_peers_reject(p, t->iThread, zBad);
     }
     if (zBad && pPart && strncmp(zBad, "refused", 7) == 0) {
       thr_part_drop_from(&p->parts, from);
@@ -2431,14 +2282,14 @@ static void node_serve_push(thr_node *p, node_thr *t, thr_cbor *pIn,
   } else {
     thr_wire_rec *aRec = NULL;
     size_t nRec = 0;
-    int bAll = node_recs_parse(pRecs, &aRec, &nRec);
+    int bAll = thr_wire_recs_parse(pRecs, &aRec, &nRec);
     if (aRec == NULL) {
       zBad = sqlite3_mprintf("storage: out of memory");
     } else {
-      nAdded =
-          node_store(p, t, pk, aRec, NULL, nRec, !bAll, &zBad, &bGap, &iFork);
+      nAdded = thr_ingest_store(p, t, pk, aRec, NULL, nRec, !bAll, &zBad, &bGap,
+                                &iFork);
       if (iFork && zBad == NULL) {
-        sqlite3_int64 nWon = node_fork_pushed(p, t, pk, iFork, aRec, nRec);
+        sqlite3_int64 nWon = thr_forks_pushed(p, t, pk, iFork, aRec, nRec);
         if (nWon > 0) {
           nAdded += nWon; /* the pusher's branch won: it is ours now */
           iFork = 0;
@@ -2448,14 +2299,14 @@ static void node_serve_push(thr_node *p, node_thr *t, thr_cbor *pIn,
     sqlite3_free(aRec);
   }
   if (nAdded > 0) {
-    node_mount(p);
+    thr_ingest_mount(p);
   }
   thr_cw_map(w, 1);
   if (zBad) {
     thr_cw_text(w, "err");
     thr_cw_text(w, strncmp(zBad, "refused", 7) == 0 ? "refused" : "busy");
     if (strncmp(zBad, "refused", 7) == 0) {
-      node_pipe_end(pipe); /* the reply is lost with it */
+      thr_sock_pipe_end(pipe); /* the reply is lost with it */
     }
   } else if (bMore) {
     thr_cw_text(w, "off");
@@ -2466,7 +2317,8 @@ static void node_serve_push(thr_node *p, node_thr *t, thr_cbor *pIn,
     thr_cw_text(w, "fork");
     thr_cw_uint(w, (uint64_t)iFork);
   } else if (bGap) {
-    sqlite3_int64 nHave = node_have(p, t, pk); /* the store may have moved */
+    /* The store may have moved. */
+    sqlite3_int64 nHave = thr_wire_have(p, t, pk);
     thr_cw_text(w, "need");
     thr_cw_uint(w, (uint64_t)(nHave > 0 ? nHave : 0));
   } else {
@@ -2481,7 +2333,7 @@ static void node_serve_push(thr_node *p, node_thr *t, thr_cbor *pIn,
 static void node_serve_cids(thr_node *p, node_thr *t,
                             const unsigned char pk[32], sqlite3_int64 iTo,
                             thr_cw *w) {
-  sqlite3_int64 nHave = node_have(p, t, pk), iFrom;
+  sqlite3_int64 nHave = thr_wire_have(p, t, pk), iFrom;
   thr_cid *aCid = sqlite3_malloc64(NODE_CIDS * sizeof(thr_cid));
   char *zErr = NULL;
   int n = 0, i;
@@ -2511,7 +2363,7 @@ static void node_serve_cids(thr_node *p, node_thr *t,
 }
 
 /* Answer one request; returns the reply message. */
-static nng_msg *node_serve(thr_node *p, nng_msg *pReq) {
+nng_msg *thr_server_serve(thr_node *p, nng_msg *pReq) {
   node_thr *t = NULL;
   nng_pipe pipe = nng_msg_get_pipe(pReq);
   thr_cbor *pIn;
@@ -2525,15 +2377,15 @@ static nng_msg *node_serve(thr_node *p, nng_msg *pReq) {
     ** the thread its frame names, if any, and hang up. */
     const unsigned char *a = nng_msg_body(pReq);
     if (a[0] == 0x84 && a[1] == 0x01 && a[2] == 0x50 &&
-        (t = node_thr_by_tag(p, a + 3)) != NULL) {
-      node_reject(p, t->iThread, "oversized");
+        (t = thr_wire_thread_by_tag(p, a + 3)) != NULL) {
+      thr_peers_reject(p, t->iThread, "oversized");
     }
-    node_pipe_end(pipe);
+    thr_sock_pipe_end(pipe);
     return NULL;
   }
-  pIn = node_open(p, pReq, NULL, &t);
+  pIn = thr_wire_open(p, pReq, NULL, &t);
   if (pIn == NULL) {
-    return node_plain("unauthorized");
+    return thr_wire_plain("unauthorized");
   }
   pOp = thr_cbor_get(pIn, "op");
   pAddrs = thr_cbor_get(pIn, "addrs");
@@ -2542,7 +2394,7 @@ static nng_msg *node_serve(thr_node *p, nng_msg *pReq) {
     size_t nA = 0;
     const char *zA = thr_cbor_as_text(thr_cbor_array_at(pAddrs, k), &nA);
     if (zA) {
-      node_remember(p, t->iThread, zA, nA, nSelf == 32 ? self : NULL);
+      thr_peers_remember(p, t->iThread, zA, nA, nSelf == 32 ? self : NULL);
     }
   }
   if (cbor_text_is(pOp, "heads")) {
@@ -2552,7 +2404,7 @@ static nng_msg *node_serve(thr_node *p, nng_msg *pReq) {
     size_t nTheirs = 0;
     const unsigned char *theirs =
         thr_cbor_as_bytes(thr_cbor_get(pIn, "digest"), &nTheirs);
-    if (node_heads(p, t, &aHead, &nHead, digest) == SQLITE_OK) {
+    if (thr_wire_heads(p, t, &aHead, &nHead, digest) == SQLITE_OK) {
       if (theirs && nTheirs == 32 && sodium_memcmp(theirs, digest, 32) == 0) {
         thr_cw_map(&w, 1);
         thr_cw_text(&w, "same");
@@ -2568,7 +2420,7 @@ static nng_msg *node_serve(thr_node *p, nng_msg *pReq) {
           sqlite3_bind_int64(pStmt, 1, t->iThread);
           while (sqlite3_step(pStmt) == SQLITE_ROW && nAddr < 48) {
             azAddr[nAddr] =
-                node_strdup((const char *)sqlite3_column_text(pStmt, 0));
+                thr_node_strdup((const char *)sqlite3_column_text(pStmt, 0));
             if (azAddr[nAddr]) {
               nAddr++;
             }
@@ -2576,7 +2428,7 @@ static nng_msg *node_serve(thr_node *p, nng_msg *pReq) {
         }
         sqlite3_finalize(pStmt);
         for (i = 0; i < p->nListen && nAddr < 64; i++) {
-          azAddr[nAddr++] = node_strdup(p->azListen[i]);
+          azAddr[nAddr++] = thr_node_strdup(p->azListen[i]);
         }
         thr_cw_map(&w, t->hasSelf ? 3 : 2);
         if (t->hasSelf) {
@@ -2611,14 +2463,14 @@ static nng_msg *node_serve(thr_node *p, nng_msg *pReq) {
         thr_cbor_as_uint(thr_cbor_get(pIn, "after"), &nAfter) &&
         thr_cbor_as_uint(thr_cbor_get(pIn, "max"), &nMax) &&
         nAfter < (1ULL << 62) &&
-        node_read_page(p, t, pk, (sqlite3_int64)nAfter,
-                       nMax > NODE_PAGE_RECS ? NODE_PAGE_RECS : (int)nMax,
-                       &c) == SQLITE_OK) {
+        thr_wire_read_page(p, t, pk, (sqlite3_int64)nAfter,
+                           nMax > NODE_PAGE_RECS ? NODE_PAGE_RECS : (int)nMax,
+                           &c) == SQLITE_OK) {
       thr_cw_map(&w, 1);
       if (c.n == 0 && c.bBig) {
-        node_write_big(&w, c.iBig, c.anBig);
+        thr_wire_write_big(&w, c.iBig, c.anBig);
       } else {
-        node_write_recs(&w, &c);
+        thr_wire_write_recs(&w, &c);
       }
     }
     sqlite3_free(c.w.a);
@@ -2630,8 +2482,8 @@ static nng_msg *node_serve(thr_node *p, nng_msg *pReq) {
     if (pk && nPk == 32 && thr_cbor_as_uint(thr_cbor_get(pIn, "ctr"), &iCtr) &&
         thr_cbor_as_uint(thr_cbor_get(pIn, "off"), &iOff) &&
         iCtr < (1ULL << 62) && iOff < THR_PART_MAXREC &&
-        node_read_piece(p, t, pk, (sqlite3_int64)iCtr, (size_t)iOff, an, &a,
-                        &n) == SQLITE_OK) {
+        thr_wire_read_piece(p, t, pk, (sqlite3_int64)iCtr, (size_t)iOff, an, &a,
+                            &n) == SQLITE_OK) {
       thr_cw_map(&w, 1);
       thr_cw_text(&w, "data");
       thr_cw_bytes(&w, a, n);
@@ -2654,11 +2506,11 @@ static nng_msg *node_serve(thr_node *p, nng_msg *pReq) {
     thr_cw_text(&w, "bad request");
   }
   if (w.rc == SQLITE_OK) {
-    pReply = node_seal(t, w.a, w.n);
+    pReply = thr_wire_seal(t, w.a, w.n);
   }
   sqlite3_free(w.a);
   thr_cbor_free(pIn);
-  return pReply ? pReply : node_plain("error");
+  return pReply ? pReply : thr_wire_plain("error");
 }
 
 /**************************************************************************
@@ -2674,7 +2526,7 @@ static void node_cmd_free(node_cmd *c) {
 
 /* The loop is done with c: wake its caller; free it if nobody waits (a
 ** poke, or a sync whose caller gave up). */
-static void node_cmd_finish(thr_node *p, node_cmd *c) {
+void thr_node_cmd_finish(thr_node *p, node_cmd *c) {
   node_cmd **pp;
   int bFree;
   for (pp = &p->pSyncs; *pp; pp = &(*pp)->pNext) {
@@ -2693,7 +2545,7 @@ static void node_cmd_finish(thr_node *p, node_cmd *c) {
   }
 }
 
-static int node_listen_on(thr_node *p, const char *zUrl, char **pzErr) {
+int thr_server_listen(thr_node *p, const char *zUrl, char **pzErr) {
   int rv, i;
   char **azNew;
   for (i = 0; i < p->nListen; i++) {
@@ -2706,7 +2558,7 @@ static int node_listen_on(thr_node *p, const char *zUrl, char **pzErr) {
       *pzErr = sqlite3_mprintf("cannot open a socket: %s", nng_strerror(rv));
       return SQLITE_ERROR;
     }
-    node_sock_track(p->rep);
+    thr_sock_track(p->rep);
     nng_socket_set_size(p->rep, NNG_OPT_RECVMAXSZ, 2 * NODE_MAXMSG);
     p->bRep = 1;
     for (i = 0; i < NODE_NSRV; i++) {
@@ -2730,7 +2582,7 @@ static int node_listen_on(thr_node *p, const char *zUrl, char **pzErr) {
     return SQLITE_NOMEM;
   }
   p->azListen = azNew;
-  p->azListen[p->nListen] = node_strdup(zUrl);
+  p->azListen[p->nListen] = thr_node_strdup(zUrl);
   if (p->azListen[p->nListen] == NULL) {
     return SQLITE_NOMEM;
   }
@@ -2740,7 +2592,7 @@ static int node_listen_on(thr_node *p, const char *zUrl, char **pzErr) {
 
 /* The thread a command names, or NULL with the command failed. */
 static node_thr *node_cmd_thr(thr_node *p, node_cmd *c, char **pzErr) {
-  node_thr *t = node_thr_by_id(p, &c->tid);
+  node_thr *t = thr_wire_thread_by_id(p, &c->tid);
   if (t == NULL) {
     *pzErr = sqlite3_mprintf("no such thread");
     c->rc = SQLITE_ERROR;
@@ -2755,7 +2607,7 @@ static void node_run_cmd(thr_node *p, node_cmd *c) {
   case CMD_LISTEN: {
     sqlite3_stmt *pStmt = NULL;
     if (c->zArg) {
-      c->rc = node_listen_on(p, c->zArg, &zErr);
+      c->rc = thr_server_listen(p, c->zArg, &zErr);
       if (c->rc == SQLITE_OK &&
           sqlite3_prepare_v2(p->db,
                              "INSERT OR REPLACE INTO _threads_meta(key, value)"
@@ -2769,10 +2621,10 @@ static void node_run_cmd(thr_node *p, node_cmd *c) {
                                   " WHERE key = 'listen'",
                                   -1, &pStmt, NULL) == SQLITE_OK &&
                sqlite3_step(pStmt) == SQLITE_ROW) {
-      char *zUrl = node_strdup((const char *)sqlite3_column_text(pStmt, 0));
+      char *zUrl = thr_node_strdup((const char *)sqlite3_column_text(pStmt, 0));
       sqlite3_finalize(pStmt);
       pStmt = NULL;
-      c->rc = zUrl ? node_listen_on(p, zUrl, &zErr) : SQLITE_NOMEM;
+      c->rc = zUrl ? thr_server_listen(p, zUrl, &zErr) : SQLITE_NOMEM;
       sqlite3_free(c->zArg);
       c->zArg = zUrl;
     } else {
@@ -2787,7 +2639,7 @@ static void node_run_cmd(thr_node *p, node_cmd *c) {
   case CMD_ADD_PEER: {
     node_thr *t = node_cmd_thr(p, c, &zErr);
     if (t) {
-      node_remember(p, t->iThread, c->zArg, strlen(c->zArg), NULL);
+      thr_peers_remember(p, t->iThread, c->zArg, strlen(c->zArg), NULL);
     }
     break;
   }
@@ -2799,19 +2651,19 @@ static void node_run_cmd(thr_node *p, node_cmd *c) {
     c->nPending = 0;
     c->pNext = p->pSyncs;
     p->pSyncs = c;
-    node_round(p, t, c);
+    thr_client_round(p, t, c);
     if (c->nPending == 0) {
-      node_cmd_finish(p, c);
+      thr_node_cmd_finish(p, c);
     }
     return; /* finished when its requests are */
   }
   case CMD_JOIN:
     c->rc = thr_sync_join(p->pSync, &c->tid, c->pKey, c->bOwnLog, &zErr);
-    node_load_threads(p);
+    thr_wire_threads_load(p);
     break;
   case CMD_POKE:
-    node_load_threads(p);
-    node_round(p, NULL, NULL);
+    thr_wire_threads_load(p);
+    thr_client_round(p, NULL, NULL);
     break;
   case CMD_ADDRS: {
     int i;
@@ -2835,7 +2687,7 @@ static void node_run_cmd(thr_node *p, node_cmd *c) {
   }
   }
   c->zErr = zErr;
-  node_cmd_finish(p, c);
+  thr_node_cmd_finish(p, c);
 }
 
 static void node_wake_cb(uv_async_t *h) {
@@ -2855,13 +2707,13 @@ static void node_wake_cb(uv_async_t *h) {
   pthread_mutex_unlock(&p->mu);
   while ((r = pDone) != NULL) {
     pDone = r->pNext;
-    node_req_done(p, r);
+    thr_client_req_done(p, r);
   }
   while ((s = pSrv) != NULL) {
     nng_msg *pReq = nng_aio_get_msg(s->aio);
     nng_msg *pReply;
     pSrv = s->pNext;
-    pReply = node_serve(p, pReq);
+    pReply = thr_server_serve(p, pReq);
     nng_msg_free(pReq);
     if (pReply) {
       s->bSending = 1;
@@ -2896,8 +2748,8 @@ static void node_wake_cb(uv_async_t *h) {
 static void node_tick_cb(uv_timer_t *h) {
   thr_node *p = h->data;
   if (p->nInFlight < 64) {
-    node_load_threads(p);
-    node_round(p, NULL, NULL);
+    thr_wire_threads_load(p);
+    thr_client_round(p, NULL, NULL);
   }
 }
 
@@ -2919,7 +2771,7 @@ static void node_main(void *pArg) {
     rc = thr_sync_open(p->pStore, &p->pSync, &zErr);
   }
   if (rc == SQLITE_OK) {
-    rc = node_load_threads(p);
+    rc = thr_wire_threads_load(p);
   }
   if (rc == SQLITE_OK) {
     uv_loop_init(&p->loop);
@@ -2971,10 +2823,10 @@ static void node_main(void *pArg) {
       nng_aio_set_msg(s->aio, NULL);
     }
     while ((r = p->pLive) != NULL) {
-      node_req_free(p, r,
-                    r->bSent && nng_aio_result(r->aio) == 0
-                        ? nng_aio_get_msg(r->aio)
-                        : NULL);
+      thr_client_req_free(p, r,
+                          r->bSent && nng_aio_result(r->aio) == 0
+                              ? nng_aio_get_msg(r->aio)
+                              : NULL);
     }
   }
   /* Then the sockets, all at once, each on a thread of its own, within
@@ -2989,20 +2841,20 @@ static void node_main(void *pArg) {
       for (i = 0; i < NODE_NSRV; i++) {
         nng_ctx_close(p->aSrv[i].ctx); /* never opened: an error, no harm */
       }
-      aCloser[nCloser++] = node_sock_close(p->rep, 1);
+      aCloser[nCloser++] = thr_sock_close(p->rep, 1);
     }
     for (pPeer = p->pPeers; pPeer; pPeer = pPeer->pNext) {
       if (nCloser == 64) { /* a full batch: wait for it */
         for (i = 0; i < nCloser; i++) {
-          node_closer_wait(aCloser[i], &until);
+          thr_sock_closer_wait(aCloser[i], &until);
         }
         nCloser = 0;
       }
-      aCloser[nCloser++] = node_sock_close(pPeer->sock, 1);
+      aCloser[nCloser++] = thr_sock_close(pPeer->sock, 1);
       pPeer->bOpen = 0;
     }
     for (i = 0; i < nCloser; i++) {
-      node_closer_wait(aCloser[i], &until); /* else left to its thread */
+      thr_sock_closer_wait(aCloser[i], &until); /* else left to its thread */
     }
     if (p->bRep) {
       for (i = 0; i < NODE_NSRV; i++) {
@@ -3011,7 +2863,7 @@ static void node_main(void *pArg) {
     }
   }
   while (p->pSyncs) {
-    node_cmd_finish(p, p->pSyncs);
+    thr_node_cmd_finish(p, p->pSyncs);
   }
   while ((pPeer = p->pPeers) != NULL || (pPeer = p->pDead) != NULL) {
     if (pPeer == p->pPeers) {
@@ -3065,7 +2917,7 @@ int thr_node_acquire(const char *zPath, int (*xRegister)(sqlite3 *),
     return SQLITE_NOMEM;
   }
   memset(p, 0, sizeof(*p));
-  p->zPath = node_strdup(zPath);
+  p->zPath = thr_node_strdup(zPath);
   p->xRegister = xRegister;
   p->nRef = 1;
   pthread_mutex_init(&p->mu, NULL);
@@ -3166,7 +3018,7 @@ int thr_node_listen(thr_node *p, const char *zUrl, char **pzErr) {
   node_cmd c;
   memset(&c, 0, sizeof(c));
   c.eCmd = CMD_LISTEN;
-  c.zArg = node_strdup(zUrl);
+  c.zArg = thr_node_strdup(zUrl);
   node_call(p, &c);
   *pzErr = c.zErr;
   sqlite3_free(c.zArg);
@@ -3204,7 +3056,7 @@ int thr_node_add_peer(thr_node *p, const thr_tid *pTid, const char *zAddr,
   memset(&c, 0, sizeof(c));
   c.eCmd = CMD_ADD_PEER;
   c.tid = *pTid;
-  c.zArg = node_strdup(zAddr);
+  c.zArg = thr_node_strdup(zAddr);
   if (c.zArg == NULL) {
     return SQLITE_NOMEM;
   }
