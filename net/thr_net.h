@@ -69,9 +69,9 @@ int thr_node_addrs(thr_node *p, char ***pazAddr, int *pnAddr);
 
 #define NODE_MAXMSG (4 * 1024 * 1024) /* bytes per message, both ways */
 #define NODE_PAGE_RECS 2000
-#define NODE_NSRV 4          /* requests served at once */
-#define NODE_CIDS 512        /* CIDs per "cids" reply (19 KB) */
-#define NODE_SEEN 64         /* forks remembered, so each is counted once */
+#define NODE_NSRV 4   /* requests served at once */
+#define NODE_CIDS 512 /* CIDs per "cids" reply (19 KB) */
+#define NODE_SEEN 64  /* forks remembered, so each is counted once */
 
 enum { OP_HEADS = 1, OP_PULL, OP_PUSH, OP_PART, OP_CIDS };
 
@@ -204,7 +204,7 @@ struct thr_node {
   node_req *pChains;
   node_req *pLive; /* every request not yet freed (thr_client_req_free) */
   /* Pages of pulled records between arrival and storage, in arrival order
-  ** (see node_page). */
+  ** (see node_page, client.c). */
   node_page *pPages;
   int nPages;
   int bStopping; /* the loop is closing: pages are dropped, not stored */
