@@ -8,6 +8,7 @@
 ** user statement waiting in threads_join() or threads_sync() never holds
 ** the lock the node needs.
 */
+#include "thr_net.h"
 #include "thr_net_sql.h"
 
 #include <sodium.h>

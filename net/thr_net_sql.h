@@ -5,7 +5,7 @@
 #ifndef THR_NET_SQL_H
 #define THR_NET_SQL_H
 
-#include "thr_net.h"
+#include "../core/thr_sync.h"
 
 /* How the node loads the extension on its own connection. */
 void thr_net_set_register(int (*xRegister)(sqlite3 *));
