@@ -1,7 +1,7 @@
 """A hostile peer for the network tests, written apart from the product.
 
 It speaks the node's protocol from the specification at the top of
-net/node.c, with its own code: the SP framing of nng's req/rep over TCP,
+net/wire.c, with its own code: the SP framing of nng's req/rep over TCP,
 dag-cbor, and libsodium (through ctypes) for the boxes.  It holds the
 thread's service key (read from a file that joined the thread), so its
 messages open, and what it sends inside is what a test makes it send.

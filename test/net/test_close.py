@@ -5,7 +5,7 @@ transport loses a pipe's receive when the pipe is closed while a message is
 arriving (the read of the message's next bytes is refused once the pipe's
 aio is closed, without a callback), and nng's reaper, stopping that pipe,
 then waits for it forever: nng_close() never returned, nor did
-sqlite3_close().  net/node.c, "Closing a socket", has the cure.
+sqlite3_close().  net/sock.c, has the cure.
 
 Scenarios, each close with a deadline (a peer past it is reported and
 killed): B writes and closes at once while A writes too (the randomized

@@ -1,5 +1,5 @@
 -- threads_peers and threads_rejects, the listings of the sync node's
--- bookkeeping.  In real use the node (net/node.c) writes _threads_peer and
+-- bookkeeping.  In real use the node (net/peers.c) writes _threads_peer and
 -- _threads_reject as it exchanges records, and test/net covers that path;
 -- this file has no peers, so it writes those rows itself and checks what
 -- the listings make of them.
