@@ -502,29 +502,30 @@ static void node_got_piece(thr_node *p, node_thr *t, node_req *r,
   size_t nData = 0;
   const unsigned char *aData =
       thr_cbor_as_bytes(thr_cbor_get(pIn, "data"), &nData);
+  thr_wire_rec rec;
   int e;
   if (pPart == NULL) {
     return; /* evicted, or done by another reply; a later round resumes */
   }
-  e = thr_part_add(pPart, r->iOff, aData, nData, thr_now_ms());
-  if (e == THR_PART_MORE || e == THR_PART_STALE) {
+  e = thr_part_add(&p->parts, pPart, r->iOff, aData, nData, thr_now_ms());
+  if (e == THR_PART_DONE && thr_part_record(pPart, &rec) != SQLITE_OK) {
+    thr_peers_note(p, t->iThread, r->pPeer->zAddr, 0, 0,
+                   "storage: cannot read a large record back");
+    thr_part_drop(&p->parts, pPart);
+  } else if (e == THR_PART_MORE || e == THR_PART_STALE) {
     node_send_part(p, r->pPeer, t, r->logPk, r->iCtr, pPart->nGot, r->iFork,
                    r->pCmd);
   } else if (e == THR_PART_DONE && r->iFork) {
     /* A large record at a fork: checked here, then resolved. */
-    thr_wire_rec rec;
     thr_checked chk;
-    thr_part_record(pPart, &rec);
     thr_sync_check(&t->key, r->logPk, &rec, &chk);
     thr_forks_page(p, t, r, &rec, &chk, 1);
     thr_checked_clear(&chk);
     thr_part_drop(&p->parts, pPart);
   } else if (e == THR_PART_DONE) {
-    thr_wire_rec rec;
     char *zBad = NULL;
     int bGap = 0;
     sqlite3_int64 nAdded, iFork = 0;
-    thr_part_record(pPart, &rec);
     nAdded = thr_ingest_store(p, t, r->logPk, &rec, NULL, 1, 0, &zBad, &bGap,
                               &iFork);
     thr_part_drop(&p->parts, pPart);
@@ -545,7 +546,13 @@ static void node_got_piece(thr_node *p, node_thr *t, node_req *r,
     thr_peers_reject(p, t->iThread, zBad);
     thr_peers_bad(p, t, r->pPeer, zBad);
     sqlite3_free(zBad);
+  } else if (e == THR_PART_FULL) {
+    /* Kept: a later round asks on from nGot. */
+    thr_peers_note(p, t->iThread, r->pPeer->zAddr, 0, 0,
+                   "busy: no room for large records");
   } else {
+    thr_peers_note(p, t->iThread, r->pPeer->zAddr, 0, 0,
+                   "storage: cannot write a large record's piece");
     thr_part_drop(&p->parts, pPart);
   }
 }

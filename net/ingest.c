@@ -7,8 +7,9 @@
 ** mounted.
 **
 ** Limits here: none of its own.  A page is bounded where it is read
-** (NODE_PAGE_RECS, NODE_PAGE_BYTES, NODE_MAXMSG), a large record by
-** THR_PART_MAXREC and THR_PART_MAX (thr_part.h).
+** (NODE_PAGE_RECS, NODE_PAGE_BYTES, NODE_MAXMSG); large records arriving
+** by THR_PART_MAXREC, THR_PART_MAX, THR_PART_SPILL and THR_PART_IDLE_MS,
+** with the rule for their slots (thr_part.h).
 */
 
 #include "thr_net.h"
@@ -21,7 +22,8 @@ int thr_ingest_exec(thr_node *p, const char *zSql) {
 
 /* The assembly of a large record (see thr_part_get).  A record announced
 ** over the size limit is a refusal ("refused: oversized: ..."), like a
-** record that fails a check; "busy" and out of memory are not. */
+** record that fails a check; "busy" (every slot fed within the last
+** THR_PART_YIELD_MS, or this source's one) and out of memory are not. */
 thr_part *thr_ingest_part_get(thr_node *p, node_thr *t,
                               const unsigned char pk[32], sqlite3_int64 iCtr,
                               sqlite3_uint64 from, const size_t an[4],

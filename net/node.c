@@ -268,6 +268,8 @@ static void node_wake_cb(uv_async_t *h) {
 
 static void node_tick_cb(uv_timer_t *h) {
   thr_node *p = h->data;
+  /* Large records whose pieces stopped coming go, files and all. */
+  thr_part_sweep(&p->parts, thr_now_ms());
   if (p->nInFlight < 64) {
     thr_wire_threads_load(p);
     thr_client_round(p, NULL, NULL);

@@ -86,10 +86,13 @@ static void node_serve_push(thr_node *p, node_thr *t, thr_cbor *pIn,
       bGap = 1;
     } else if ((pPart = thr_ingest_part_get(p, t, pk, iCtr, from, an, &zBad)) !=
                NULL) {
-      int e = thr_part_add(pPart, (size_t)iOff, aData, nData, thr_now_ms());
-      if (e == THR_PART_DONE) {
-        thr_wire_rec rec;
-        thr_part_record(pPart, &rec);
+      int e = thr_part_add(&p->parts, pPart, (size_t)iOff, aData, nData,
+                           thr_now_ms());
+      thr_wire_rec rec;
+      if (e == THR_PART_DONE && thr_part_record(pPart, &rec) != SQLITE_OK) {
+        zBad = sqlite3_mprintf("storage: cannot read a large record back");
+        thr_part_drop(&p->parts, pPart);
+      } else if (e == THR_PART_DONE) {
         nAdded =
             thr_ingest_store(p, t, pk, &rec, NULL, 1, 0, &zBad, &bGap, &iFork);
         if (iFork && (nAdded = thr_forks_pushed(p, t, pk, iFork, &rec, 1))) {
@@ -101,8 +104,11 @@ static void node_serve_push(thr_node *p, node_thr *t, thr_cbor *pIn,
       } else if (e == THR_PART_BAD) {
         zBad = sqlite3_mprintf("refused: %s", THR_CHECK_DECODE);
         thr_peers_reject(p, t->iThread, zBad);
+      } else if (e == THR_PART_FULL) {
+        /* Kept: the pusher goes on from nGot on a later round. */
+        zBad = sqlite3_mprintf("busy: no room for large records");
       } else {
-        zBad = sqlite3_mprintf("storage: out of memory");
+        zBad = sqlite3_mprintf("storage: cannot write a large record's piece");
       }
     } else if (zBad && strncmp(zBad, "refused", 7) == 0) {
       thr_peers_reject(p, t->iThread, zBad);

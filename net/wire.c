@@ -99,11 +99,15 @@
 ** peer dropped); a fork is counted once per (log, counter, both records)
 ** among the last NODE_SEEN.
 **
-** Pieces are put together by net/part.c (in order, memory growing with
-** the bytes received, THR_PART_MAXREC per record) and checked as one
-** record once whole.  A message over NODE_MAXMSG (the transport drops
-** what is over twice that) is counted as "oversized" against the thread
-** its frame names, and its connection closed.
+** Pieces are put together by net/part.c (in order, written to a temporary
+** file as they arrive, THR_PART_MAXREC per record, THR_PART_MAX records
+** and THR_PART_SPILL bytes at once, one record per source, a stalled one
+** evicted after THR_PART_YIELD_MS and dropped after THR_PART_IDLE_MS: the
+** rule is in thr_part.h) and checked as one record once whole; a push
+** that finds no room is answered {"err": "busy"} and sent again later.
+** A message over NODE_MAXMSG (the transport drops what is over twice
+** that) is counted as "oversized" against the thread its frame names, and
+** its connection closed.
 **
 ** A sync round with a peer: heads; then pull every log the peer holds more
 ** of and push every log it holds less of, page by page, until even.
