@@ -52,7 +52,7 @@
 #define THR_PART_MAXREC ((size_t)256 * 1024 * 1024)
 #define THR_PART_MAX 4
 #define THR_PART_SPILL ((size_t)512 * 1024 * 1024)
-#define THR_PART_IDLE_MS 5000
+#define THR_PART_IDLE_MS 10000 /* = NODE_REQ_MS: a piece may take as long as any reply */
 #define THR_PART_YIELD_MS 1000
 #define THR_PART_MINFEED ((size_t)64 * 1024)
 
