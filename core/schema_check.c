@@ -25,15 +25,17 @@
 ** Trial evaluations (anyOf, oneOf, not, if, contains) run "quiet": they
 ** build no message, only an outcome.  Some failures are not outcomes but
 ** verdicts on the whole check, and cross combinators unchanged: an
-** unsupported remote reference, recursion past the depth guards, a regular
-** expression that exceeds pcre2's match limit.
+** unsupported remote reference, recursion past the depth guards, a check
+** past its step budget, a regular expression past pcre2's limits.
 **
-** RECURSION
+** RECURSION AND COST
 **
 ** Subschema applications nest at most SCHEMA_MAX_DEPTH deep, and of those
 ** at most SCHEMA_MAX_REFS may be "$ref" hops.  A reference cycle that makes
 ** no progress in the instance ({"$ref": "#"}) meets the second guard; the
-** first bounds the C stack whatever the schema's shape.
+** first bounds the C stack whatever the schema's shape.  Every unit of
+** work is charged to the check's step budget where it is done
+** (thr_schema_charge()); schema_limits.c lists what costs what.
 */
 #include "schema_int.h"
 
@@ -42,16 +44,22 @@
 #include <string.h>
 
 /* Code points in UTF-8 text: every byte that does not continue a
-** sequence starts one. */
+** sequence (10xxxxxx) starts one.  Eight bytes at a time: a byte
+** continues a sequence when its top bit is set and the next bit is not. */
 static sqlite3_int64 schema_utf8_len(const char *z, size_t n) {
-  sqlite3_int64 nChar = 0;
-  size_t i;
-  for (i = 0; i < n; i++) {
-    if (((unsigned char)z[i] & 0xc0) != 0x80) {
-      nChar++;
+  sqlite3_int64 nCont = 0;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, z + i, 8);
+    nCont += __builtin_popcountll(w & ~(w << 1) & 0x8080808080808080ull);
+  }
+  for (; i < n; i++) {
+    if (((unsigned char)z[i] & 0xc0) == 0x80) {
+      nCont++;
     }
   }
-  return nChar;
+  return (sqlite3_int64)n - nCont;
 }
 
 static int schema_vfail(schema_ctx *c, int rc, const char *zKw,
@@ -141,31 +149,44 @@ static int schema_apply(schema_ctx *c, const schema_node *pNode,
                         const json_t *pInst, const char *zKw);
 
 /* 1 if pattern pRe matches (z, n), 0 if not; SQLITE_ABORT or SQLITE_NOMEM
-** as a negative number when matching itself fails. */
+** as a negative number when matching itself fails.  A match costs
+** SCHEMA_COST_MATCH steps, one per SCHEMA_COST_BYTES bytes of the subject
+** (pcre2 checks its UTF-8), and SCHEMA_COST_CALLOUT per pattern item
+** tried (the callout of schema_limits.c); past the budget, or past pcre2's
+** own limits, the check ends with a verdict. */
 static int schema_match(schema_ctx *c, pcre2_code *pRe, const char *z, size_t n,
                         const char *zKw) {
-  int rc;
-  if (c->pMatch == NULL) {
-    c->pMatch = pcre2_match_data_create(1, NULL);
-    if (c->pMatch == NULL) {
-      return -SQLITE_NOMEM;
-    }
+  PCRE2_UCHAR aMsg[256];
+  int rc = thr_schema_charge(
+      c, SCHEMA_COST_MATCH + (sqlite3_int64)(n / SCHEMA_COST_BYTES), zKw);
+  if (rc != SQLITE_OK) {
+    return -rc;
   }
-  rc = pcre2_match(pRe, (PCRE2_SPTR)z, n, 0, 0, c->pMatch, c->p->pMatchCtx);
+  rc = thr_schema_regex_match(c, pRe, z, n);
   if (rc >= 0) {
-    return 1; /* 0 means "matched, ovector too small": still a match */
+    return rc;
   }
-  if (rc == PCRE2_ERROR_NOMATCH) {
-    return 0;
+  if (rc == PCRE2_ERROR_CALLOUT) {
+    return -thr_schema_over_budget(c, zKw);
   }
-  if (rc == PCRE2_ERROR_NOMEMORY || rc == PCRE2_ERROR_HEAPLIMIT) {
+  if (rc == PCRE2_ERROR_NOMEMORY) {
     return -SQLITE_NOMEM;
   }
-  {
-    PCRE2_UCHAR aMsg[256];
-    pcre2_get_error_message(rc, aMsg, sizeof(aMsg));
-    return -schema_abort(c, zKw, "regular expression failed: %s", (char *)aMsg);
+  pcre2_get_error_message(rc, aMsg, sizeof(aMsg));
+  if (rc == PCRE2_ERROR_MATCHLIMIT) {
+    return -schema_abort(c, zKw, "regular expression too costly: %s (limit %d)",
+                         (char *)aMsg, SCHEMA_MAX_STEPS);
   }
+  if (rc == PCRE2_ERROR_DEPTHLIMIT) {
+    return -schema_abort(c, zKw, "regular expression too costly: %s (limit %d)",
+                         (char *)aMsg, SCHEMA_RX_DEPTH_LIMIT);
+  }
+  if (rc == PCRE2_ERROR_HEAPLIMIT) {
+    return -schema_abort(c, zKw,
+                         "regular expression too costly: %s (limit %d KiB)",
+                         (char *)aMsg, SCHEMA_RX_HEAP_LIMIT);
+  }
+  return -schema_abort(c, zKw, "regular expression failed: %s", (char *)aMsg);
 }
 
 /* Apply pChild to a member of the object instance.  A child that is the
@@ -249,7 +270,13 @@ static int schema_check_string(schema_ctx *c, const schema_node *pNode, int eKw,
   switch (eKw) {
   case KW_MAXLENGTH:
   case KW_MINLENGTH: {
-    sqlite3_int64 nChar = schema_utf8_len(z, n);
+    sqlite3_int64 nChar;
+    int rc = thr_schema_charge(c, (sqlite3_int64)(n / SCHEMA_COST_BYTES),
+                               thr_schema_azKw[eKw]);
+    if (rc != SQLITE_OK) {
+      return rc;
+    }
+    nChar = schema_utf8_len(z, n);
     if (eKw == KW_MAXLENGTH && nChar > pNode->nMaxLength) {
       return schema_fail(
           c, "maxLength", "string has %lld %s, at most %lld allowed", nChar,
@@ -285,7 +312,18 @@ static int schema_check_string(schema_ctx *c, const schema_node *pNode, int eKw,
     return SQLITE_OK;
   }
   case KW_FORMAT: {
-    int v = thr_schema_format_check(pNode->eFormat, z, n);
+    /* The parsers read each byte a few times; "regex" compiles the text. */
+    int v = thr_schema_charge(
+        c,
+        (sqlite3_int64)(n *
+                        (pNode->eFormat == FMT_REGEX ? SCHEMA_COST_RXBYTE
+                                                     : SCHEMA_COST_FMTBYTE) /
+                        SCHEMA_COST_BYTES),
+        "format");
+    if (v != SQLITE_OK) {
+      return v;
+    }
+    v = thr_schema_format_check(pNode->eFormat, z, n);
     if (v < 0) {
       return SQLITE_NOMEM;
     }
@@ -307,9 +345,21 @@ static int schema_check_string(schema_ctx *c, const schema_node *pNode, int eKw,
   case KW_CONTENTENC:
   case KW_CONTENTTYPE: {
     schema_buf b = {0, 0, 0, SQLITE_OK};
-    int rc = SQLITE_OK;
     const char *zDoc = z;
     size_t nDoc = n;
+    /* Decoding reads each byte a few times, parsing JSON many more. */
+    int rc = thr_schema_charge(
+        c,
+        (sqlite3_int64)(n *
+                        ((pNode->bBase64 ? SCHEMA_COST_FMTBYTE : 0) +
+                         (eKw == KW_CONTENTTYPE && pNode->bJsonContent
+                              ? SCHEMA_COST_JSONBYTE
+                              : 0)) /
+                        SCHEMA_COST_BYTES),
+        thr_schema_azKw[eKw]);
+    if (rc != SQLITE_OK) {
+      return rc;
+    }
     if (pNode->bBase64) {
       if (!thr_schema_base64(z, n, &b)) {
         sqlite3_free(b.z);
@@ -344,12 +394,19 @@ static int schema_check_string(schema_ctx *c, const schema_node *pNode, int eKw,
 static int schema_check_number(schema_ctx *c, const schema_node *pNode, int eKw,
                                const json_t *pInst) {
   switch (eKw) {
-  case KW_MULTIPLEOF:
-    if (!thr_schema_multiple_of(pInst, pNode->pMultipleOf)) {
+  case KW_MULTIPLEOF: {
+    int bMultiple =
+        thr_schema_multiple_of(pInst, &pNode->decMultipleOf, &c->nStep);
+    int rc = thr_schema_charge(c, 0, "multipleOf");
+    if (rc != SQLITE_OK) {
+      return rc;
+    }
+    if (!bMultiple) {
       return schema_fail_vals(c, "multipleOf", pInst, "is not a multiple of",
                               pNode->pMultipleOf);
     }
     break;
+  }
   case KW_MAXIMUM:
     if (thr_schema_num_cmp(pInst, pNode->pMaximum) > 0) {
       return schema_fail_vals(c, "maximum", pInst, "is greater than",
@@ -397,17 +454,33 @@ static int schema_hidx_cmp(const void *a, const void *b) {
 
 /* uniqueItems for long arrays in O(n log n): sort item indexes by hash and
 ** compare only within runs of equal hashes.  The pair reported is the one
-** the quadratic loop would find first: the smallest j, then smallest i. */
+** the quadratic loop would find first: the smallest j, then smallest i.
+** Hashing and comparing are charged to the step budget, so that items
+** crafted to collide cost a bounded amount before the check ends. */
 static int schema_check_unique(schema_ctx *c, const json_t *pInst) {
-  size_t n = json_array_size(pInst), k, a, b;
+  size_t n = json_array_size(pInst), k, a, b, nLog = 1;
   size_t iBest = 0, jBest = (size_t)-1;
-  schema_hidx *aIdx = sqlite3_malloc64(n * sizeof(schema_hidx));
+  schema_hidx *aIdx;
+  int rc;
+  while (((size_t)1 << nLog) < n) {
+    nLog++;
+  }
+  rc = thr_schema_charge(c, (sqlite3_int64)(n * nLog), "uniqueItems");
+  if (rc != SQLITE_OK) {
+    return rc; /* the sort alone would not fit */
+  }
+  aIdx = sqlite3_malloc64(n * sizeof(schema_hidx));
   if (aIdx == NULL) {
     return SQLITE_NOMEM;
   }
   for (k = 0; k < n; k++) {
-    aIdx[k].h = thr_schema_hash_value(json_array_get(pInst, k), 0);
+    aIdx[k].h = thr_schema_hash_value(json_array_get(pInst, k), 0, &c->nStep);
     aIdx[k].i = k;
+    rc = thr_schema_charge(c, 0, "uniqueItems");
+    if (rc != SQLITE_OK) {
+      sqlite3_free(aIdx);
+      return rc;
+    }
   }
   qsort(aIdx, n, sizeof(schema_hidx), schema_hidx_cmp);
   for (k = 0; k < n; k = b) {
@@ -420,8 +493,15 @@ static int schema_check_unique(schema_ctx *c, const json_t *pInst) {
         break;
       }
       for (m = k; m < a; m++) {
-        if (thr_schema_equal(json_array_get(pInst, aIdx[m].i),
-                             json_array_get(pInst, aIdx[a].i), 0)) {
+        int bEqual =
+            thr_schema_equal(json_array_get(pInst, aIdx[m].i),
+                             json_array_get(pInst, aIdx[a].i), 0, &c->nStep);
+        rc = thr_schema_charge(c, 0, "uniqueItems");
+        if (rc != SQLITE_OK) {
+          sqlite3_free(aIdx);
+          return rc;
+        }
+        if (bEqual) {
           if (aIdx[a].i < jBest) {
             jBest = aIdx[a].i;
             iBest = aIdx[m].i;
@@ -491,8 +571,13 @@ static int schema_check_array(schema_ctx *c, const schema_node *pNode, int eKw,
     if (n <= 32) {
       for (j = 1; j < n; j++) {
         for (i = 0; i < j; i++) {
-          if (thr_schema_equal(json_array_get(pInst, i),
-                               json_array_get(pInst, j), 0)) {
+          int bEqual = thr_schema_equal(json_array_get(pInst, i),
+                                        json_array_get(pInst, j), 0, &c->nStep);
+          rc = thr_schema_charge(c, 0, "uniqueItems");
+          if (rc != SQLITE_OK) {
+            return rc;
+          }
+          if (bEqual) {
             return schema_fail(c, "uniqueItems",
                                "items %llu and %llu are equal",
                                (unsigned long long)i, (unsigned long long)j);
@@ -519,6 +604,11 @@ static int schema_check_array(schema_ctx *c, const schema_node *pNode, int eKw,
     break;
   }
   return SQLITE_OK;
+}
+
+/* Charge the lookup of a name of n bytes (hashed, or compared). */
+static int schema_charge_name(schema_ctx *c, size_t n, const char *zKw) {
+  return thr_schema_charge(c, 1 + (sqlite3_int64)(n / SCHEMA_COST_BYTES), zKw);
 }
 
 /* Binary search of "properties". */
@@ -564,6 +654,10 @@ static int schema_check_object(schema_ctx *c, const schema_node *pNode, int eKw,
   case KW_REQUIRED:
     for (i = 0; i < json_array_size(pNode->pRequired); i++) {
       const json_t *pName = json_array_get(pNode->pRequired, i);
+      rc = schema_charge_name(c, json_string_length(pName), "required");
+      if (rc != SQLITE_OK) {
+        return rc;
+      }
       if (json_object_getn(pInst, json_string_value(pName),
                            json_string_length(pName)) == NULL) {
         return schema_fail_name(c, "required", "missing property %s",
@@ -574,7 +668,12 @@ static int schema_check_object(schema_ctx *c, const schema_node *pNode, int eKw,
     break;
   case KW_PROPERTIES:
     json_object_keylen_foreach((json_t *)pInst, zKey, nKey, pVal) {
-      const schema_prop *pProp = schema_find_prop(pNode, zKey, nKey);
+      const schema_prop *pProp;
+      rc = schema_charge_name(c, nKey, "properties");
+      if (rc != SQLITE_OK) {
+        return rc;
+      }
+      pProp = schema_find_prop(pNode, zKey, nKey);
       if (pProp) {
         rc = schema_apply_member(c, pProp->pNode, pVal, "properties", zKey,
                                  nKey);
@@ -604,7 +703,12 @@ static int schema_check_object(schema_ctx *c, const schema_node *pNode, int eKw,
     break;
   case KW_ADDPROPS:
     json_object_keylen_foreach((json_t *)pInst, zKey, nKey, pVal) {
-      int bKnown = schema_find_prop(pNode, zKey, nKey) != NULL;
+      int bKnown;
+      rc = schema_charge_name(c, nKey, "additionalProperties");
+      if (rc != SQLITE_OK) {
+        return rc;
+      }
+      bKnown = schema_find_prop(pNode, zKey, nKey) != NULL;
       for (k = 0; !bKnown && k < pNode->nPProp; k++) {
         int m = schema_match(c, pNode->aPProp[k].pRe, zKey, nKey,
                              "additionalProperties");
@@ -625,12 +729,20 @@ static int schema_check_object(schema_ctx *c, const schema_node *pNode, int eKw,
   case KW_DEPENDENCIES:
     for (k = 0; k < pNode->nDep; k++) {
       const schema_dep *pDep = &pNode->aDep[k];
+      rc = schema_charge_name(c, pDep->nName, "dependencies");
+      if (rc != SQLITE_OK) {
+        return rc;
+      }
       if (json_object_getn(pInst, pDep->zName, pDep->nName) == NULL) {
         continue;
       }
       if (pDep->pNames) {
         for (i = 0; i < json_array_size(pDep->pNames); i++) {
           const json_t *pName = json_array_get(pDep->pNames, i);
+          rc = schema_charge_name(c, json_string_length(pName), "dependencies");
+          if (rc != SQLITE_OK) {
+            return rc;
+          }
           if (json_object_getn(pInst, json_string_value(pName),
                                json_string_length(pName)) == NULL) {
             char *zA, *zB;
@@ -663,6 +775,10 @@ static int schema_check_object(schema_ctx *c, const schema_node *pNode, int eKw,
     json_object_keylen_foreach((json_t *)pInst, zKey, nKey, pVal) {
       json_t *pName;
       size_t nPrefix = c->ptr.n + 2; /* the inner message's "<ptr>: " */
+      rc = schema_charge_name(c, nKey, "propertyNames");
+      if (rc != SQLITE_OK) {
+        return rc;
+      }
       if (pNode->pPropNames->eBool == 2) {
         return schema_fail_name(c, "propertyNames",
                                 "property name %s is not allowed", zKey, nKey);
@@ -773,13 +889,18 @@ static int schema_check_combinator(schema_ctx *c, const schema_node *pNode,
 }
 
 /* Apply pNode to pInst; zKw is the keyword that led here (for the depth
-** guard's message). */
+** guard's and the budget's messages).  An application costs a step, and
+** so does each keyword it evaluates. */
 static int schema_apply(schema_ctx *c, const schema_node *pNode,
                         const json_t *pInst, const char *zKw) {
   int i, rc = SQLITE_OK;
   unsigned m;
   if (c->ptr.rc != SQLITE_OK) {
     return SQLITE_NOMEM;
+  }
+  rc = thr_schema_charge(c, 1, zKw);
+  if (rc != SQLITE_OK) {
+    return rc;
   }
   if (pNode->eBool == 1) {
     return SQLITE_OK;
@@ -812,6 +933,10 @@ static int schema_apply(schema_ctx *c, const schema_node *pNode,
   c->nDepth++;
   for (i = 0; rc == SQLITE_OK && i < pNode->nKw; i++) {
     int eKw = pNode->aKw[i];
+    rc = thr_schema_charge(c, 1, thr_schema_azKw[eKw]);
+    if (rc != SQLITE_OK) {
+      break;
+    }
     switch (eKw) {
     case KW_TYPE:
       rc = schema_check_type(c, pNode, pInst);
@@ -819,17 +944,22 @@ static int schema_apply(schema_ctx *c, const schema_node *pNode,
     case KW_ENUM: {
       size_t k, n = json_array_size(pNode->pEnum);
       for (k = 0; k < n; k++) {
-        if (thr_schema_equal(pInst, json_array_get(pNode->pEnum, k), 0)) {
+        int bEqual = thr_schema_equal(pInst, json_array_get(pNode->pEnum, k), 0,
+                                      &c->nStep);
+        rc = thr_schema_charge(c, 0, "enum");
+        if (rc != SQLITE_OK || bEqual) {
           break;
         }
       }
-      if (k == n) {
+      if (rc == SQLITE_OK && k == n) {
         rc = schema_fail_vals(c, "enum", pInst, "is not one of", pNode->pEnum);
       }
       break;
     }
-    case KW_CONST:
-      if (!thr_schema_equal(pInst, pNode->pConst, 0)) {
+    case KW_CONST: {
+      int bEqual = thr_schema_equal(pInst, pNode->pConst, 0, &c->nStep);
+      rc = thr_schema_charge(c, 0, "const");
+      if (rc == SQLITE_OK && !bEqual) {
         if (c->nQuiet > 0) {
           rc = SQLITE_CONSTRAINT;
         } else {
@@ -843,6 +973,7 @@ static int schema_apply(schema_ctx *c, const schema_node *pNode,
         }
       }
       break;
+    }
     case KW_MULTIPLEOF:
     case KW_MAXIMUM:
     case KW_EXCLMAX:
@@ -912,6 +1043,7 @@ int thr_schema_check(const thr_schema *p, const json_t *pDoc, char **pzErr) {
   if (c.pMatch) {
     pcre2_match_data_free(c.pMatch);
   }
+  pcre2_match_context_free(c.pMatchCtx);
   if (rc == SQLITE_OK) {
     sqlite3_free(c.zErr);
     return SQLITE_OK;

@@ -31,7 +31,7 @@
 #include <string.h>
 
 /* Keyword names, in the order of the KW_ enum. */
-static const char *const azKw[KW_COUNT] = {
+const char *const thr_schema_azKw[KW_COUNT] = {
     "",
     "$ref",
     "$id",
@@ -128,24 +128,37 @@ const char *thr_schema_loc_index(thr_schema *p, const char *zLoc, size_t i) {
   return thr_schema_mprintf(p, "%s/%llu", zLoc, (unsigned long long)i);
 }
 
-/* Fail compilation at zLoc.  Returns SQLITE_ERROR (SQLITE_NOMEM if even
-** the message cannot be made). */
-int thr_schema_cc_error(schema_cc *cc, const char *zLoc, const char *zFmt,
-                        ...) {
-  va_list ap;
-  char *zWhy;
-  va_start(ap, zFmt);
-  zWhy = sqlite3_vmprintf(zFmt, ap);
-  va_end(ap);
+static int schema_cc_vfail(schema_cc *cc, const char *zWhat, const char *zLoc,
+                           const char *zFmt, va_list ap) {
+  char *zWhy = sqlite3_vmprintf(zFmt, ap);
   if (zWhy == NULL) {
     return SQLITE_NOMEM;
   }
   if (cc->zErr == NULL) {
-    cc->zErr =
-        sqlite3_mprintf("invalid schema: %s: %s", zLoc ? zLoc : "", zWhy);
+    cc->zErr = sqlite3_mprintf("%s: %s: %s", zWhat, zLoc ? zLoc : "", zWhy);
   }
   sqlite3_free(zWhy);
   return cc->zErr ? SQLITE_ERROR : SQLITE_NOMEM;
+}
+
+int thr_schema_cc_error(schema_cc *cc, const char *zLoc, const char *zFmt,
+                        ...) {
+  va_list ap;
+  int rc;
+  va_start(ap, zFmt);
+  rc = schema_cc_vfail(cc, "invalid schema", zLoc, zFmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int thr_schema_cc_limit(schema_cc *cc, const char *zLoc, const char *zFmt,
+                        ...) {
+  va_list ap;
+  int rc;
+  va_start(ap, zFmt);
+  rc = schema_cc_vfail(cc, "schema too complex", zLoc, zFmt, ap);
+  va_end(ap);
+  return rc;
 }
 
 static unsigned schema_hash_ptr(const void *pv) {
@@ -263,28 +276,75 @@ static int schema_count_value(schema_cc *cc, const json_t *pVal,
   return SQLITE_OK;
 }
 
-/* An array of unique strings ("required", dependencies' array form). */
+/* One name of a "required" array, for the search for duplicates. */
+typedef struct schema_name schema_name;
+struct schema_name {
+  const char *z;
+  size_t n;
+  size_t i; /* its index in the array */
+};
+
+/* By bytes, then by index. */
+static int schema_name_cmp(const void *a, const void *b) {
+  const schema_name *x = a, *y = b;
+  int c = memcmp(x->z, y->z, x->n < y->n ? x->n : y->n);
+  if (c == 0 && x->n != y->n) {
+    c = x->n < y->n ? -1 : 1;
+  }
+  if (c == 0 && x->i != y->i) {
+    c = x->i < y->i ? -1 : 1;
+  }
+  return c;
+}
+
+/* An array of unique strings ("required", dependencies' array form).  The
+** failure reported is the first a scan in array order meets: an item that
+** is not a string, or a name equal to an earlier one.  Duplicates are
+** found by sorting (O(n log n)), so that a long array costs little. */
 static int schema_names_value(schema_cc *cc, const json_t *pVal,
                               const char *zLoc) {
-  size_t i, j, n = json_array_size(pVal);
+  size_t i, k, n = json_array_size(pVal), nStr, iDup;
+  schema_name *a;
   if (!json_is_array(pVal)) {
     return thr_schema_cc_error(cc, zLoc, "must be an array of strings");
   }
-  for (i = 0; i < n; i++) {
-    const json_t *pName = json_array_get(pVal, i);
-    if (!json_is_string(pName)) {
-      return thr_schema_cc_error(cc, thr_schema_loc_index(cc->p, zLoc, i),
-                                 "must be a string");
+  for (nStr = 0; nStr < n; nStr++) {
+    if (!json_is_string(json_array_get(pVal, nStr))) {
+      break;
     }
-    for (j = 0; j < i; j++) {
-      if (thr_schema_equal(pName, json_array_get(pVal, j), 0)) {
-        char *zName = thr_schema_keep(
-            cc->p, thr_schema_render_name(json_string_value(pName),
-                                          json_string_length(pName)));
-        return thr_schema_cc_error(cc, thr_schema_loc_index(cc->p, zLoc, i),
-                                   "duplicate name %s", zName ? zName : "");
+  }
+  iDup = nStr; /* none */
+  if (nStr > 1) {
+    a = sqlite3_malloc64(nStr * sizeof(schema_name));
+    if (a == NULL) {
+      return SQLITE_NOMEM;
+    }
+    for (i = 0; i < nStr; i++) {
+      const json_t *pName = json_array_get(pVal, i);
+      a[i].z = json_string_value(pName);
+      a[i].n = json_string_length(pName);
+      a[i].i = i;
+    }
+    qsort(a, nStr, sizeof(schema_name), schema_name_cmp);
+    for (k = 1; k < nStr; k++) {
+      if (a[k].n == a[k - 1].n && memcmp(a[k].z, a[k - 1].z, a[k].n) == 0 &&
+          a[k].i < iDup) {
+        iDup = a[k].i; /* a[k - 1] is an earlier equal name */
       }
     }
+    sqlite3_free(a);
+  }
+  if (iDup < nStr) {
+    const json_t *pName = json_array_get(pVal, iDup);
+    char *zName = thr_schema_keep(
+        cc->p, thr_schema_render_name(json_string_value(pName),
+                                      json_string_length(pName)));
+    return thr_schema_cc_error(cc, thr_schema_loc_index(cc->p, zLoc, iDup),
+                               "duplicate name %s", zName ? zName : "");
+  }
+  if (nStr < n) {
+    return thr_schema_cc_error(cc, thr_schema_loc_index(cc->p, zLoc, nStr),
+                               "must be a string");
   }
   return SQLITE_OK;
 }
@@ -300,7 +360,7 @@ static int schema_pattern(schema_cc *cc, const char *z, size_t n,
   if (zLoc == NULL) {
     return SQLITE_NOMEM;
   }
-  pRe = thr_schema_regex_compile(z, n, &zErr, &bNoMem);
+  pRe = thr_schema_regex_compile(z, n, 1, &zErr, &bNoMem);
   if (pRe == NULL) {
     if (bNoMem) {
       sqlite3_free(zErr);
@@ -339,7 +399,8 @@ int thr_schema_prop_cmp(const void *a, const void *b) {
 static int schema_keyword_id(const char *zKey, size_t nKey) {
   int i;
   for (i = 1; i < KW_COUNT; i++) {
-    if (strlen(azKw[i]) == nKey && memcmp(azKw[i], zKey, nKey) == 0) {
+    if (strlen(thr_schema_azKw[i]) == nKey &&
+        memcmp(thr_schema_azKw[i], zKey, nKey) == 0) {
       return i;
     }
   }
@@ -447,12 +508,15 @@ static int schema_compile_kw(schema_cc *cc, schema_node *pNode, int eKw,
   case KW_CONST:
     pNode->pConst = pVal;
     break;
-  case KW_MULTIPLEOF:
+  case KW_MULTIPLEOF: {
+    sqlite3_int64 nStep = 0; /* compiling is not charged */
     if (!json_is_number(pVal) || json_number_value(pVal) <= 0) {
       return thr_schema_cc_error(cc, zLoc, "must be a number greater than 0");
     }
     pNode->pMultipleOf = pVal;
+    thr_schema_decimal(pVal, &pNode->decMultipleOf, &nStep);
     break;
+  }
   case KW_MAXIMUM:
   case KW_EXCLMAX:
   case KW_MINIMUM:
@@ -693,9 +757,18 @@ int thr_schema_compile_node(schema_cc *cc, const json_t *pJson,
   if (!json_is_object(pJson) && !json_is_boolean(pJson)) {
     return thr_schema_cc_error(cc, zLoc, "must be an object or a boolean");
   }
-  if (cc->nDepth >= SCHEMA_MAX_DEPTH) {
-    return thr_schema_cc_error(cc, zLoc, "schemas nested deeper than %d levels",
-                               SCHEMA_MAX_DEPTH);
+  if (cc->nDepth >= SCHEMA_MAX_NESTING) {
+    return thr_schema_cc_limit(cc, zLoc,
+                               "subschemas nested deeper than %d levels "
+                               "(limit %d)",
+                               SCHEMA_MAX_NESTING, SCHEMA_MAX_NESTING);
+  }
+  if (p->nNode >= SCHEMA_MAX_EXPANSION) {
+    /* Every subschema counts at least once in the expansion; this stops a
+    ** schema of unreferenced definitions from costing memory without
+    ** end. */
+    return thr_schema_cc_limit(cc, zLoc, "more than %d subschemas (limit %d)",
+                               SCHEMA_MAX_EXPANSION, SCHEMA_MAX_EXPANSION);
   }
   pNode = schema_node_new(p, pJson);
   if (pNode == NULL) {
@@ -756,7 +829,7 @@ void thr_schema_free(thr_schema *p) {
   sqlite3_free(p->aRes);
   sqlite3_free(p->apRe);
   sqlite3_free(p->apMem);
-  pcre2_match_context_free(p->pMatchCtx);
+  sqlite3_free(p->aResHash);
   json_decref(p->pRoot);
   json_decref(p->pMeta);
   sqlite3_free(p);
@@ -798,15 +871,9 @@ int thr_schema_compile(const char *zSchema, thr_schema **ppSchema,
                         err.text, err.line, err.column);
     return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
   }
-  p->pMatchCtx = pcre2_match_context_create(NULL);
-  if (p->pMatchCtx == NULL) {
-    thr_schema_free(p);
-    return SQLITE_NOMEM;
-  }
-  pcre2_set_match_limit(p->pMatchCtx, SCHEMA_MATCH_LIMIT);
-
   /* Pass 1: walk and record identifiers.  Pass 2: resolve references,
-  ** which may compile (and so append) more nodes. */
+  ** which may compile (and so append) more nodes.  Then measure what the
+  ** schema may cost (schema_limits.c). */
   cc.bRegister = 1;
   rc = thr_schema_compile_node(&cc, p->pRoot, "", "", &p->pTop);
   if (rc == SQLITE_OK && p->pTop->eBool == 0) {
@@ -819,6 +886,9 @@ int thr_schema_compile(const char *zSchema, thr_schema **ppSchema,
     if (pNode->zRefUri && pNode->pRef == NULL && pNode->zRemote == NULL) {
       rc = thr_schema_resolve(&cc, pNode);
     }
+  }
+  if (rc == SQLITE_OK) {
+    rc = thr_schema_measure(&cc);
   }
   if (rc != SQLITE_OK) {
     thr_schema_free(p);

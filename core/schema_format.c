@@ -543,7 +543,7 @@ static int schema_fmt_reljsonptr(const char *z, size_t n) {
 static int schema_fmt_regex(const char *z, size_t n) {
   char *zErr = NULL;
   int bNoMem = 0;
-  pcre2_code *pCode = thr_schema_regex_compile(z, n, &zErr, &bNoMem);
+  pcre2_code *pCode = thr_schema_regex_compile(z, n, 0, &zErr, &bNoMem);
   sqlite3_free(zErr);
   if (pCode) {
     pcre2_code_free(pCode);

@@ -19,7 +19,7 @@
 **                     number comparison, multipleOf, equality, hashing
 **   schema_text.c     growable strings and values rendered for messages
 **   schema_limits.c   the bounds on the work a schema and a document may
-**                     cost (nesting, expansion, steps, regex limits)
+**                     cost: nesting, expansion, the step budget, pcre2
 **
 ** Interfaces are cut into "Interface to code in schema_x.c" sections, in
 ** the order of the list above after the shared types.
@@ -34,11 +34,27 @@
 #include <stdarg.h>
 #include <stdint.h>
 
-#define SCHEMA_MAX_DEPTH 1024      /* nested subschema applications */
-#define SCHEMA_MAX_REFS 256        /* of those, "$ref" hops */
-#define SCHEMA_MAX_EQUAL 4096      /* nesting compared by deep equality */
-#define SCHEMA_RENDER_MAX 80       /* bytes of a value quoted in a message */
-#define SCHEMA_MATCH_LIMIT 1000000 /* pcre2 backtracking budget per match */
+/* The bounds on the work of a schema and of a check.  schema_limits.c
+** says what each one bounds, why it is set where it is, and what every
+** step of a check costs. */
+#define SCHEMA_MAX_NESTING 128       /* subschemas nested, $ref hops counted */
+#define SCHEMA_MAX_EXPANSION 100000  /* subschemas once $refs are expanded */
+#define SCHEMA_MAX_STEPS 2000000     /* steps of one thr_schema_check() */
+#define SCHEMA_RX_DEPTH_LIMIT 100000 /* pcre2 backtracking depth per match */
+#define SCHEMA_RX_HEAP_LIMIT 32768   /* KiB of pcre2 backtracking frames */
+#define SCHEMA_MAX_DEPTH 1024        /* nested applications in a check */
+#define SCHEMA_MAX_REFS 256          /* of those, "$ref" hops */
+#define SCHEMA_MAX_EQUAL 4096        /* nesting compared by deep equality */
+#define SCHEMA_COST_BYTES 16         /* bytes of a string scanned: 1 step */
+#define SCHEMA_COST_FMTBYTE 4        /* steps per 16 bytes: formats, base64 */
+#define SCHEMA_COST_JSONBYTE 64      /* steps per 16 bytes parsed as JSON */
+#define SCHEMA_COST_RXBYTE 160       /* steps per 16 bytes compiled as regex */
+#define SCHEMA_COST_VALUE 2          /* a value hashed, or two compared */
+#define SCHEMA_COST_MATCH 4          /* a call of pcre2_match() */
+#define SCHEMA_COST_CALLOUT 2        /* a pattern item tried by pcre2 */
+#define SCHEMA_COST_PRINT 96         /* a real printed and read back */
+
+#define SCHEMA_RENDER_MAX 80 /* bytes of a value quoted in a message */
 
 /* The draft-07 meta-schema, the one remote document we can resolve. */
 #define SCHEMA_META_URI "http://json-schema.org/draft-07/schema"
@@ -99,6 +115,7 @@ enum {
   KW_CONTENTTYPE,
   KW_COUNT
 };
+extern const char *const thr_schema_azKw[KW_COUNT]; /* keyword names */
 
 /* Formats we check; any other name passes. */
 enum {
@@ -119,6 +136,15 @@ enum {
   FMT_REGEX,
   FMT_JSONPTR,
   FMT_RELJSONPTR
+};
+
+/* A number as a decimal: value = digits x 10^exp, digits without leading
+** or trailing zeros (empty for zero). */
+typedef struct schema_dec schema_dec;
+struct schema_dec {
+  char a[32];
+  int n;
+  int exp;
 };
 
 typedef struct schema_node schema_node;
@@ -172,6 +198,7 @@ struct schema_node {
   unsigned mType;
   const json_t *pEnum, *pConst;
   const json_t *pMultipleOf, *pMaximum, *pExclMax, *pMinimum, *pExclMin;
+  schema_dec decMultipleOf; /* pMultipleOf as a decimal */
   sqlite3_int64 nMaxLength, nMinLength, nMaxItems, nMinItems;
   sqlite3_int64 nMaxProps, nMinProps;
   pcre2_code *pPattern;
@@ -200,6 +227,11 @@ struct schema_node {
   schema_node *pNot;
   int bBase64;      /* "contentEncoding": "base64" */
   int bJsonContent; /* "contentMediaType": "application/json" */
+
+  /* Static measures (schema_limits.c). */
+  sqlite3_int64 nExpand; /* subschemas one application may reach */
+  int nHeight;           /* nesting below this node, itself included */
+  unsigned char eMark;   /* 0 unmeasured, 1 being measured, 2 measured */
 };
 
 /* A recorded "$id": a resource (zKey is an absolute URI without fragment)
@@ -223,9 +255,10 @@ struct thr_schema {
   int nRes, nResAlloc;
   pcre2_code **apRe;
   int nRe, nReAlloc;
-  void **apMem; /* everything else we allocated */
+  int *aResHash;     /* index into aRes[] + 1 by key, open addressing */
+  unsigned nResHash; /* slots, a power of two */
+  void **apMem;      /* everything else we allocated */
   int nMem, nMemAlloc;
-  pcre2_match_context *pMatchCtx;
 };
 
 /* A growable string.  Sticky: after an allocation failure rc is
@@ -248,7 +281,7 @@ struct schema_uri {
 typedef struct schema_cc schema_cc;
 struct schema_cc {
   thr_schema *p;
-  char *zErr;    /* "invalid schema: ..." */
+  char *zErr;    /* "invalid schema: ..." or "schema too complex: ..." */
   int bRegister; /* record "$id"s (pass 1) */
   int nDepth;    /* nesting of thr_schema_compile_node() */
 };
@@ -257,12 +290,14 @@ struct schema_cc {
 typedef struct schema_ctx schema_ctx;
 struct schema_ctx {
   const thr_schema *p;
-  schema_buf ptr; /* JSON pointer of the current instance location */
-  int nQuiet;     /* > 0 inside trial evaluations: no messages */
-  int nDepth;     /* nested applications */
-  int nRefDepth;  /* of those, "$ref" hops */
-  char *zErr;     /* the message of the failure being reported */
+  schema_buf ptr;      /* JSON pointer of the current instance location */
+  int nQuiet;          /* > 0 inside trial evaluations: no messages */
+  int nDepth;          /* nested applications */
+  int nRefDepth;       /* of those, "$ref" hops */
+  char *zErr;          /* the message of the failure being reported */
+  sqlite3_int64 nStep; /* steps taken (schema_limits.c) */
   pcre2_match_data *pMatch;
+  pcre2_match_context *pMatchCtx; /* limits and the step-counting callout */
 };
 
 /* Outcomes of the check functions: SQLITE_OK (valid), SQLITE_CONSTRAINT
@@ -293,6 +328,10 @@ const char *thr_schema_loc_index(thr_schema *p, const char *zLoc, size_t i);
 ** first failure wins).  Returns SQLITE_ERROR, or SQLITE_NOMEM if even the
 ** message cannot be made. */
 int thr_schema_cc_error(schema_cc *cc, const char *zLoc, const char *zFmt, ...);
+
+/* The same for a schema past one of the static bounds (schema_limits.c):
+** "schema too complex: <zLoc>: <why>", where <why> ends "(limit N)". */
+int thr_schema_cc_limit(schema_cc *cc, const char *zLoc, const char *zFmt, ...);
 
 /* Compile subschema pJson (at zLoc, under base zBase) unless it already
 ** is.  *ppNode gets the node. */
@@ -347,11 +386,19 @@ void thr_schema_pct_decode(schema_buf *b, const char *z, size_t n);
 ** Interface to code in schema_regex.c
 */
 
-/* Compile an ECMA-262 pattern.  On failure returns NULL and, unless out of
-** memory (*pbNoMem set), *pzErr gets "invalid regular expression: <why> at
-** offset N" (sqlite3_malloc'd; the offset is in the pattern's bytes). */
-pcre2_code *thr_schema_regex_compile(const char *z, size_t n, char **pzErr,
-                                     int *pbNoMem);
+/* Compile an ECMA-262 pattern; with bMatch, for thr_schema_regex_match().
+** On failure returns NULL and, unless out of memory (*pbNoMem set), *pzErr
+** gets "invalid regular expression: <why> at offset N" (sqlite3_malloc'd;
+** the offset is in the pattern's bytes). */
+pcre2_code *thr_schema_regex_compile(const char *z, size_t n, int bMatch,
+                                     char **pzErr, int *pbNoMem);
+
+/* Match pRe against (z, n) within the check's step budget: 1 if it
+** matches, 0 if not, or a negative pcre2 error code: PCRE2_ERROR_CALLOUT
+** when the budget ran out, PCRE2_ERROR_MATCHLIMIT, _DEPTHLIMIT or
+** _HEAPLIMIT at pcre2's own limits, PCRE2_ERROR_NOMEMORY. */
+int thr_schema_regex_match(schema_ctx *c, pcre2_code *pRe, const char *z,
+                           size_t n);
 
 /**************************************************************************
 ** Interface to code in schema_format.c
@@ -379,17 +426,27 @@ int thr_schema_num_cmp(const json_t *a, const json_t *b);
 ** integer). */
 int thr_schema_is_integral(const json_t *p);
 
-/* 1 if x is an integer multiple of m (m > 0), computed exactly. */
-int thr_schema_multiple_of(const json_t *x, const json_t *m);
+/* The decimal form of a number; adds its cost in steps to *pnStep. */
+void thr_schema_decimal(const json_t *p, schema_dec *pDec,
+                        sqlite3_int64 *pnStep);
+
+/* 1 if x is an integer multiple of m (m > 0, as a decimal), computed
+** exactly.  Adds its cost in steps to *pnStep. */
+int thr_schema_multiple_of(const json_t *x, const schema_dec *pM,
+                           sqlite3_int64 *pnStep);
 
 /* The SCHEMA_T_ bit of a value's type, and its name. */
 unsigned thr_schema_type_bit(const json_t *p);
 const char *thr_schema_type_name(const json_t *p);
 
 /* Deep equality as JSON Schema defines it, and a hash consistent with it.
-** nDepth is the nesting reached so far (0 at the top). */
-int thr_schema_equal(const json_t *a, const json_t *b, int nDepth);
-uint64_t thr_schema_hash_value(const json_t *p, int nDepth);
+** nDepth is the nesting reached so far (0 at the top).  Each adds its
+** cost in steps to *pnStep: SCHEMA_COST_VALUE per value (or pair of
+** values), one per SCHEMA_COST_BYTES bytes of strings and keys. */
+int thr_schema_equal(const json_t *a, const json_t *b, int nDepth,
+                     sqlite3_int64 *pnStep);
+uint64_t thr_schema_hash_value(const json_t *p, int nDepth,
+                               sqlite3_int64 *pnStep);
 
 /**************************************************************************
 ** Interface to code in schema_text.c
@@ -410,5 +467,31 @@ char *thr_schema_render_name(const char *z, size_t n);
 
 /* Read exactly nHex hex digits at z[i]; -1 if they are not there. */
 long thr_schema_hexn(const char *z, size_t n, size_t i, int nHex);
+
+/**************************************************************************
+** Interface to code in schema_limits.c
+*/
+
+/* Measure the compiled schema from its root: nesting (SCHEMA_MAX_NESTING)
+** and expansion (SCHEMA_MAX_EXPANSION).  SQLITE_OK, or SQLITE_ERROR with
+** cc->zErr "schema too complex: <where>: <what> (limit N)". */
+int thr_schema_measure(schema_cc *cc);
+
+/* The verdict once the step budget is spent: sets c->zErr to "<ptr>:
+** <zKw>: validation too costly: more than N steps (limit N)" and returns
+** SQLITE_ABORT (SQLITE_NOMEM if the message cannot be made). */
+int thr_schema_over_budget(schema_ctx *c, const char *zKw);
+
+/* Charge nStep steps to the check: SQLITE_OK while within the budget. */
+static inline int thr_schema_charge(schema_ctx *c, sqlite3_int64 nStep,
+                                    const char *zKw) {
+  c->nStep += nStep;
+  return c->nStep <= SCHEMA_MAX_STEPS ? SQLITE_OK
+                                      : thr_schema_over_budget(c, zKw);
+}
+
+/* The match context of a check: pcre2's limits, and a callout that
+** charges one step per pattern item tried (NULL on OOM). */
+pcre2_match_context *thr_schema_match_context(schema_ctx *c);
 
 #endif /* SCHEMA_INT_H */

@@ -20,14 +20,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* FNV-1a of an identifier. */
+static unsigned schema_res_hash(const char *z) {
+  unsigned h = 2166136261u;
+  while (*z) {
+    h = (h ^ (unsigned char)*z++) * 16777619u;
+  }
+  return h;
+}
+
+/* The identifiers are found through a hash of their keys, so that a schema
+** with many "$id"s and "$ref"s compiles in time linear in its size. */
 static schema_res *schema_res_find(const thr_schema *p, const char *zKey) {
-  int i;
-  for (i = 0; i < p->nRes; i++) {
-    if (strcmp(p->aRes[i].zKey, zKey) == 0) {
-      return &p->aRes[i];
+  unsigned h;
+  if (p->nResHash == 0) {
+    return NULL;
+  }
+  for (h = schema_res_hash(zKey) & (p->nResHash - 1); p->aResHash[h];
+       h = (h + 1) & (p->nResHash - 1)) {
+    schema_res *pRes = &p->aRes[p->aResHash[h] - 1];
+    if (strcmp(pRes->zKey, zKey) == 0) {
+      return pRes;
     }
   }
   return NULL;
+}
+
+static void schema_res_hash_insert(thr_schema *p, int iRes) {
+  unsigned h = schema_res_hash(p->aRes[iRes].zKey) & (p->nResHash - 1);
+  while (p->aResHash[h]) {
+    h = (h + 1) & (p->nResHash - 1);
+  }
+  p->aResHash[h] = iRes + 1;
 }
 
 /* Record an identifier.  The first of duplicates wins. */
@@ -36,6 +60,20 @@ int thr_schema_res_add(thr_schema *p, const char *zKey, const json_t *pJson,
   schema_res *pRes;
   if (schema_res_find(p, zKey)) {
     return SQLITE_OK;
+  }
+  if ((unsigned)(p->nRes + 1) * 2 > p->nResHash) {
+    unsigned nNew = p->nResHash ? p->nResHash * 2 : 16;
+    int *aNew = sqlite3_malloc64(nNew * sizeof(int)), i;
+    if (aNew == NULL) {
+      return SQLITE_NOMEM;
+    }
+    memset(aNew, 0, nNew * sizeof(int));
+    sqlite3_free(p->aResHash);
+    p->aResHash = aNew;
+    p->nResHash = nNew;
+    for (i = 0; i < p->nRes; i++) {
+      schema_res_hash_insert(p, i);
+    }
   }
   if (p->nRes >= p->nResAlloc) {
     int nNew = p->nResAlloc ? p->nResAlloc * 2 : 8;
@@ -51,6 +89,7 @@ int thr_schema_res_add(thr_schema *p, const char *zKey, const json_t *pJson,
   pRes->pJson = pJson;
   pRes->zBase = zBase;
   pRes->zLoc = zLoc;
+  schema_res_hash_insert(p, p->nRes - 1);
   return SQLITE_OK;
 }
 

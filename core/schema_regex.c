@@ -457,11 +457,13 @@ static int schema_rx_translate(schema_rx *p, const char *z, size_t n) {
   return 1;
 }
 
-/* Compile an ECMA-262 pattern.  On failure returns NULL and, unless out of
-** memory (*pbNoMem set), *pzErr gets "invalid regular expression: <why> at
-** offset N" (sqlite3_malloc'd; the offset is in the pattern's bytes). */
-pcre2_code *thr_schema_regex_compile(const char *z, size_t n, char **pzErr,
-                                     int *pbNoMem) {
+/* Compile an ECMA-262 pattern; with bMatch, for matching within a check's
+** step budget (every pattern item calls out, see thr_schema_regex_match()).
+** On failure returns NULL and, unless out of memory (*pbNoMem set), *pzErr
+** gets "invalid regular expression: <why> at offset N" (sqlite3_malloc'd;
+** the offset is in the pattern's bytes). */
+pcre2_code *thr_schema_regex_compile(const char *z, size_t n, int bMatch,
+                                     char **pzErr, int *pbNoMem) {
   schema_rx rx;
   pcre2_code *pCode = NULL;
   memset(&rx, 0, sizeof(rx));
@@ -475,7 +477,8 @@ pcre2_code *thr_schema_regex_compile(const char *z, size_t n, char **pzErr,
     PCRE2_SIZE iOff;
     pCode = pcre2_compile((PCRE2_SPTR)(rx.out.z ? rx.out.z : ""), rx.out.n,
                           PCRE2_UTF | PCRE2_DOLLAR_ENDONLY |
-                              PCRE2_NEVER_BACKSLASH_C,
+                              PCRE2_NEVER_BACKSLASH_C |
+                              (bMatch ? PCRE2_AUTO_CALLOUT : 0),
                           &errCode, &iOff, NULL);
     if (pCode == NULL) {
       PCRE2_UCHAR aMsg[256];
@@ -508,4 +511,26 @@ pcre2_code *thr_schema_regex_compile(const char *z, size_t n, char **pzErr,
   sqlite3_free(rx.aOut);
   sqlite3_free(rx.aIn);
   return pCode;
+}
+
+int thr_schema_regex_match(schema_ctx *c, pcre2_code *pRe, const char *z,
+                           size_t n) {
+  int rc;
+  if (c->pMatch == NULL) {
+    c->pMatch = pcre2_match_data_create(1, NULL);
+    if (c->pMatch == NULL) {
+      return PCRE2_ERROR_NOMEMORY;
+    }
+  }
+  if (c->pMatchCtx == NULL) {
+    c->pMatchCtx = thr_schema_match_context(c);
+    if (c->pMatchCtx == NULL) {
+      return PCRE2_ERROR_NOMEMORY;
+    }
+  }
+  rc = pcre2_match(pRe, (PCRE2_SPTR)z, n, 0, 0, c->pMatch, c->pMatchCtx);
+  if (rc >= 0) {
+    return 1; /* 0 means "matched, ovector too small": still a match */
+  }
+  return rc == PCRE2_ERROR_NOMATCH ? 0 : rc;
 }

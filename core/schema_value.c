@@ -79,18 +79,17 @@ int thr_schema_is_integral(const json_t *p) {
   return 0;
 }
 
-/* A number as a decimal: value = digits x 10^exp, digits without leading
-** or trailing zeros (empty for zero).  Reals are taken at their shortest
-** round-trip text, the number the schema author wrote, so that 0.0075 is
-** 75e-4 and a multiple of 1e-4, as the test suite expects. */
-typedef struct schema_dec schema_dec;
-struct schema_dec {
-  char a[32];
-  int n;
-  int exp;
-};
-
-static void schema_decimal(const json_t *p, schema_dec *pDec) {
+/* A number as a decimal (schema_dec, schema_int.h).  Reals are taken at
+** their shortest round-trip text, the number the schema author wrote, so
+** that 0.0075 is 75e-4 and a multiple of 1e-4, as the test suite expects.
+**
+** That text is found in at most three printings: any decimal of 15 or
+** fewer significant digits survives the trip to a double and back (C's
+** DBL_DIG), so if the 15-digit text reads back as the real, it is the
+** shortest text padded with zeros (which are stripped below); if not, 16
+** digits are tried, then 17, which always read back. */
+void thr_schema_decimal(const json_t *p, schema_dec *pDec,
+                        sqlite3_int64 *pnStep) {
   char zBuf[48];
   int i, n = 0, exp = 0;
   memset(pDec, 0, sizeof(*pDec));
@@ -99,6 +98,7 @@ static void schema_decimal(const json_t *p, schema_dec *pDec) {
     unsigned long long u =
         v < 0 ? (unsigned long long)(-(v + 1)) + 1 : (unsigned long long)v;
     snprintf(zBuf, sizeof(zBuf), "%llu", u);
+    *pnStep += SCHEMA_COST_PRINT / 8;
   } else {
     double d = json_real_value(p);
     int prec;
@@ -106,8 +106,11 @@ static void schema_decimal(const json_t *p, schema_dec *pDec) {
     if (d < 0) {
       d = -d;
     }
-    for (prec = 1; prec <= 17; prec++) {
+    for (prec = 15; prec <= 17; prec++) {
       snprintf(zBuf, sizeof(zBuf), "%.*e", prec - 1, d);
+      /* Printing far from 1 takes the C library's slow path. */
+      *pnStep += d > 1e-30 && d < 1e30 ? SCHEMA_COST_PRINT / 3
+                                       : SCHEMA_COST_PRINT;
       if (strtod(zBuf, NULL) == d) {
         break;
       }
@@ -146,53 +149,50 @@ static void schema_decimal(const json_t *p, schema_dec *pDec) {
   pDec->exp = exp;
 }
 
-/* (a + b) mod m without overflow, for a, b < m. */
-static unsigned long long schema_addmod(unsigned long long a,
+/* (a * b) mod m, for a, b < m. */
+static unsigned long long schema_mulmod(unsigned long long a,
                                         unsigned long long b,
                                         unsigned long long m) {
-  return a >= m - b ? a - (m - b) : a + b;
-}
-
-/* (r * 10 + d) mod m, for r < m. */
-static unsigned long long schema_shiftmod(unsigned long long r, int d,
-                                          unsigned long long m) {
-  unsigned long long r2 = schema_addmod(r, r, m);
-  unsigned long long r4 = schema_addmod(r2, r2, m);
-  unsigned long long r8 = schema_addmod(r4, r4, m);
-  unsigned long long r10 = schema_addmod(r8, r2, m);
-  return schema_addmod(r10, (unsigned long long)d % m, m);
+  return (unsigned long long)(((unsigned __int128)a * b) % m);
 }
 
 /* 1 if x is an integer multiple of m (m > 0), computed exactly on the
 ** decimal forms: x = A.10^p, m = B.10^q.  When p < q, x/m is A/B over a
 ** power of ten, and A (no trailing zeros) cannot be a multiple of B.10^k;
-** otherwise test (A.10^(p-q)) mod B == 0 digit by digit.  B has at most
-** 19 digits, so it fits in 64 bits; A may be any length. */
-int thr_schema_multiple_of(const json_t *x, const json_t *m) {
-  schema_dec dx, dm;
-  unsigned long long b = 0, r = 0;
-  int i;
-  schema_decimal(x, &dx);
-  schema_decimal(m, &dm);
+** otherwise test (A.10^(p-q)) mod B == 0: A mod B digit by digit, then
+** times 10^(p-q) mod B by squaring.  B has at most 19 digits, so it fits
+** in 64 bits; A has at most 20. */
+int thr_schema_multiple_of(const json_t *x, const schema_dec *pM,
+                           sqlite3_int64 *pnStep) {
+  schema_dec dx;
+  unsigned long long b = 0, r = 0, f = 1, t;
+  int i, k;
+  thr_schema_decimal(x, &dx, pnStep);
+  *pnStep += 1 + (dx.n + pM->n) / 4;
   if (dx.n == 0) {
     return 1; /* zero is a multiple of anything */
   }
-  if (dm.n == 0 || dm.n > 19) {
+  if (pM->n == 0 || pM->n > 19) {
     return 0; /* not reached: multipleOf > 0 has at most 17 or 19 digits */
   }
-  if (dx.exp < dm.exp) {
+  if (dx.exp < pM->exp) {
     return 0;
   }
-  for (i = 0; i < dm.n; i++) {
-    b = b * 10 + (unsigned long long)(dm.a[i] - '0');
+  for (i = 0; i < pM->n; i++) {
+    b = b * 10 + (unsigned long long)(pM->a[i] - '0');
   }
   for (i = 0; i < dx.n; i++) {
-    r = schema_shiftmod(r, dx.a[i] - '0', b);
+    r = schema_mulmod(r, 10 % b, b);
+    r = (r + (unsigned long long)(dx.a[i] - '0') % b) % b;
   }
-  for (i = dm.exp; i < dx.exp; i++) {
-    r = schema_shiftmod(r, 0, b);
+  t = 10 % b;
+  for (k = dx.exp - pM->exp; k > 0; k >>= 1) {
+    if (k & 1) {
+      f = schema_mulmod(f, t, b);
+    }
+    t = schema_mulmod(t, t, b);
   }
-  return r == 0;
+  return schema_mulmod(r, f % b, b) == 0;
 }
 
 unsigned thr_schema_type_bit(const json_t *p) {
@@ -229,8 +229,11 @@ const char *thr_schema_type_name(const json_t *p) {
 /* Deep equality as JSON Schema defines it: numbers by value (1 == 1.0),
 ** objects regardless of member order.  Nesting beyond SCHEMA_MAX_EQUAL
 ** (which jansson's parser never produces) compares unequal rather than
-** risk the stack. */
-int thr_schema_equal(const json_t *a, const json_t *b, int nDepth) {
+** risk the stack.  SCHEMA_COST_VALUE steps per pair of values compared,
+** and one per SCHEMA_COST_BYTES bytes of equal-length strings. */
+int thr_schema_equal(const json_t *a, const json_t *b, int nDepth,
+                     sqlite3_int64 *pnStep) {
+  *pnStep += SCHEMA_COST_VALUE;
   if (nDepth > SCHEMA_MAX_EQUAL) {
     return 0;
   }
@@ -242,8 +245,11 @@ int thr_schema_equal(const json_t *a, const json_t *b, int nDepth) {
   }
   switch (json_typeof(a)) {
   case JSON_STRING:
-    return json_string_length(a) == json_string_length(b) &&
-           memcmp(json_string_value(a), json_string_value(b),
+    if (json_string_length(a) != json_string_length(b)) {
+      return 0;
+    }
+    *pnStep += (sqlite3_int64)(json_string_length(a) / SCHEMA_COST_BYTES);
+    return memcmp(json_string_value(a), json_string_value(b),
                   json_string_length(a)) == 0;
   case JSON_ARRAY: {
     size_t i, n = json_array_size(a);
@@ -252,7 +258,7 @@ int thr_schema_equal(const json_t *a, const json_t *b, int nDepth) {
     }
     for (i = 0; i < n; i++) {
       if (!thr_schema_equal(json_array_get(a, i), json_array_get(b, i),
-                            nDepth + 1)) {
+                            nDepth + 1, pnStep)) {
         return 0;
       }
     }
@@ -267,7 +273,9 @@ int thr_schema_equal(const json_t *a, const json_t *b, int nDepth) {
     }
     json_object_keylen_foreach((json_t *)a, zKey, nKey, pVal) {
       const json_t *pOther = json_object_getn(b, zKey, nKey);
-      if (pOther == NULL || !thr_schema_equal(pVal, pOther, nDepth + 1)) {
+      *pnStep += 1; /* the lookup of the member in b */
+      if (pOther == NULL ||
+          !thr_schema_equal(pVal, pOther, nDepth + 1, pnStep)) {
         return 0;
       }
     }
@@ -278,53 +286,75 @@ int thr_schema_equal(const json_t *a, const json_t *b, int nDepth) {
   }
 }
 
+/* Mix the bytes (z, n) into h, eight at a time (the hash need only agree
+** with itself: it is never stored or sent). */
+static uint64_t schema_hash_bytes(uint64_t h, const char *z, size_t n) {
+  size_t i = 0;
+  uint64_t w;
+  for (; i + 8 <= n; i += 8) {
+    memcpy(&w, z + i, 8);
+    h = (h ^ w) * 0x100000001b3ull;
+    h ^= h >> 29;
+  }
+  w = 0;
+  memcpy(&w, z + i, n - i);
+  h = (h ^ w ^ (uint64_t)n) * 0x100000001b3ull;
+  return h ^ (h >> 29);
+}
+
 /* A hash consistent with thr_schema_equal(): equal values hash alike.
-** Numbers hash by their double value (so 1 and 1.0 agree; integers that
-** round to the same double merely collide), object members
-** order-independently. */
-uint64_t thr_schema_hash_value(const json_t *p, int nDepth) {
+** A number with an integral value that fits in 64 bits hashes by that
+** integer, exactly (so 1 and 1.0 agree, and distinct large integers that
+** round to one double do not collide); other reals by their double.
+** Object members hash order-independently.  SCHEMA_COST_VALUE steps per
+** value, and one per SCHEMA_COST_BYTES bytes of strings and keys. */
+uint64_t thr_schema_hash_value(const json_t *p, int nDepth,
+                               sqlite3_int64 *pnStep) {
   uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)json_typeof(p);
+  *pnStep += SCHEMA_COST_VALUE;
   if (nDepth > SCHEMA_MAX_EQUAL) {
     return h;
   }
   switch (json_typeof(p)) {
   case JSON_INTEGER:
   case JSON_REAL: {
-    double d = json_number_value(p);
     uint64_t u;
-    if (d == 0) {
-      d = 0; /* -0.0 equals 0 */
+    if (json_is_integer(p)) {
+      u = (uint64_t)json_integer_value(p);
+    } else {
+      double d = json_real_value(p);
+      if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
+          (double)(long long)d == d) {
+        u = (uint64_t)(long long)d; /* integral: as the integer (-0.0 too) */
+      } else {
+        memcpy(&u, &d, sizeof(u));
+      }
     }
-    memcpy(&u, &d, sizeof(u));
     return 0x9e3779b97f4a7c15ull * (u ^ (u >> 29));
   }
   case JSON_STRING: {
-    const unsigned char *z = (const unsigned char *)json_string_value(p);
-    size_t i, n = json_string_length(p);
-    for (i = 0; i < n; i++) {
-      h = (h ^ z[i]) * 0x100000001b3ull;
-    }
-    return h;
+    size_t n = json_string_length(p);
+    *pnStep += (sqlite3_int64)(n / SCHEMA_COST_BYTES);
+    return schema_hash_bytes(h, json_string_value(p), n);
   }
   case JSON_ARRAY: {
     size_t i;
     for (i = 0; i < json_array_size(p); i++) {
-      h = (h ^ thr_schema_hash_value(json_array_get(p, i), nDepth + 1)) *
+      h = (h ^
+           thr_schema_hash_value(json_array_get(p, i), nDepth + 1, pnStep)) *
           0x100000001b3ull;
     }
     return h;
   }
   case JSON_OBJECT: {
     const char *zKey;
-    size_t nKey, i;
+    size_t nKey;
     json_t *pVal;
     uint64_t hSum = 0;
     json_object_keylen_foreach((json_t *)p, zKey, nKey, pVal) {
-      uint64_t hk = 0xcbf29ce484222325ull;
-      for (i = 0; i < nKey; i++) {
-        hk = (hk ^ (unsigned char)zKey[i]) * 0x100000001b3ull;
-      }
-      hSum += hk * (thr_schema_hash_value(pVal, nDepth + 1) | 1);
+      uint64_t hk = schema_hash_bytes(0xcbf29ce484222325ull, zKey, nKey);
+      *pnStep += (sqlite3_int64)(nKey / SCHEMA_COST_BYTES);
+      hSum += hk * (thr_schema_hash_value(pVal, nDepth + 1, pnStep) | 1);
     }
     return h ^ hSum;
   }
