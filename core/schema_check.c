@@ -1043,7 +1043,6 @@ int thr_schema_check(const thr_schema *p, const json_t *pDoc, char **pzErr) {
   if (c.pMatch) {
     pcre2_match_data_free(c.pMatch);
   }
-  pcre2_match_context_free(c.pMatchCtx);
   if (rc == SQLITE_OK) {
     sqlite3_free(c.zErr);
     return SQLITE_OK;

@@ -830,6 +830,7 @@ void thr_schema_free(thr_schema *p) {
   sqlite3_free(p->apRe);
   sqlite3_free(p->apMem);
   sqlite3_free(p->aResHash);
+  pcre2_match_context_free(p->pMatchCtx);
   json_decref(p->pRoot);
   json_decref(p->pMeta);
   sqlite3_free(p);
@@ -871,6 +872,12 @@ int thr_schema_compile(const char *zSchema, thr_schema **ppSchema,
                         err.text, err.line, err.column);
     return *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
   }
+  p->pMatchCtx = thr_schema_match_context();
+  if (p->pMatchCtx == NULL) {
+    thr_schema_free(p);
+    return SQLITE_NOMEM;
+  }
+
   /* Pass 1: walk and record identifiers.  Pass 2: resolve references,
   ** which may compile (and so append) more nodes.  Then measure what the
   ** schema may cost (schema_limits.c). */

@@ -255,6 +255,7 @@ struct thr_schema {
   int nRes, nResAlloc;
   pcre2_code **apRe;
   int nRe, nReAlloc;
+  pcre2_match_context *pMatchCtx; /* pcre2's limits, the metering callout */
   int *aResHash;     /* index into aRes[] + 1 by key, open addressing */
   unsigned nResHash; /* slots, a power of two */
   void **apMem;      /* everything else we allocated */
@@ -297,7 +298,6 @@ struct schema_ctx {
   char *zErr;          /* the message of the failure being reported */
   sqlite3_int64 nStep; /* steps taken (schema_limits.c) */
   pcre2_match_data *pMatch;
-  pcre2_match_context *pMatchCtx; /* limits and the step-counting callout */
 };
 
 /* Outcomes of the check functions: SQLITE_OK (valid), SQLITE_CONSTRAINT
@@ -490,8 +490,13 @@ static inline int thr_schema_charge(schema_ctx *c, sqlite3_int64 nStep,
                                       : thr_schema_over_budget(c, zKw);
 }
 
-/* The match context of a check: pcre2's limits, and a callout that
-** charges one step per pattern item tried (NULL on OOM). */
-pcre2_match_context *thr_schema_match_context(schema_ctx *c);
+/* The match context of a schema: pcre2's limits, and a callout that
+** charges SCHEMA_COST_CALLOUT steps per pattern item tried to the counter
+** of thr_schema_rx_meter() (NULL on OOM). */
+pcre2_match_context *thr_schema_match_context(void);
+
+/* Charge the callouts of this thread's matches to *pnStep from now on;
+** NULL stops. */
+void thr_schema_rx_meter(sqlite3_int64 *pnStep);
 
 #endif /* SCHEMA_INT_H */

@@ -221,20 +221,34 @@ int thr_schema_over_budget(schema_ctx *c, const char *zKw) {
   return c->zErr ? SQLITE_ABORT : SQLITE_NOMEM;
 }
 
-/* Called by pcre2 before every item of a pattern compiled with
-** PCRE2_AUTO_CALLOUT, backtracking included: one step each.  A negative
-** return ends the match with that code. */
-static int schema_rx_callout(pcre2_callout_block *pBlock, void *pArg) {
-  schema_ctx *c = pArg;
-  (void)pBlock;
-  c->nStep += SCHEMA_COST_CALLOUT;
-  return c->nStep > SCHEMA_MAX_STEPS ? PCRE2_ERROR_CALLOUT : 0;
+/* The step counter of the check this thread is matching for.  The match
+** context belongs to the schema and is shared by its checks (one compiled
+** schema may serve several connections), so the counter cannot be its
+** callout data. */
+static _Thread_local sqlite3_int64 *schema_pnRxStep = NULL;
+
+void thr_schema_rx_meter(sqlite3_int64 *pnStep) {
+  schema_pnRxStep = pnStep;
 }
 
-pcre2_match_context *thr_schema_match_context(schema_ctx *c) {
+/* Called by pcre2 before every item of a pattern compiled with
+** PCRE2_AUTO_CALLOUT, backtracking included.  A negative return ends the
+** match with that code. */
+static int schema_rx_callout(pcre2_callout_block *pBlock, void *pArg) {
+  sqlite3_int64 *pnStep = schema_pnRxStep;
+  (void)pBlock;
+  (void)pArg;
+  if (pnStep == NULL) {
+    return 0; /* not metered: a match outside a check */
+  }
+  *pnStep += SCHEMA_COST_CALLOUT;
+  return *pnStep > SCHEMA_MAX_STEPS ? PCRE2_ERROR_CALLOUT : 0;
+}
+
+pcre2_match_context *thr_schema_match_context(void) {
   pcre2_match_context *pCtx = pcre2_match_context_create(NULL);
   if (pCtx) {
-    pcre2_set_callout(pCtx, schema_rx_callout, c);
+    pcre2_set_callout(pCtx, schema_rx_callout, NULL);
     pcre2_set_match_limit(pCtx, SCHEMA_MAX_STEPS);
     pcre2_set_depth_limit(pCtx, SCHEMA_RX_DEPTH_LIMIT);
     pcre2_set_heap_limit(pCtx, SCHEMA_RX_HEAP_LIMIT);

@@ -522,13 +522,9 @@ int thr_schema_regex_match(schema_ctx *c, pcre2_code *pRe, const char *z,
       return PCRE2_ERROR_NOMEMORY;
     }
   }
-  if (c->pMatchCtx == NULL) {
-    c->pMatchCtx = thr_schema_match_context(c);
-    if (c->pMatchCtx == NULL) {
-      return PCRE2_ERROR_NOMEMORY;
-    }
-  }
-  rc = pcre2_match(pRe, (PCRE2_SPTR)z, n, 0, 0, c->pMatch, c->pMatchCtx);
+  thr_schema_rx_meter(&c->nStep);
+  rc = pcre2_match(pRe, (PCRE2_SPTR)z, n, 0, 0, c->pMatch, c->p->pMatchCtx);
+  thr_schema_rx_meter(NULL);
   if (rc >= 0) {
     return 1; /* 0 means "matched, ovector too small": still a match */
   }

@@ -109,8 +109,8 @@ void thr_schema_decimal(const json_t *p, schema_dec *pDec,
     for (prec = 15; prec <= 17; prec++) {
       snprintf(zBuf, sizeof(zBuf), "%.*e", prec - 1, d);
       /* Printing far from 1 takes the C library's slow path. */
-      *pnStep += d > 1e-30 && d < 1e30 ? SCHEMA_COST_PRINT / 3
-                                       : SCHEMA_COST_PRINT;
+      *pnStep +=
+          d > 1e-30 && d < 1e30 ? SCHEMA_COST_PRINT / 3 : SCHEMA_COST_PRINT;
       if (strtod(zBuf, NULL) == d) {
         break;
       }
