@@ -20,13 +20,14 @@
 ** STATIC BOUNDS (measured once, by thr_schema_measure(), on the compiled
 ** schema from its root):
 **
-**   SCHEMA_MAX_NESTING (64): subschemas nested in one another, counting
+**   SCHEMA_MAX_NESTING (128): subschemas nested in one another, counting
 **   each "$ref" as one more level into its target (a reference back to a
 **   schema that contains it is recursion: it counts once and is not
 **   followed).  The walk of pass 1 stops at the same depth, which bounds
-**   the C stack of compilation.  Real schemas nest a few objects deep, a
-**   few levels each ("properties", "items", "anyOf" of a nullable type,
-**   a "$ref"): 64 leaves room for twenty such levels.
+**   the C stack of compilation and the length of the locations it keeps.
+**   Real schemas nest a few objects deep, a few levels each
+**   ("properties", "items", an "anyOf" for a nullable type, a "$ref"):
+**   128 leaves room for thirty such levels and more.
 **
 **   SCHEMA_MAX_EXPANSION (100000): the number of subschemas the root
 **   reaches when every "$ref" is replaced by its target and every
@@ -37,33 +38,41 @@
 **   definitions that each use the previous one twice (2^26 paths in a
 **   schema of 30 lines) is measured as what it is.  A large real schema
 **   (a few thousand subschemas, each definition used a dozen times) stays
-**   well below.
+**   well below.  The compilation also stops at this many subschemas
+**   written out, referenced or not, which bounds its memory (about 0.5 kB
+**   a subschema) and time (linear in the schema's size).
 **
 ** STEP BUDGET (per thr_schema_check()):
 **
-**   SCHEMA_MAX_STEPS (1000000) steps.  What costs a step:
-**     - applying a subschema (a "$ref" hop included), and evaluating one of
-**       its keywords;
+**   SCHEMA_MAX_STEPS (2000000) steps, a step being about 10 ns of work.
+**   What costs what (the constants are in schema_int.h):
+**     - applying a subschema (a "$ref" hop included): 1; evaluating one of
+**       its keywords: 1;
 **     - one member of the instance looked up or visited ("properties",
 **       "additionalProperties", "propertyNames", "dependencies"), one name
-**       of "required", one value of "enum";
-**     - for "uniqueItems", one item hashed (each nested value too), n.log2(n)/8
-**       for the sort, one pair of values compared;
-**     - one pair of values compared by "enum" and "const";
-**     - a pattern match, plus one step per pattern item pcre2 tries
-**       (counted by a callout, PCRE2_AUTO_CALLOUT, so that backtracking is
-**       charged as it happens and stops at the budget);
-**     - every SCHEMA_COST_BYTES (64) bytes of a string scanned: lengths,
-**       patterns (pcre2 validates the UTF-8), equality and hashing of
-**       strings and keys; formats count 4 reads a byte (16 for "regex",
-**       which compiles the text), content keywords 8;
-**     - "multipleOf": SCHEMA_COST_DECIMAL (16) for each of the two decimal
-**       forms, and one step per SCHEMA_COST_DIGITS (8) digits of the exact
-**       division.
-**   Each unit was measured at tens of nanoseconds at worst on the build
-**   machine, so that a check that runs out of steps has taken some tens of
-**   milliseconds.  A real document (thousands of values, a few keywords
-**   each) uses a small part of the budget.
+**       of "required" or of "dependencies": 1, and 1 per SCHEMA_COST_BYTES
+**       (16) bytes of the name;
+**     - a value hashed ("uniqueItems", each nested value too) or a pair of
+**       values compared ("enum", "const", "uniqueItems"): SCHEMA_COST_VALUE
+**       (2), and 1 per 16 bytes of strings and keys; the sort of
+**       "uniqueItems": n.log2(n);
+**     - a pattern match: SCHEMA_COST_MATCH (4), 1 per 16 bytes of the
+**       subject (pcre2 validates its UTF-8), and SCHEMA_COST_CALLOUT (2)
+**       per pattern item pcre2 tries, counted by a callout
+**       (PCRE2_AUTO_CALLOUT) so that backtracking is charged as it happens
+**       and stops at the budget;
+**     - a string's length: 1 per 16 bytes; a format: SCHEMA_COST_FMTBYTE
+**       (4) per 16 bytes, SCHEMA_COST_RXBYTE (160) for "regex", which
+**       compiles the text; "contentEncoding" 4, "contentMediaType"
+**       SCHEMA_COST_JSONBYTE (64) per 16 bytes, which parses it;
+**     - "multipleOf": the decimal form of the instance, SCHEMA_COST_PRINT
+**       (96; 32 for a real between 1e-30 and 1e30, 12 for an integer) per
+**       printing of the number (at most 3), then 1 per 4 digits.
+**   Each cost was set from the slowest case of its kind measured on the
+**   2-core build VM (under load), so that a check that runs out of steps
+**   has taken 5 to 40 ms whatever made it costly; a real document uses a
+**   small part of the budget (30,000 small objects of three properties,
+**   about a quarter).
 **
 **   Recursion through "$ref" on a deep instance (a tree schema) is not a
 **   static cost: it is bounded by the depth guards of schema_check.c
@@ -72,16 +81,18 @@
 **
 ** REGULAR EXPRESSIONS
 **
-**   Besides the budget, which bounds the backtracking of every match of a
-**   check together, pcre2's own limits are set on every match:
+**   Besides the budget, which bounds the backtracking of all the matches
+**   of a check together, pcre2's own limits are set on every match:
 **   match_limit = SCHEMA_MAX_STEPS, depth_limit = SCHEMA_RX_DEPTH_LIMIT
-**   (100000 nested backtracking points) and heap_limit =
-**   SCHEMA_RX_HEAP_LIMIT (32 MiB of backtracking frames).  pcre2's match
-**   limit alone would not do: it is counted afresh at each start position
-**   of an unanchored pattern, so that "(a+)+$" against 2,000 characters
-**   took 1.5 s within a limit of 1,000,000.  A match past a limit ends the
-**   check with "<ptr>: pattern: regular expression too costly: <pcre2's
-**   reason> (limit N)".
+**   (100000 nested backtracking points, a group repeated 100000 times)
+**   and heap_limit = SCHEMA_RX_HEAP_LIMIT (32 MiB of backtracking
+**   frames).  pcre2's match limit alone would not do: it is counted
+**   afresh at each start position of an unanchored pattern, so that
+**   "(a+)+$" against 2,000 characters took 1.5 s within a limit of
+**   1,000,000.  A match past a limit ends the check with "<ptr>: pattern:
+**   regular expression too costly: <pcre2's reason> (limit N)".  The
+**   counts are pcre2's: peers are expected to run the same pcre2 (10.42,
+**   Debian 12), as they run the same build of everything else.
 */
 #include "schema_int.h"
 
