@@ -67,7 +67,8 @@
 **       SCHEMA_COST_JSONBYTE (64) per 16 bytes, which parses it;
 **     - "multipleOf": the decimal form of the instance, SCHEMA_COST_PRINT
 **       (96; 32 for a real between 1e-30 and 1e30, 12 for an integer) per
-**       printing of the number (at most 3), then 1 per 4 digits.
+**       printing of the number (at most 3; 17 for a subnormal), then 1 per
+**       4 digits.
 **   Each cost was set from the slowest case of its kind measured on the
 **   2-core build VM (under load), so that a check that runs out of steps
 **   has taken 5 to 40 ms whatever made it costly; a real document uses a

@@ -10,6 +10,7 @@
 */
 #include "schema_int.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,11 +84,12 @@ int thr_schema_is_integral(const json_t *p) {
 ** their shortest round-trip text, the number the schema author wrote, so
 ** that 0.0075 is 75e-4 and a multiple of 1e-4, as the test suite expects.
 **
-** That text is found in at most three printings: any decimal of 15 or
-** fewer significant digits survives the trip to a double and back (C's
-** DBL_DIG), so if the 15-digit text reads back as the real, it is the
-** shortest text padded with zeros (which are stripped below); if not, 16
-** digits are tried, then 17, which always read back. */
+** For a normal double that text is found in at most three printings: any
+** decimal of 15 or fewer significant digits survives the trip to a double
+** and back (C's DBL_DIG), so if the 15-digit text reads back as the real,
+** it is the shortest text padded with zeros (which are stripped below); if
+** not, 16 digits are tried, then 17, which always read back.  Subnormals
+** hold fewer digits than DBL_DIG: for them every length is tried. */
 void thr_schema_decimal(const json_t *p, schema_dec *pDec,
                         sqlite3_int64 *pnStep) {
   char zBuf[48];
@@ -106,7 +108,7 @@ void thr_schema_decimal(const json_t *p, schema_dec *pDec,
     if (d < 0) {
       d = -d;
     }
-    for (prec = 15; prec <= 17; prec++) {
+    for (prec = d >= DBL_MIN ? 15 : 1; prec <= 17; prec++) {
       snprintf(zBuf, sizeof(zBuf), "%.*e", prec - 1, d);
       /* Printing far from 1 takes the C library's slow path. */
       *pnStep +=

@@ -1556,6 +1556,10 @@ static void test_bound_scalars(void) {
                    "5000 multipleOf 3e-300");
   TT_STREQ(zGot, "/0: multipleOf: 1e+308 is not a multiple of 3e-300");
   sqlite3_free(zGot);
+  /* Subnormals at their shortest text too: 1e-323 is twice 5e-324. */
+  CHECK_VALID("{\"multipleOf\":5e-324}", "1e-323");
+  CHECK_FAILS("{\"multipleOf\":1e-323}", "5e-324",
+              ": multipleOf: 5e-324 is not a multiple of 1e-323");
 }
 
 /* Compiling is linear in the schema: long "required" arrays are checked
