@@ -419,11 +419,13 @@ int thr_open_block(const unsigned char key[32], const unsigned char *a,
 int64_t thr_now_ms(void);
 
 /**************************************************************************
-** Interface to code in schema.c
+** Interface to code in schema_*.c (schema_compile.c, schema_check.c, ...;
+** core/schema_int.h maps them)
 **
 ** JSON Schema draft-07 validation over jansson documents; "pattern" and
 ** "patternProperties" use pcre2.  Schemas are compiled once and checked
-** many times.
+** many times.  What a schema and a check may cost is bounded by counts,
+** the same on every peer (schema_limits.c).
 */
 #include <jansson.h>
 
@@ -435,7 +437,10 @@ typedef struct thr_schema thr_schema;
 **   "invalid schema: /properties/age/minimum: must be a number"
 **   "invalid schema: /properties/name/pattern: invalid regular expression:
 **    <pcre2's text> at offset 3"
-**   "invalid schema: /items/$ref: cannot resolve #/definitions/nope" */
+**   "invalid schema: /items/$ref: cannot resolve #/definitions/nope"
+** and so does a valid schema past a bound of schema_limits.c:
+**   "schema too complex: /definitions/d15: expands to more than 100000
+**    subschemas through $ref and applicators (limit 100000)" */
 int thr_schema_compile(const char *zSchema, thr_schema **ppSchema,
                        char **pzErr);
 void thr_schema_free(thr_schema *p);
@@ -445,7 +450,11 @@ void thr_schema_free(thr_schema *p);
 ** whole document) and the keyword that failed, e.g.
 **   "/age: minimum: -1 is less than 0"
 **   ": required: missing property \"name\""
-**   "/tags/2: type: expected string, got integer" */
+**   "/tags/2: type: expected string, got integer"
+** A check that would cost more than its step budget is refused the same
+** way, on every peer alike:
+**   "/a/0: allOf: validation too costly: more than 2000000 steps
+**    (limit 2000000)" */
 int thr_schema_check(const thr_schema *p, const json_t *pDoc, char **pzErr);
 
 /* The compiled schema's JSON (borrowed). */

@@ -28,7 +28,8 @@ static const struct {
   void (*xFunc)(sqlite3_context *, int, sqlite3_value **);
 } aFunc[] = {
     {"threads_version", 0, FN_PURE, thr_fn_version},
-    {"threads_schema_valid", 2, FN_PURE, thr_fn_schema_valid},
+    {"threads_schema_valid", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+     thr_fn_schema_valid},
     {"threads_identity", 0, FN_DIRECT, thr_fn_identity},
     {"threads_create", 0, FN_DIRECT, thr_fn_create},
     {"threads_create", 1, FN_DIRECT, thr_fn_create},

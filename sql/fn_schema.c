@@ -9,15 +9,19 @@
 ** An invalid schema, or a document that is not JSON, is an SQL error
 ** ("threads_schema_valid: invalid schema: ..." and "threads_schema_valid:
 ** the document is not JSON: <jansson's text>"): those are mistakes in the
-** query, not answers about the data.  Everything thr_schema_check() rejects
-** is 0, including what it cannot decide (a remote "$ref", recursion past
-** its depth guards): a document we cannot show valid is not valid.
+** query, not answers about the data.  So is a schema past the bounds of
+** core/schema_limits.c ("threads_schema_valid: schema too complex: ...").
+** Everything thr_schema_check() rejects is 0, including what it cannot
+** decide (a remote "$ref", recursion past its depth guards, a check past
+** its step budget): a document we cannot show valid is not valid.
 **
 ** The compiled schema is kept as auxiliary data on argument 0, so that a
 ** constant schema is compiled once per statement, not once per row.
 **
-** Declaration for sql/thr_sql.h (register with SQLITE_DETERMINISTIC |
-** SQLITE_INNOCUOUS, two arguments):
+** Declaration for sql/thr_sql.h (register with SQLITE_DETERMINISTIC, two
+** arguments).  Not SQLITE_INNOCUOUS: a call may cost up to the step budget
+** (tens of milliseconds) and compiling a large schema more, which a view
+** or trigger in an untrusted database must not be able to inflict.
 **
 **   / * Interface to code in fn_schema.c: JSON Schema validation. * /
 **   void thr_fn_schema_valid(sqlite3_context *ctx, int argc,

@@ -1,5 +1,5 @@
 /*
-** test_schema.c: tests for core/schema.c (JSON Schema draft-07).
+** test_schema.c: tests for core/schema_*.c (JSON Schema draft-07).
 **
 ** 1. The official JSON-Schema-Test-Suite (Debian's json-schema-test-suite
 **    package): one line per file of tests/draft7/, "PASS draft7/<file>:
@@ -10,12 +10,18 @@
 **    never counted.
 ** 2. Unit cases for the messages of thr_schema_compile() and
 **    thr_schema_check().  The expected texts follow the message rules in
-**    the header comment of schema.c and the examples in thr_core.h; the
-**    validity verdicts follow the draft-07 specification.  None was copied
-**    from the output of the code under test.
+**    the header comment of schema_check.c and the examples in thr_core.h;
+**    the validity verdicts follow the draft-07 specification.  None was
+**    copied from the output of the code under test.
 ** 3. A fuzz pass: random documents against several schemas (and random
 **    documents as schemas), to show that nothing crashes or leaks and that
 **    every failure carries a well-formed message.
+** 4. The bounds of schema_limits.c: hostile schemas and documents ($ref
+**    fan-out, nested anyOf/not, recursion, catastrophic patterns, long
+**    uniqueItems arrays, long strings, long "required" lists) are refused
+**    within a time bound, and a realistic schema checks as before.
+**
+** "test_schema <case>" runs one case without the suite.
 */
 #include "thr_core.h"
 #include "tt.h"
@@ -24,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define SUITE_ROOT "/usr/share/json-schema-test-suite"
 #define SUITE_DRAFT7 SUITE_ROOT "/tests/draft7"
@@ -728,7 +735,8 @@ static void test_ref_cycle(void) {
   }
   thr_schema_free(p);
 
-  /* Schemas nested deeper than the application guard do not compile. */
+  /* Schemas nested deeper than the static bound do not compile (the
+  ** application guard is for recursion on deep instances). */
   pStr = sqlite3_str_new(NULL);
   for (i = 0; i < 1100; i++) {
     sqlite3_str_appendall(pStr, "{\"not\":");
@@ -740,11 +748,12 @@ static void test_ref_cycle(void) {
   {
     char *zSchema = sqlite3_str_finish(pStr);
     pStr = sqlite3_str_new(NULL);
-    sqlite3_str_appendall(pStr, "invalid schema: ");
-    for (i = 0; i < 1024; i++) {
+    sqlite3_str_appendall(pStr, "schema too complex: ");
+    for (i = 0; i < 128; i++) {
       sqlite3_str_appendall(pStr, "/not");
     }
-    sqlite3_str_appendall(pStr, ": schemas nested deeper than 1024 levels");
+    sqlite3_str_appendall(pStr, ": subschemas nested deeper than 128 levels "
+                                "(limit 128)");
     zWant = sqlite3_str_finish(pStr);
     zErr = compile_err(zSchema);
     TT_STREQ(zErr, zWant);
@@ -1081,7 +1090,8 @@ static void test_fuzz(void) {
       thr_schema_free(p);
     } else {
       TT_CHECK(rc == SQLITE_ERROR && zErr &&
-               strncmp(zErr, "invalid schema: ", 16) == 0);
+               (strncmp(zErr, "invalid schema: ", 16) == 0 ||
+                strncmp(zErr, "schema too complex: ", 20) == 0));
     }
     sqlite3_free(zErr);
     free(zSchema);
@@ -1095,22 +1105,704 @@ static void test_fuzz(void) {
   }
 }
 
-int main(void) {
+/**************************************************************************
+** The bounds on work (schema_limits.c): nesting 128, expansion 100000,
+** 2000000 steps per check.  Each hostile case must end, refused when
+** compiled or by its check, and every call must return within BOUND_MS on
+** the monotonic clock; the slowest call is reported on an INFO line.
+** Realistic schemas must validate exactly as before.
+*/
+#define BOUND_MS 1000.0
+
+static double boundWorst = 0;           /* the slowest call seen, in ms */
+static const char *boundWorstWhat = ""; /* and what it was */
+
+static double bound_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* UBSan's runtime, when this build links it (there is no macro for it). */
+extern void __ubsan_handle_add_overflow(void) __attribute__((weak));
+
+/* The bound for this build.  Sanitizers and valgrind slow the code under
+** test several times over (allocation most); the bound scales with them,
+** which still tells "bounded" from "runs for minutes". */
+static double bound_ms(void) {
+  const char *z = getenv("LD_PRELOAD");
+  if (z != NULL && strstr(z, "vgpreload") != NULL) {
+    return BOUND_MS * 50; /* valgrind */
+  }
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  return BOUND_MS * 10;
+#else
+  return __ubsan_handle_add_overflow != NULL ? BOUND_MS * 10 : BOUND_MS;
+#endif
+}
+
+/* Record the time of one call, which must be within the bound. */
+static void bound_time(double ms, const char *zWhat) {
+  if (ms > boundWorst) {
+    boundWorst = ms;
+    boundWorstWhat = zWhat;
+  }
+  if (ms >= bound_ms()) {
+    printf("  %s took %.0f ms\n", zWhat, ms);
+  }
+  TT_CHECK(ms < bound_ms());
+}
+
+/* Compile zSchema, timed.  Returns the error (sqlite3_malloc'd), or NULL
+** with the schema in *pp. */
+static char *bound_compile(const char *zSchema, thr_schema **pp,
+                           const char *zWhat) {
+  char *zErr = NULL;
+  double t = bound_now();
+  int rc = thr_schema_compile(zSchema, pp, &zErr);
+  bound_time(bound_now() - t, zWhat);
+  TT_CHECK((rc == SQLITE_OK && zErr == NULL && *pp != NULL) ||
+           (rc == SQLITE_ERROR && zErr != NULL && *pp == NULL));
+  return zErr;
+}
+
+/* Check pDoc, timed: the message (sqlite3_malloc'd), NULL if valid. */
+static char *bound_check(const thr_schema *p, const json_t *pDoc,
+                         const char *zWhat) {
+  char *zErr = NULL;
+  double t = bound_now();
+  int rc = thr_schema_check(p, pDoc, &zErr);
+  bound_time(bound_now() - t, zWhat);
+  TT_CHECK((rc == SQLITE_OK && zErr == NULL) ||
+           (rc == SQLITE_CONSTRAINT && zErr != NULL));
+  return zErr;
+}
+
+/* Compile zSchema, which must compile, and check pDoc twice: the same
+** verdict both times (the budget counts, it does not time).  Returns the
+** message (sqlite3_malloc'd) or NULL if valid; consumes pDoc. */
+static char *bound_run(const char *zSchema, json_t *pDoc, const char *zWhat) {
+  thr_schema *p = NULL;
+  char *zErr = bound_compile(zSchema, &p, zWhat), *zErr2;
+  if (zErr) {
+    printf("  %s: %s\n", zWhat, zErr);
+    sqlite3_free(zErr);
+    json_decref(pDoc);
+    return sqlite3_mprintf("(did not compile)");
+  }
+  zErr = bound_check(p, pDoc, zWhat);
+  zErr2 = bound_check(p, pDoc, zWhat);
+  TT_STREQ(zErr ? zErr : "(valid)", zErr2 ? zErr2 : "(valid)");
+  sqlite3_free(zErr2);
+  thr_schema_free(p);
+  json_decref(pDoc);
+  return zErr;
+}
+
+/* The message of a check that ran out of steps ends so. */
+static const char zTooCostly[] =
+    ": validation too costly: more than 2000000 steps (limit 2000000)";
+
+static int bound_too_costly(const char *z) {
+  size_t n = z ? strlen(z) : 0, nEnd = sizeof(zTooCostly) - 1;
+  return n > nEnd && strcmp(z + n - nEnd, zTooCostly) == 0;
+}
+
+/* JSON text of the schema whose definition d<i> applies d<i-1> twice
+** through allOf, i = 1..n: 2^n paths from the root to d0. */
+static char *bound_fanout(int n) {
+  sqlite3_str *p = sqlite3_str_new(NULL);
+  int i;
+  sqlite3_str_appendall(p, "{\"definitions\":{\"d0\":{\"type\":\"integer\"}");
+  for (i = 1; i <= n; i++) {
+    sqlite3_str_appendf(p,
+                        ",\"d%d\":{\"allOf\":[{\"$ref\":\"#/definitions/d%d\"},"
+                        "{\"$ref\":\"#/definitions/d%d\"}]}",
+                        i, i - 1, i - 1);
+  }
+  sqlite3_str_appendf(p, "},\"$ref\":\"#/definitions/d%d\"}", n);
+  return sqlite3_str_finish(p);
+}
+
+/* A run of n copies of z. */
+static char *bound_repeat(const char *z, int n) {
+  sqlite3_str *p = sqlite3_str_new(NULL);
+  int i;
+  for (i = 0; i < n; i++) {
+    sqlite3_str_appendall(p, z);
+  }
+  return sqlite3_str_finish(p);
+}
+
+/* 2^26 and 2^40 paths through "$ref" fan-out are refused when compiled;
+** 2^14 is under the cap, compiles, and checks quickly. */
+static void test_bound_ref_fanout(void) {
+  static const int aLevel[] = {26, 40, 16};
+  int i;
+  for (i = 0; i < 3; i++) {
+    char *zSchema = bound_fanout(aLevel[i]);
+    thr_schema *p = NULL;
+    char *zErr = bound_compile(zSchema, &p, "compile a $ref fan-out");
+    /* The expansion of d<i> is 2^(i+2) - 3: d15 is the first past 100000,
+    ** whatever the number of levels above it. */
+    TT_STREQ(zErr, "schema too complex: /definitions/d15: expands to more "
+                   "than 100000 subschemas through $ref and applicators "
+                   "(limit 100000)");
+    if (p) {
+      json_t *pDoc = json_integer(1);
+      sqlite3_free(bound_check(p, pDoc, "check a $ref fan-out"));
+      json_decref(pDoc);
+      thr_schema_free(p);
+    }
+    sqlite3_free(zErr);
+    sqlite3_free(zSchema);
+  }
+  {
+    char *zSchema = bound_fanout(14);
+    char *zWant = bound_repeat(": allOf: subschema 0 failed: ", 14);
+    char *zGot, *zFull;
+    zGot = bound_run(zSchema, json_integer(1), "2^14 $ref paths");
+    TT_STREQ(zGot ? zGot : "(valid)", "(valid)");
+    sqlite3_free(zGot);
+    zGot = bound_run(zSchema, json_string("x"), "2^14 $ref paths");
+    zFull = sqlite3_mprintf("%s: type: expected integer, got string", zWant);
+    TT_STREQ(zGot, zFull);
+    sqlite3_free(zGot);
+    sqlite3_free(zFull);
+    sqlite3_free(zWant);
+    sqlite3_free(zSchema);
+  }
+}
+
+/* anyOf/not nested 22 deep: through "$ref" with three uses a level it is
+** 3^22 paths, refused; written out inline it is a plain (if deep) schema
+** that compiles and checks as before; nested past 128 levels it is
+** refused. */
+static void test_bound_anyof_not(void) {
+  sqlite3_str *pStr;
+  char *zSchema, *zErr, *zGot;
+  thr_schema *p = NULL;
+  int i;
+
+  pStr = sqlite3_str_new(NULL);
+  sqlite3_str_appendall(pStr, "{\"definitions\":{\"d0\":{\"type\":\"string\"}");
+  for (i = 1; i <= 22; i++) {
+    sqlite3_str_appendf(pStr,
+                        ",\"d%d\":{\"anyOf\":[{\"not\":{\"$ref\":"
+                        "\"#/definitions/d%d\"}},{\"not\":{\"$ref\":"
+                        "\"#/definitions/d%d\"}},{\"$ref\":"
+                        "\"#/definitions/d%d\"}]}",
+                        i, i - 1, i - 1, i - 1);
+  }
+  sqlite3_str_appendall(pStr, "},\"$ref\":\"#/definitions/d22\"}");
+  zSchema = sqlite3_str_finish(pStr);
+  zErr = bound_compile(zSchema, &p, "compile anyOf/not 3^22");
+  /* E(d<i>) = 6 + 3 E(d<i-1>), E(d0) = 1: d10 is 236193. */
+  TT_STREQ(zErr, "schema too complex: /definitions/d10: expands to more "
+                 "than 100000 subschemas through $ref and applicators "
+                 "(limit 100000)");
+  if (p) {
+    json_t *pDoc = json_string("x");
+    sqlite3_free(bound_check(p, pDoc, "check anyOf/not 3^22"));
+    json_decref(pDoc);
+    thr_schema_free(p);
+  }
+  sqlite3_free(zErr);
+  sqlite3_free(zSchema);
+
+  /* s<i> = {"not":{"anyOf":[{"type":"null"},{"not":s<i-1>}]}}: valid
+  ** exactly when s<i-1> is and the value is not null; s0 is a string. */
+  zSchema = sqlite3_mprintf("%s", "{\"type\":\"string\"}");
+  for (i = 1; i <= 50; i++) {
+    char *zNext = sqlite3_mprintf(
+        "{\"not\":{\"anyOf\":[{\"type\":\"null\"},{\"not\":%s}]}}", zSchema);
+    sqlite3_free(zSchema);
+    zSchema = zNext;
+    if (i == 22) {
+      zGot = bound_run(zSchema, json_string("x"), "inline anyOf/not 22");
+      TT_STREQ(zGot ? zGot : "(valid)", "(valid)");
+      sqlite3_free(zGot);
+      zGot = bound_run(zSchema, json_integer(1), "inline anyOf/not 22");
+      TT_STREQ(zGot, ": not: the value must not match the schema");
+      sqlite3_free(zGot);
+    }
+  }
+  /* Three levels an iteration: the 129th level is reached inside the
+  ** 43rd, at the first subschema of its anyOf. */
+  zErr = bound_compile(zSchema, &p, "compile inline anyOf/not 50");
+  {
+    char *zLoc = bound_repeat("/not/anyOf/1/not", 42);
+    char *zWant = sqlite3_mprintf("schema too complex: %s/not/anyOf/0: "
+                                  "subschemas nested deeper than 128 levels "
+                                  "(limit 128)",
+                                  zLoc);
+    TT_STREQ(zErr, zWant);
+    sqlite3_free(zWant);
+    sqlite3_free(zLoc);
+  }
+  thr_schema_free(p);
+  sqlite3_free(zErr);
+  sqlite3_free(zSchema);
+}
+
+/* Fan-out that only recursion on the instance reveals: each level of
+** nested arrays applies the definition twice.  It compiles (the static
+** expansion is small); checking 40 levels would be 2^40 applications, and
+** runs out of steps instead, with the same message every time. */
+static void test_bound_recursion(void) {
+  static const char zSchema[] =
+      "{\"definitions\":{\"a\":{\"items\":{\"allOf\":["
+      "{\"$ref\":\"#/definitions/a\"},{\"$ref\":\"#/definitions/a\"}]}}},"
+      "\"$ref\":\"#/definitions/a\"}";
+  static const char zTree[] =
+      "{\"type\":\"object\",\"required\":[\"v\"],\"properties\":{"
+      "\"v\":{\"type\":\"integer\"},"
+      "\"kids\":{\"type\":\"array\",\"items\":{\"$ref\":\"#\"}}}}";
+  json_t *pDoc = json_array(), *pInner = pDoc;
+  char *zGot;
+  int i;
+  for (i = 1; i < 40; i++) {
+    json_t *pNew = json_array();
+    json_array_append_new(pInner, pNew);
+    pInner = pNew;
+  }
+  zGot = bound_run(zSchema, pDoc, "2^40 applications by recursion");
+  TT_CHECK(bound_too_costly(zGot));
+  TT_CHECK(zGot && strncmp(zGot, "/0/0/0/0/0/0/0/0/0/0", 20) == 0);
+  sqlite3_free(zGot);
+
+  /* A real recursive schema: a tree of 3^8 nodes, 8 levels deep. */
+  {
+    json_t *aLevel[9];
+    int k;
+    aLevel[0] = json_pack("{s:i}", "v", 0);
+    for (k = 1; k <= 8; k++) {
+      aLevel[k] = json_pack("{s:i,s:[O,O,O]}", "v", k, "kids", aLevel[k - 1],
+                            aLevel[k - 1], aLevel[k - 1]);
+      json_decref(aLevel[k - 1]);
+    }
+    zGot = bound_run(zTree, json_incref(aLevel[8]), "a tree of 3^8 nodes");
+    TT_STREQ(zGot ? zGot : "(valid)", "(valid)");
+    sqlite3_free(zGot);
+    json_object_set_new(aLevel[8], "v", json_string("8"));
+    zGot = bound_run(zTree, aLevel[8], "a tree of 3^8 nodes");
+    TT_STREQ(zGot, "/v: type: expected integer, got string");
+    sqlite3_free(zGot);
+  }
+}
+
+/* Catastrophic backtracking stops at the budget; pcre2's depth limit
+** holds; ordinary patterns on many strings are unaffected. */
+static void test_bound_regex(void) {
+  char *zA, *zGot;
+  json_t *pArr;
+  int i;
+
+  /* One string: 2^30 ways to split 30 a's before the "!" fails. */
+  zA = bound_repeat("a", 30);
+  zGot = bound_run("{\"pattern\":\"^(a+)+$\"}", json_sprintf("%s!", zA),
+                   "^(a+)+$ on 30 a's and !");
+  TT_STREQ(zGot, ": pattern: validation too costly: more than 2000000 steps "
+                 "(limit 2000000)");
+  sqlite3_free(zGot);
+  sqlite3_free(zA);
+
+  /* Unanchored: pcre2's match limit starts afresh at each start position
+  ** (100 segments of 2^18 each); the budget does not. */
+  zA = bound_repeat("aaaaaaaaaaaaaaaaaa!", 100);
+  zGot = bound_run("{\"pattern\":\"(a+)+$\"}", json_string(zA),
+                   "(a+)+$ unanchored");
+  TT_STREQ(zGot, ": pattern: validation too costly: more than 2000000 steps "
+                 "(limit 2000000)");
+  sqlite3_free(zGot);
+  sqlite3_free(zA);
+
+  /* Many strings, each below any per-match limit (2^17 ways), together
+  ** past the budget ("not", so that a failed match goes on to the next). */
+  pArr = json_array();
+  for (i = 0; i < 1000; i++) {
+    json_array_append_new(pArr, json_string("aaaaaaaaaaaaaaaaa!"));
+  }
+  zGot = bound_run("{\"items\":{\"not\":{\"pattern\":\"^(a+)+$\"}}}", pArr,
+                   "^(a+)+$ on 1000 strings");
+  TT_CHECK(bound_too_costly(zGot));
+  TT_CHECK(zGot && zGot[0] == '/' && strstr(zGot, ": pattern: ") != NULL);
+  sqlite3_free(zGot);
+
+  /* 150,000 iterations of a group nest as deep: pcre2's depth limit. */
+  zA = bound_repeat("ab", 75000);
+  zGot = bound_run("{\"pattern\":\"^(?:a|b)*$\"}", json_sprintf("%s!", zA),
+                   "^(?:a|b)*$ on 150,000 characters");
+  TT_STREQ(zGot, ": pattern: regular expression too costly: matching depth "
+                 "limit exceeded (limit 100000)");
+  sqlite3_free(zGot);
+  /* 20,000 nest well within it. */
+  zA[20000] = 0;
+  zGot = bound_run("{\"pattern\":\"^(?:a|b)*$\"}", json_string(zA),
+                   "^(?:a|b)*$ on 20,000 characters");
+  TT_STREQ(zGot ? zGot : "(valid)", "(valid)");
+  sqlite3_free(zGot);
+  sqlite3_free(zA);
+
+  /* Ordinary patterns and patternProperties on 5000 values. */
+  pArr = json_array();
+  for (i = 0; i < 5000; i++) {
+    json_array_append_new(pArr, json_pack("{s:s%,s:i}", "mail",
+                                          "someone.else@example.org",
+                                          (size_t)24, "k_1", i));
+  }
+  zGot = bound_run("{\"items\":{\"properties\":{\"mail\":{\"pattern\":"
+                   "\"^[a-z.]+@[a-z]+\\\\.[a-z]{2,}$\"}},"
+                   "\"patternProperties\":{\"^k_[0-9]$\":{\"minimum\":0}},"
+                   "\"additionalProperties\":false}}",
+                   pArr, "ordinary patterns on 5000 objects");
+  TT_STREQ(zGot ? zGot : "(valid)", "(valid)");
+  sqlite3_free(zGot);
+}
+
+/* uniqueItems on 10,000 items is n log n, and items that collide in the
+** hash cost steps. */
+static void test_bound_unique(void) {
+  json_t *pArr;
+  char *zGot, *zBig;
+  int i;
+
+  pArr = json_array();
+  for (i = 0; i < 10000; i++) {
+    json_array_append_new(pArr, json_integer(i * 7919));
+  }
+  zGot = bound_run("{\"uniqueItems\":true}", json_incref(pArr),
+                   "10,000 distinct integers");
+  TT_STREQ(zGot ? zGot : "(valid)", "(valid)");
+  sqlite3_free(zGot);
+  json_array_set_new(pArr, 9999, json_integer(5000 * 7919));
+  zGot = bound_run("{\"uniqueItems\":true}", pArr, "10,000 integers, a pair");
+  TT_STREQ(zGot, ": uniqueItems: items 5000 and 9999 are equal");
+  sqlite3_free(zGot);
+
+  /* Pairs of distinct integers near 2^62 that round to one double. */
+  pArr = json_array();
+  for (i = 0; i < 10000; i++) {
+    json_array_append_new(
+        pArr, json_pack("[I,I]", (json_int_t)(4611686018427387904LL + i / 100),
+                        (json_int_t)(4611686018427387904LL + i % 100)));
+  }
+  zGot = bound_run("{\"uniqueItems\":true}", pArr,
+                   "10,000 pairs of large integers");
+  TT_STREQ(zGot ? zGot : "(valid)", "(valid)");
+  sqlite3_free(zGot);
+
+  /* 40 MB of strings to hash: past the budget. */
+  zBig = bound_repeat("0123456789abcdef", 1250);
+  pArr = json_array();
+  for (i = 0; i < 2000; i++) {
+    json_array_append_new(pArr, json_sprintf("%d%s", i, zBig));
+  }
+  zGot = bound_run("{\"uniqueItems\":true}", pArr, "2000 strings of 20 kB");
+  TT_STREQ(zGot, ": uniqueItems: validation too costly: more than 2000000 "
+                 "steps (limit 2000000)");
+  sqlite3_free(zGot);
+  sqlite3_free(zBig);
+}
+
+/* Huge lengths and multipleOf: scans of long strings are charged;
+** numbers as before. */
+static void test_bound_scalars(void) {
+  sqlite3_str *pStr;
+  char *zSchema, *zBig, *zGot;
+  json_t *pArr;
+  int i;
+
+  /* 2000 length checks of a 1 MB string. */
+  pStr = sqlite3_str_new(NULL);
+  sqlite3_str_appendall(pStr, "{\"allOf\":[{\"maxLength\":1000000000000}");
+  for (i = 1; i < 2000; i++) {
+    sqlite3_str_appendall(pStr, ",{\"maxLength\":1000000000000}");
+  }
+  sqlite3_str_appendall(pStr, "]}");
+  zSchema = sqlite3_str_finish(pStr);
+  zBig = bound_repeat("x", 1000000);
+  zGot = bound_run(zSchema, json_string(zBig), "2000 maxLength of 1 MB");
+  TT_STREQ(zGot, ": maxLength: validation too costly: more than 2000000 "
+                 "steps (limit 2000000)");
+  sqlite3_free(zGot);
+  sqlite3_free(zBig);
+  sqlite3_free(zSchema);
+
+  zGot = bound_run("{\"minLength\":1000000000000000000}", json_string("a"),
+                   "huge minLength");
+  TT_STREQ(zGot, ": minLength: string has 1 character, at least "
+                 "1000000000000000000 required");
+  sqlite3_free(zGot);
+
+  /* 10,000 prices, multiples of 0.01; 5000 numbers of 1e308 over 1e-300. */
+  pArr = json_array();
+  for (i = 0; i < 10000; i++) {
+    json_array_append_new(pArr, json_real((double)(123456 + i) / 100));
+  }
+  zGot = bound_run("{\"items\":{\"multipleOf\":0.01}}", pArr,
+                   "10,000 multipleOf 0.01");
+  TT_STREQ(zGot ? zGot : "(valid)", "(valid)");
+  sqlite3_free(zGot);
+  pArr = json_array();
+  for (i = 0; i < 5000; i++) {
+    json_array_append_new(pArr, json_real(1e308));
+  }
+  zGot = bound_run("{\"items\":{\"multipleOf\":1e-300}}", json_incref(pArr),
+                   "5000 multipleOf 1e-300");
+  TT_STREQ(zGot ? zGot : "(valid)", "(valid)");
+  sqlite3_free(zGot);
+  zGot = bound_run("{\"items\":{\"multipleOf\":3e-300}}", pArr,
+                   "5000 multipleOf 3e-300");
+  TT_STREQ(zGot, "/0: multipleOf: 1e+308 is not a multiple of 3e-300");
+  sqlite3_free(zGot);
+  /* Subnormals at their shortest text too: 1e-323 is twice 5e-324. */
+  CHECK_VALID("{\"multipleOf\":5e-324}", "1e-323");
+  CHECK_FAILS("{\"multipleOf\":1e-323}", "5e-324",
+              ": multipleOf: 5e-324 is not a multiple of 1e-323");
+}
+
+/* Compiling is linear in the schema: long "required" arrays are checked
+** for duplicates by sorting, "$id"s are found by hashing. */
+static void test_bound_compile_cost(void) {
+  sqlite3_str *pStr;
+  char *zSchema, *zErr;
+  thr_schema *p = NULL;
+  int i;
+
+  pStr = sqlite3_str_new(NULL);
+  sqlite3_str_appendall(pStr, "{\"required\":[\"n0\"");
+  for (i = 1; i < 50000; i++) {
+    sqlite3_str_appendf(pStr, ",\"n%d\"", i);
+  }
+  sqlite3_str_appendall(pStr, "]}");
+  zSchema = sqlite3_str_finish(pStr);
+  zErr = bound_compile(zSchema, &p, "required with 50,000 names");
+  TT_CHECK(zErr == NULL);
+  thr_schema_free(p);
+  sqlite3_free(zErr);
+  /* The same with a repeat at the end, and a non-string after it. */
+  zSchema[strlen(zSchema) - 2] = 0;
+  {
+    char *zDup = sqlite3_mprintf("%s,\"n7\",5]}", zSchema);
+    zErr = bound_compile(zDup, &p, "required with a duplicate");
+    TT_STREQ(zErr, "invalid schema: /required/50000: duplicate name \"n7\"");
+    sqlite3_free(zErr);
+    sqlite3_free(zDup);
+  }
+  sqlite3_free(zSchema);
+
+  pStr = sqlite3_str_new(NULL);
+  sqlite3_str_appendall(pStr, "{\"definitions\":{\"d0\":{}");
+  for (i = 1; i < 20000; i++) {
+    sqlite3_str_appendf(pStr,
+                        ",\"d%d\":{\"$id\":\"#a_rather_long_name_for_a_"
+                        "definition_%d\",\"type\":\"integer\"}",
+                        i, i);
+  }
+  sqlite3_str_appendall(pStr, "},\"properties\":{\"p0\":{}");
+  for (i = 1; i < 20000; i++) {
+    sqlite3_str_appendf(
+        pStr, ",\"p%d\":{\"$ref\":\"#a_rather_long_name_for_a_definition_%d\"}",
+        i, i);
+  }
+  sqlite3_str_appendall(pStr, "}}");
+  zSchema = sqlite3_str_finish(pStr);
+  zErr = bound_compile(zSchema, &p, "20,000 $ids and $refs");
+  TT_CHECK(zErr == NULL);
+  if (p) {
+    json_t *pDoc = json_pack("{s:i,s:s}", "p1", 1, "p19999", "x");
+    char *zGot = bound_check(p, pDoc, "20,000 $ids and $refs");
+    TT_STREQ(zGot, "/p19999: type: expected integer, got string");
+    sqlite3_free(zGot);
+    json_decref(pDoc);
+  }
+  thr_schema_free(p);
+  sqlite3_free(zErr);
+  sqlite3_free(zSchema);
+
+  /* A schema of unreferenced definitions still has a bound. */
+  pStr = sqlite3_str_new(NULL);
+  sqlite3_str_appendall(pStr, "{\"definitions\":{\"d0\":{}");
+  for (i = 1; i < 100000; i++) {
+    sqlite3_str_appendf(pStr, ",\"d%d\":{}", i);
+  }
+  sqlite3_str_appendall(pStr, "}}");
+  zSchema = sqlite3_str_finish(pStr);
+  zErr = bound_compile(zSchema, &p, "100,000 definitions");
+  TT_STREQ(zErr, "schema too complex: /definitions/d99999: more than 100000 "
+                 "subschemas (limit 100000)");
+  sqlite3_free(zErr);
+  sqlite3_free(zSchema);
+}
+
+/* A realistic schema: objects nested five levels (company, employees,
+** person, address, geo), a dozen "$ref"s, formats, patterns, enums.  The
+** expected messages follow the rules of schema_check.c. */
+static void test_bound_realistic(void) {
+  static const char zSchema[] =
+      "{\"$schema\":\"http://json-schema.org/draft-07/schema#\","
+      "\"definitions\":{"
+      "\"geo\":{\"type\":\"object\",\"required\":[\"lat\",\"lng\"],"
+      "\"properties\":{\"lat\":{\"type\":\"number\",\"minimum\":-90,"
+      "\"maximum\":90},\"lng\":{\"type\":\"number\",\"minimum\":-180,"
+      "\"maximum\":180}},\"additionalProperties\":false},"
+      "\"address\":{\"type\":\"object\",\"required\":[\"city\"],"
+      "\"properties\":{\"street\":{\"type\":\"string\"},"
+      "\"city\":{\"type\":\"string\",\"minLength\":1},"
+      "\"zip\":{\"type\":\"string\",\"pattern\":\"^[0-9]{5}$\"},"
+      "\"geo\":{\"$ref\":\"#/definitions/geo\"}}},"
+      "\"contact\":{\"type\":\"object\",\"required\":[\"kind\",\"value\"],"
+      "\"properties\":{\"kind\":{\"enum\":[\"email\",\"phone\"]},"
+      "\"value\":{\"type\":\"string\"}},"
+      "\"if\":{\"properties\":{\"kind\":{\"const\":\"email\"}}},"
+      "\"then\":{\"properties\":{\"value\":{\"format\":\"email\"}}}},"
+      "\"person\":{\"type\":\"object\",\"required\":[\"name\"],"
+      "\"properties\":{\"name\":{\"type\":\"string\"},"
+      "\"born\":{\"type\":\"string\",\"format\":\"date\"},"
+      "\"home\":{\"$ref\":\"#/definitions/address\"},"
+      "\"work\":{\"anyOf\":[{\"$ref\":\"#/definitions/address\"},"
+      "{\"type\":\"null\"}]},"
+      "\"contacts\":{\"type\":\"array\",\"items\":"
+      "{\"$ref\":\"#/definitions/contact\"},\"uniqueItems\":true},"
+      "\"manager\":{\"oneOf\":[{\"$ref\":\"#/definitions/person\"},"
+      "{\"type\":\"null\"}]}}},"
+      "\"company\":{\"type\":\"object\",\"required\":[\"name\",\"hq\"],"
+      "\"properties\":{\"name\":{\"type\":\"string\"},"
+      "\"hq\":{\"$ref\":\"#/definitions/address\"},"
+      "\"sites\":{\"type\":\"array\",\"items\":"
+      "{\"$ref\":\"#/definitions/address\"}},"
+      "\"employees\":{\"type\":\"array\",\"items\":"
+      "{\"$ref\":\"#/definitions/person\"}},"
+      "\"ceo\":{\"$ref\":\"#/definitions/person\"}}}},"
+      "\"type\":\"object\",\"required\":[\"_id\",\"company\"],"
+      "\"properties\":{\"_id\":{\"type\":\"string\"},"
+      "\"company\":{\"$ref\":\"#/definitions/company\"},"
+      "\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},"
+      "\"maxItems\":10}}}";
+  static const char zGood[] =
+      "{\"_id\":\"c1\",\"tags\":[\"a\",\"b\"],\"company\":{\"name\":\"Acme\","
+      "\"hq\":{\"city\":\"Paris\",\"zip\":\"75001\",\"geo\":{\"lat\":48.86,"
+      "\"lng\":2.35}},\"sites\":[{\"city\":\"Lyon\"}],"
+      "\"employees\":[{\"name\":\"Ada\",\"born\":\"1815-12-10\","
+      "\"home\":{\"city\":\"London\",\"geo\":{\"lat\":51.5,\"lng\":-0.12}},"
+      "\"work\":null,\"contacts\":[{\"kind\":\"email\",\"value\":"
+      "\"ada@example.org\"},{\"kind\":\"phone\",\"value\":\"+44 1\"}],"
+      "\"manager\":{\"name\":\"Charles\",\"manager\":null}}]}}";
+  static const struct {
+    const char *zPath; /* JSON pointer of the change, "" for none */
+    const char *zValue;
+    const char *zWant;
+  } aCase[] = {
+      {"", "", "(valid)"},
+      {"/company/employees/0/home/geo/lat", "91",
+       "/company/employees/0/home/geo/lat: maximum: 91 is greater than 90"},
+      {"/company/employees/0/home/geo/alt", "1",
+       "/company/employees/0/home/geo: additionalProperties: property "
+       "\"alt\" is not allowed"},
+      {"/company/hq/zip", "\"7500\"",
+       "/company/hq/zip: pattern: \"7500\" does not match \"^[0-9]{5}$\""},
+      {"/company/employees/0/contacts/0/value", "\"ada\"",
+       "/company/employees/0/contacts/0/value: format: \"ada\" is not a "
+       "valid email"},
+      {"/company/employees/0/contacts/1/kind", "\"fax\"",
+       "/company/employees/0/contacts/1/kind: enum: \"fax\" is not one of "
+       "[\"email\",\"phone\"]"},
+      {"/company/employees/0/work", "{}",
+       "/company/employees/0/work: anyOf: the value matches none of the 2 "
+       "subschemas"},
+      {"/company/employees/0/manager/manager", "{\"name\":1}",
+       "/company/employees/0/manager: oneOf: the value matches none of the "
+       "2 subschemas"},
+      {"/company/employees/0/born", "\"1815-02-30\"",
+       "/company/employees/0/born: format: \"1815-02-30\" is not a valid "
+       "date"},
+      {"/company/sites/0/city", "\"\"",
+       "/company/sites/0/city: minLength: string has 0 characters, at least "
+       "1 required"},
+      {"/company/hq", "null", "/company/hq: type: expected object, got null"},
+  };
+  thr_schema *p = compile_ok(zSchema);
+  size_t k;
+  if (p == NULL) {
+    return;
+  }
+  for (k = 0; k < sizeof(aCase) / sizeof(aCase[0]); k++) {
+    json_error_t err;
+    json_t *pDoc = json_loads(zGood, 0, &err);
+    char *zGot;
+    if (aCase[k].zPath[0]) {
+      /* Set the member named by the pointer's last token. */
+      char *zParent = sqlite3_mprintf("%s", aCase[k].zPath);
+      char *zLast = strrchr(zParent, '/');
+      json_t *pAt = pDoc,
+             *pVal = json_loads(aCase[k].zValue, JSON_DECODE_ANY, &err);
+      char *zTok = zParent + 1;
+      *zLast = 0;
+      while (*zTok && pAt) {
+        char *zEnd = strchr(zTok, '/');
+        if (zEnd) {
+          *zEnd = 0;
+        }
+        pAt = json_is_array(pAt) ? json_array_get(pAt, (size_t)atoi(zTok))
+                                 : json_object_get(pAt, zTok);
+        zTok = zEnd ? zEnd + 1 : zTok + strlen(zTok);
+      }
+      TT_CHECK(pAt != NULL && pVal != NULL);
+      if (json_is_array(pAt)) {
+        json_array_set_new(pAt, (size_t)atoi(zLast + 1), pVal);
+      } else {
+        json_object_set_new(pAt, zLast + 1, pVal);
+      }
+      sqlite3_free(zParent);
+    }
+    zGot = bound_check(p, pDoc, "a realistic schema");
+    TT_STREQ(zGot ? zGot : "(valid)", aCase[k].zWant);
+    sqlite3_free(zGot);
+    json_decref(pDoc);
+  }
+  thr_schema_free(p);
+}
+
+/* With an argument, only the case of that name runs (without the suite):
+** "test_schema test_bound_regex". */
+static const char *zOnly = NULL;
+#define RUN(fn)                                                                \
+  do {                                                                         \
+    if (zOnly == NULL || strcmp(zOnly, #fn) == 0) {                            \
+      TT_RUN(fn);                                                              \
+    }                                                                          \
+  } while (0)
+
+int main(int argc, char **argv) {
+  zOnly = argc > 1 ? argv[1] : NULL;
   oom_install();
-  run_suite();
-  TT_RUN(test_msg_header_examples);
-  TT_RUN(test_msg_pointer);
-  TT_RUN(test_msg_scalars);
-  TT_RUN(test_msg_containers);
-  TT_RUN(test_msg_combinators);
-  TT_RUN(test_msg_order);
-  TT_RUN(test_msg_refs);
-  TT_RUN(test_unique_long);
-  TT_RUN(test_invalid_schemas);
-  TT_RUN(test_schema_json);
-  TT_RUN(test_pattern_unicode);
-  TT_RUN(test_ref_cycle);
-  TT_RUN(test_oom);
-  TT_RUN(test_fuzz);
+  if (zOnly == NULL) {
+    run_suite();
+  }
+  RUN(test_msg_header_examples);
+  RUN(test_msg_pointer);
+  RUN(test_msg_scalars);
+  RUN(test_msg_containers);
+  RUN(test_msg_combinators);
+  RUN(test_msg_order);
+  RUN(test_msg_refs);
+  RUN(test_unique_long);
+  RUN(test_invalid_schemas);
+  RUN(test_schema_json);
+  RUN(test_pattern_unicode);
+  RUN(test_ref_cycle);
+  RUN(test_oom);
+  RUN(test_fuzz);
+  RUN(test_bound_ref_fanout);
+  RUN(test_bound_anyof_not);
+  RUN(test_bound_recursion);
+  RUN(test_bound_regex);
+  RUN(test_bound_unique);
+  RUN(test_bound_scalars);
+  RUN(test_bound_compile_cost);
+  RUN(test_bound_realistic);
+  printf("INFO bounds: slowest call %.1f ms (%s), bound %.0f ms\n", boundWorst,
+         boundWorstWhat, bound_ms());
   return tt_done();
 }
