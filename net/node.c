@@ -224,6 +224,7 @@ static void node_wake_cb(uv_async_t *h) {
   p->pDone = NULL;
   pSrv = p->pSrvQ;
   p->pSrvQ = NULL;
+  p->pSrvQTail = NULL;
   bStop = p->bStop;
   pthread_mutex_unlock(&p->mu);
   while ((r = pDone) != NULL) {
@@ -231,18 +232,9 @@ static void node_wake_cb(uv_async_t *h) {
     thr_client_req_done(p, r);
   }
   while ((s = pSrv) != NULL) {
-    nng_msg *pReq = nng_aio_get_msg(s->aio);
-    nng_msg *pReply;
     pSrv = s->pNext;
-    pReply = thr_server_serve(p, pReq);
-    nng_msg_free(pReq);
-    if (pReply) {
-      s->bSending = 1;
-      nng_aio_set_msg(s->aio, pReply);
-      nng_ctx_send(s->ctx, s->aio);
-    } else {
-      nng_ctx_recv(s->ctx, s->aio);
-    }
+    s->pNext = NULL;
+    thr_server_run(p, s);
   }
   /* Commands in arrival order (the queue is pushed at its head). */
   {
@@ -321,28 +313,17 @@ static void node_main(void *pArg) {
   ** sockets, then the aios are freed.  nng_aio_stop() waits for a callback
   ** under way, and a callback's nng_ctx_recv() on a stopped aio is refused,
   ** so after it no callback of ours runs or starts anything. */
-  if (p->bRep) {
-    for (i = 0; i < NODE_NSRV; i++) {
-      nng_aio_stop(p->aSrv[i].aio); /* NULL: nothing */
-    }
-  }
+  thr_server_stop(p); /* the contexts' aios, and what they hold */
   {
     node_req *r;
-    node_srv *s;
     for (r = p->pLive; r; r = r->pNextLive) {
       nng_aio_stop(r->aio);
     }
-    /* Every request is over: the queues the loop did not get to go, and
-    ** the requests with them (a reply still in its aio is freed). */
+    /* Every request is over: the queue the loop did not get to goes, and
+    ** the requests with it (a reply still in its aio is freed). */
     pthread_mutex_lock(&p->mu);
     p->pDone = NULL;
-    s = p->pSrvQ;
-    p->pSrvQ = NULL;
     pthread_mutex_unlock(&p->mu);
-    for (; s; s = s->pNext) {
-      nng_msg_free(nng_aio_get_msg(s->aio)); /* a request never served */
-      nng_aio_set_msg(s->aio, NULL);
-    }
     while ((r = p->pLive) != NULL) {
       thr_client_req_free(p, r,
                           r->bSent && nng_aio_result(r->aio) == 0
