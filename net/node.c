@@ -31,7 +31,12 @@
 #include <time.h>
 
 #define NODE_TICK_MS 1000
-#define NODE_CLOSE_MS 1500 /* the node's sockets are closed by then */
+/* The node's sockets are closed by then, or left to their threads (nng
+** 1.5.2 can still hang in nng_close: sock.c).  The whole stop is this and a
+** few milliseconds: the loop answers, stores and starts nothing once told
+** to stop, every aio of ours is stopped (no callback waits on a peer), and
+** no other step waits on a peer. */
+#define NODE_CLOSE_MS 1000
 
 enum { CMD_LISTEN = 1, CMD_ADD_PEER, CMD_SYNC, CMD_POKE, CMD_ADDRS, CMD_JOIN };
 
@@ -227,6 +232,22 @@ static void node_wake_cb(uv_async_t *h) {
   p->pSrvQTail = NULL;
   bStop = p->bStop;
   pthread_mutex_unlock(&p->mu);
+  if (bStop) {
+    /* Stopping: nothing more is answered, stored or started, so that the
+    ** stop does not wait on work peers asked for.  The requests and
+    ** replies the queues held are freed by node_main (thr_server_stop and
+    ** the requests still live); nobody waits for a command any more. */
+    p->bStopping = 1; /* pages still being checked are dropped */
+    while ((c = pCmds) != NULL) {
+      pCmds = c->pNext;
+      c->pNext = NULL;
+      thr_node_cmd_finish(p, c);
+    }
+    uv_timer_stop(&p->tick);
+    uv_close((uv_handle_t *)&p->tick, NULL);
+    uv_close((uv_handle_t *)&p->wake, NULL);
+    return;
+  }
   while ((r = pDone) != NULL) {
     pDone = r->pNext;
     thr_client_req_done(p, r);
@@ -249,12 +270,6 @@ static void node_wake_cb(uv_async_t *h) {
       c->pNext = NULL;
       node_run_cmd(p, c);
     }
-  }
-  if (bStop) {
-    p->bStopping = 1; /* pages still being checked are dropped */
-    uv_timer_stop(&p->tick);
-    uv_close((uv_handle_t *)&p->tick, NULL);
-    uv_close((uv_handle_t *)&p->wake, NULL);
   }
 }
 
