@@ -130,11 +130,11 @@ struct node_srv {
   thr_node *pNode;
   nng_ctx ctx;
   nng_aio *aio;
-  int eState;         /* SRV_*: written by the loop, and by the callback
-                      ** only while the loop does not hold it */
-  int rcSend;         /* SRV_SENT: how the send of the reply ended */
-  nng_pipe pipe;      /* the connection its request came from */
-  node_srv *pNext;    /* in the loop's queue, or a connection's parked */
+  int eState;      /* SRV_*: written by the loop, and by the callback
+                   ** only while the loop does not hold it */
+  int rcSend;      /* SRV_SENT: how the send of the reply ended */
+  nng_pipe pipe;   /* the connection its request came from */
+  node_srv *pNext; /* in the loop's queue, or a connection's parked */
 };
 
 /* A connection that has requests held by contexts (server.c): how many are
