@@ -39,10 +39,15 @@
 **   - the socket accepts at most NODE_MAXCONN connections at once (more
 **     are closed as they come: sock.c), so that descriptors stay bounded.
 **
-** The cost of an attack: NODE_NSRV contexts held for NODE_SEND_MS at most,
-** then the attacker must connect again; the replies it holds meanwhile are
-** at most NODE_CONN_REQS + 1 per connection (the test has 8 connections:
-** about 24 replies of 1 MiB).
+** The cost of an attack: a connection that stops reading holds contexts
+** for NODE_SEND_MS at most, then must connect again; one that reads its
+** replies slowly (one per NODE_SEND_MS) holds those waiting their turn as
+** long as it goes on, and contexts freed go to the connections with a
+** request in the order those arrived, so others are still served, more
+** slowly.  Replies held meanwhile: at most NODE_CONN_REQS + 1 per
+** connection (test_unread.py has 8 connections: about 24 of 1 MiB), and
+** NODE_NSRV in all in contexts.  Known limit: a peer holding NODE_MAXCONN
+** idle connections keeps new peers out (those connected stay served).
 */
 
 #include "thr_net.h"
