@@ -31,7 +31,12 @@
 #include <time.h>
 
 #define NODE_TICK_MS 1000
-#define NODE_CLOSE_MS 1500 /* the node's sockets are closed by then */
+/* The node's sockets are closed by then, or left to their threads (nng
+** 1.5.2 can still hang in nng_close: sock.c).  The whole stop is this and a
+** few milliseconds: the loop answers, stores and starts nothing once told
+** to stop, every aio of ours is stopped (no callback waits on a peer), and
+** no other step waits on a peer. */
+#define NODE_CLOSE_MS 1000
 
 enum { CMD_LISTEN = 1, CMD_ADD_PEER, CMD_SYNC, CMD_POKE, CMD_ADDRS, CMD_JOIN };
 
@@ -224,25 +229,33 @@ static void node_wake_cb(uv_async_t *h) {
   p->pDone = NULL;
   pSrv = p->pSrvQ;
   p->pSrvQ = NULL;
+  p->pSrvQTail = NULL;
   bStop = p->bStop;
   pthread_mutex_unlock(&p->mu);
+  if (bStop) {
+    /* Stopping: nothing more is answered, stored or started, so that the
+    ** stop does not wait on work peers asked for.  The requests and
+    ** replies the queues held are freed by node_main (thr_server_stop and
+    ** the requests still live); nobody waits for a command any more. */
+    p->bStopping = 1; /* pages still being checked are dropped */
+    while ((c = pCmds) != NULL) {
+      pCmds = c->pNext;
+      c->pNext = NULL;
+      thr_node_cmd_finish(p, c);
+    }
+    uv_timer_stop(&p->tick);
+    uv_close((uv_handle_t *)&p->tick, NULL);
+    uv_close((uv_handle_t *)&p->wake, NULL);
+    return;
+  }
   while ((r = pDone) != NULL) {
     pDone = r->pNext;
     thr_client_req_done(p, r);
   }
   while ((s = pSrv) != NULL) {
-    nng_msg *pReq = nng_aio_get_msg(s->aio);
-    nng_msg *pReply;
     pSrv = s->pNext;
-    pReply = thr_server_serve(p, pReq);
-    nng_msg_free(pReq);
-    if (pReply) {
-      s->bSending = 1;
-      nng_aio_set_msg(s->aio, pReply);
-      nng_ctx_send(s->ctx, s->aio);
-    } else {
-      nng_ctx_recv(s->ctx, s->aio);
-    }
+    s->pNext = NULL;
+    thr_server_run(p, s);
   }
   /* Commands in arrival order (the queue is pushed at its head). */
   {
@@ -257,12 +270,6 @@ static void node_wake_cb(uv_async_t *h) {
       c->pNext = NULL;
       node_run_cmd(p, c);
     }
-  }
-  if (bStop) {
-    p->bStopping = 1; /* pages still being checked are dropped */
-    uv_timer_stop(&p->tick);
-    uv_close((uv_handle_t *)&p->tick, NULL);
-    uv_close((uv_handle_t *)&p->wake, NULL);
   }
 }
 
@@ -323,28 +330,17 @@ static void node_main(void *pArg) {
   ** sockets, then the aios are freed.  nng_aio_stop() waits for a callback
   ** under way, and a callback's nng_ctx_recv() on a stopped aio is refused,
   ** so after it no callback of ours runs or starts anything. */
-  if (p->bRep) {
-    for (i = 0; i < NODE_NSRV; i++) {
-      nng_aio_stop(p->aSrv[i].aio); /* NULL: nothing */
-    }
-  }
+  thr_server_stop(p); /* the contexts' aios, and what they hold */
   {
     node_req *r;
-    node_srv *s;
     for (r = p->pLive; r; r = r->pNextLive) {
       nng_aio_stop(r->aio);
     }
-    /* Every request is over: the queues the loop did not get to go, and
-    ** the requests with them (a reply still in its aio is freed). */
+    /* Every request is over: the queue the loop did not get to goes, and
+    ** the requests with it (a reply still in its aio is freed). */
     pthread_mutex_lock(&p->mu);
     p->pDone = NULL;
-    s = p->pSrvQ;
-    p->pSrvQ = NULL;
     pthread_mutex_unlock(&p->mu);
-    for (; s; s = s->pNext) {
-      nng_msg_free(nng_aio_get_msg(s->aio)); /* a request never served */
-      nng_aio_set_msg(s->aio, NULL);
-    }
     while ((r = p->pLive) != NULL) {
       thr_client_req_free(p, r,
                           r->bSent && nng_aio_result(r->aio) == 0

@@ -5,17 +5,62 @@
 ** nothing else (THE PROTOCOL, at the top of wire.c).
 **
 ** Limits here: a request over NODE_MAXMSG is counted as "oversized" and its
-** connection ended (the transport drops what is over twice that); NODE_NSRV
-** requests served at once; at most 16 addresses learned per request and 64
-** sent per heads reply; a pull served is at most NODE_PAGE_RECS records, a
-** "cids" reply NODE_CIDS CIDs.
+** connection ended (the transport drops what is over twice that); at most
+** 16 addresses learned per request and 64 sent per heads reply; a pull
+** served is at most NODE_PAGE_RECS records, a "cids" reply NODE_CIDS CIDs;
+** and, against peers that ask without reading the answers (below),
+** NODE_NSRV contexts, NODE_CONN_REQS requests answered at once per
+** connection, NODE_SEND_MS per reply, NODE_MAXCONN connections.
+**
+** Serving connections fairly.
+**
+** A context of the rep socket holds one request from its arrival until its
+** reply is handed to the connection, and nng hands a connection one reply
+** at a time: a reply waits in its context while the one before it on the
+** same connection is being written.  A peer that asks without reading the
+** answers (its TCP window full) would thus keep every context it got, and
+** each with a reply of up to a megabyte (a "part"), until nobody else is
+** served.  So:
+**
+**   - a connection has at most NODE_CONN_REQS requests being answered (a
+**     reply made, not yet handed over); its other requests wait, in the
+**     contexts that received them, with no reply made, until one of those
+**     is handed over.  Honest peers overlap a few requests on a connection
+**     (NODE_AHEAD pages of a pull, in client.c, and one request per log
+**     and thread): they wait a loop turn, no more.  Replies in memory:
+**     NODE_CONN_REQS per connection in contexts, one in nng's pipe;
+**   - a reply not handed to its connection within NODE_SEND_MS (the
+**     connection did not take the one before it) ends the connection: its
+**     contexts, the waiting ones with them, go back to receiving, and its
+**     replies are freed.  No context is held longer by a peer;
+**   - contexts take requests from the connections that have one in the
+**     order they arrived (nng's rep0), and the loop serves them in the
+**     order they were received;
+**   - the socket accepts at most NODE_MAXCONN connections at once (more
+**     are closed as they come: sock.c), so that descriptors stay bounded.
+**
+** The cost of an attack: a connection that stops reading holds contexts
+** for NODE_SEND_MS at most, then must connect again; one that reads its
+** replies slowly (one per NODE_SEND_MS) holds those waiting their turn as
+** long as it goes on, and contexts freed go to the connections with a
+** request in the order those arrived, so others are still served, more
+** slowly.  Replies held meanwhile: at most NODE_CONN_REQS + 1 per
+** connection (test_unread.py has 8 connections: about 24 of 1 MiB), and
+** NODE_NSRV in all in contexts.  Known limit: a peer holding NODE_MAXCONN
+** idle connections keeps new peers out (those connected stay served).
 */
 
 #include "thr_net.h"
 
+#include <errno.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <sodium.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#define NODE_CONN_REQS 2  /* requests answered at once per connection */
+#define NODE_SEND_MS 2000 /* a reply waits this long for its connection */
+#define NODE_MAXCONN 128  /* connections accepted at once */
 
 static int cbor_text_is(thr_cbor *pItem, const char *z) {
   size_t n = 0;
@@ -23,33 +68,178 @@ static int cbor_text_is(thr_cbor *pItem, const char *z) {
   return zGot && n == strlen(z) && memcmp(zGot, z, n) == 0;
 }
 
+/* nng's callback of a context: a request received, or a reply handed over
+** (or not).  It only queues the context for the loop (thr_server_run); on
+** the way out (ECLOSED, ECANCELED: the node stops) it does nothing more. */
 static void node_srv_cb(void *pArg) {
   node_srv *s = pArg;
   thr_node *p = s->pNode;
   int rc = nng_aio_result(s->aio);
-  if (s->bSending) {
-    s->bSending = 0;
+  if (s->eState == SRV_SENDING) {
     if (rc != 0) {
-      nng_msg_free(nng_aio_get_msg(s->aio));
+      nng_msg_free(nng_aio_get_msg(s->aio)); /* not sent: still ours */
+      nng_aio_set_msg(s->aio, NULL);
     }
-    if (rc == NNG_ECLOSED) {
+    if (rc == NNG_ECLOSED || rc == NNG_ECANCELED) {
       return;
     }
-    nng_ctx_recv(s->ctx, s->aio);
-    return;
-  }
-  if (rc == NNG_ECLOSED || rc == NNG_ECANCELED) {
-    return;
-  }
-  if (rc != 0) {
-    nng_ctx_recv(s->ctx, s->aio);
-    return;
+    s->rcSend = rc;
+    s->eState = SRV_SENT;
+  } else {
+    if (rc == NNG_ECLOSED || rc == NNG_ECANCELED) {
+      return;
+    }
+    if (rc != 0) {
+      nng_ctx_recv(s->ctx, s->aio);
+      return;
+    }
+    s->eState = SRV_QUEUED;
   }
   pthread_mutex_lock(&p->mu);
-  s->pNext = p->pSrvQ;
-  p->pSrvQ = s;
+  s->pNext = NULL;
+  if (p->pSrvQTail) {
+    p->pSrvQTail->pNext = s;
+  } else {
+    p->pSrvQ = s;
+  }
+  p->pSrvQTail = s;
   pthread_mutex_unlock(&p->mu);
   uv_async_send(&p->wake);
+}
+
+/* Context s receives the next request. */
+static void srv_recv(node_srv *s) {
+  s->eState = SRV_RECV;
+  nng_aio_set_timeout(s->aio, NNG_DURATION_INFINITE);
+  nng_ctx_recv(s->ctx, s->aio);
+}
+
+/* The slot of connection iPipe; with bNew, one taken for it if it has
+** none (there is always one: each slot in use holds a context). */
+static node_conn *srv_conn(thr_node *p, uint32_t iPipe, int bNew) {
+  node_conn *pFree = NULL;
+  int i;
+  for (i = 0; i < NODE_NSRV; i++) {
+    if (p->aConn[i].iPipe == iPipe) {
+      return &p->aConn[i];
+    }
+    if (pFree == NULL && p->aConn[i].iPipe == 0) {
+      pFree = &p->aConn[i];
+    }
+  }
+  if (bNew && pFree) {
+    memset(pFree, 0, sizeof(*pFree));
+    pFree->iPipe = iPipe;
+  }
+  return bNew ? pFree : NULL;
+}
+
+/* Answer the request of context s, a request of connection c. */
+static void srv_serve(thr_node *p, node_conn *c, node_srv *s) {
+  nng_msg *pReq = nng_aio_get_msg(s->aio);
+  nng_msg *pReply;
+  nng_aio_set_msg(s->aio, NULL);
+  c->nService++;
+  pReply = thr_server_serve(p, pReq);
+  nng_msg_free(pReq);
+  if (pReply) {
+    s->eState = SRV_SENDING;
+    nng_aio_set_timeout(s->aio, NODE_SEND_MS);
+    nng_aio_set_msg(s->aio, pReply);
+    nng_ctx_send(s->ctx, s->aio);
+  } else {
+    c->nService--; /* no answer (the connection was ended) */
+    srv_recv(s);
+  }
+}
+
+/* Serve the waiting requests of c while it has room; free its slot when
+** it holds no context any more. */
+static void srv_conn_next(thr_node *p, node_conn *c) {
+  node_srv *s;
+  while (c->nService < NODE_CONN_REQS && (s = c->pParked) != NULL) {
+    c->pParked = s->pNext;
+    s->pNext = NULL;
+    srv_serve(p, c, s);
+  }
+  if (c->nService == 0 && c->pParked == NULL) {
+    c->iPipe = 0;
+  }
+}
+
+/* Loop: a context the callback queued: a request to answer (or to wait
+** for its turn), or a reply handed over, or not within NODE_SEND_MS. */
+void thr_server_run(thr_node *p, node_srv *s) {
+  node_conn *c;
+  if (s->eState == SRV_SENT) {
+    c = srv_conn(p, (uint32_t)nng_pipe_id(s->pipe), 0);
+    if (c) {
+      c->nService--;
+    }
+    if (s->rcSend == NNG_ETIMEDOUT) {
+      /* The connection does not read its replies: end it, and drop the
+      ** requests it has waiting (their replies could not go either). */
+      thr_sock_pipe_end(s->pipe);
+      while (c && c->pParked) {
+        node_srv *w = c->pParked;
+        c->pParked = w->pNext;
+        w->pNext = NULL;
+        nng_msg_free(nng_aio_get_msg(w->aio));
+        nng_aio_set_msg(w->aio, NULL);
+        srv_recv(w);
+      }
+    }
+    srv_recv(s);
+    if (c) {
+      srv_conn_next(p, c);
+    }
+    return;
+  }
+  s->pipe = nng_msg_get_pipe(nng_aio_get_msg(s->aio));
+  c = srv_conn(p, (uint32_t)nng_pipe_id(s->pipe), 1);
+  if (c && c->nService >= NODE_CONN_REQS) {
+    node_srv **pp = &c->pParked; /* its turn comes (srv_conn_next) */
+    while (*pp) {
+      pp = &(*pp)->pNext;
+    }
+    s->eState = SRV_PARKED;
+    s->pNext = NULL;
+    *pp = s;
+    return;
+  }
+  if (c == NULL) { /* cannot be: a slot per context */
+    nng_msg_free(nng_aio_get_msg(s->aio));
+    nng_aio_set_msg(s->aio, NULL);
+    srv_recv(s);
+    return;
+  }
+  srv_serve(p, c, s);
+  srv_conn_next(p, c);
+}
+
+/* The node stops: no callback of a context runs any more (their aios are
+** stopped).  Free what the contexts still hold: requests queued or
+** waiting, replies not handed over. */
+void thr_server_stop(thr_node *p) {
+  int i;
+  if (!p->bRep) {
+    return;
+  }
+  for (i = 0; i < NODE_NSRV; i++) {
+    nng_aio_stop(p->aSrv[i].aio); /* NULL: nothing */
+  }
+  pthread_mutex_lock(&p->mu);
+  p->pSrvQ = NULL;
+  p->pSrvQTail = NULL;
+  pthread_mutex_unlock(&p->mu);
+  for (i = 0; i < NODE_NSRV; i++) {
+    if (p->aSrv[i].aio) {
+      nng_msg_free(nng_aio_get_msg(p->aSrv[i].aio));
+      nng_aio_set_msg(p->aSrv[i].aio, NULL);
+    }
+    p->aConn[i].iPipe = 0;
+    p->aConn[i].pParked = NULL;
+  }
 }
 
 /* Serve a push: a page of records, or a piece of a large record.  A sender
@@ -358,12 +548,23 @@ int thr_server_listen(thr_node *p, const char *zUrl, char **pzErr) {
       return SQLITE_OK;
     }
   }
+  if (strncmp(zUrl, "ipc://", 6) == 0) {
+    /* nng's ipc listener removes what is at its path: a stale one when the
+    ** bind fails (it connects to it, is refused, unlinks it), its own when
+    ** it closes.  Only a socket may be there. */
+    struct stat st;
+    if (lstat(zUrl + 6, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+      *pzErr = sqlite3_mprintf("%s exists and is not a socket", zUrl + 6);
+      return SQLITE_ERROR;
+    }
+  }
   if (!p->bRep) {
     if ((rv = nng_rep0_open(&p->rep)) != 0) {
       *pzErr = sqlite3_mprintf("cannot open a socket: %s", nng_strerror(rv));
       return SQLITE_ERROR;
     }
     thr_sock_track(p->rep);
+    thr_sock_limit(p->rep, NODE_MAXCONN);
     nng_socket_set_size(p->rep, NNG_OPT_RECVMAXSZ, 2 * NODE_MAXMSG);
     p->bRep = 1;
     for (i = 0; i < NODE_NSRV; i++) {
@@ -374,7 +575,7 @@ int thr_server_listen(thr_node *p, const char *zUrl, char **pzErr) {
         *pzErr = sqlite3_mprintf("out of memory");
         return SQLITE_NOMEM;
       }
-      nng_ctx_recv(s->ctx, s->aio);
+      srv_recv(s);
     }
   }
   if ((rv = nng_listen(p->rep, zUrl, NULL, 0)) != 0) {

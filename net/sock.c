@@ -58,9 +58,41 @@ static pthread_mutex_t gPipeMu = PTHREAD_MUTEX_INITIALIZER;
 static node_pipe_ent *gaPipe;
 static int gnPipe, gnPipeAlloc;
 
+/* Sockets with a cap on their connections (thr_sock_limit), under gPipeMu.
+** A process has a rep socket per node: 16 nodes with a cap at most. */
+#define NODE_NLIMIT 16
+static struct {
+  int iSock;
+  int nMax;
+} gaLimit[NODE_NLIMIT];
+
+/* The cap of socket iSock, or 0; gPipeMu held. */
+static int node_limit_of(int iSock) {
+  int i;
+  for (i = 0; i < NODE_NLIMIT; i++) {
+    if (gaLimit[i].nMax > 0 && gaLimit[i].iSock == iSock) {
+      return gaLimit[i].nMax;
+    }
+  }
+  return 0;
+}
+
 static void node_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *pArg) {
   int iSock = (int)(intptr_t)pArg, i;
   pthread_mutex_lock(&gPipeMu);
+  if (ev == NNG_PIPE_EV_ADD_PRE && (i = node_limit_of(iSock)) > 0) {
+    int n = 0, k;
+    for (k = 0; k < gnPipe; k++) {
+      n += gaPipe[k].iSock == iSock;
+    }
+    if (n >= i) {
+      /* Over the cap: closed before nng starts it (nothing is read from
+      ** it yet, so no receive can be lost), and never counted. */
+      pthread_mutex_unlock(&gPipeMu);
+      nng_pipe_close(pipe);
+      return;
+    }
+  }
   if (ev == NNG_PIPE_EV_ADD_PRE) {
     if (gnPipe == gnPipeAlloc) {
       int nNew = gnPipeAlloc ? 2 * gnPipeAlloc : 16;
@@ -91,6 +123,23 @@ void thr_sock_track(nng_socket sock) {
   void *pArg = (void *)(intptr_t)nng_socket_id(sock);
   nng_pipe_notify(sock, NNG_PIPE_EV_ADD_PRE, node_pipe_cb, pArg);
   nng_pipe_notify(sock, NNG_PIPE_EV_REM_POST, node_pipe_cb, pArg);
+}
+
+/* Accept at most nMax connections on sock at once (they count from their
+** ADD_PRE event to their REM_POST: a connection being reaped still holds
+** its descriptor); the ones over it are closed as they come.  The cap goes
+** when the socket is closed (thr_sock_close). */
+void thr_sock_limit(nng_socket sock, int nMax) {
+  int i;
+  pthread_mutex_lock(&gPipeMu);
+  for (i = 0; i < NODE_NLIMIT; i++) {
+    if (gaLimit[i].nMax == 0) {
+      gaLimit[i].iSock = nng_socket_id(sock);
+      gaLimit[i].nMax = nMax;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&gPipeMu);
 }
 
 /* Is the address of /proc/net/tcp{,6} (hex words as the kernel prints
@@ -292,7 +341,14 @@ node_closer *thr_sock_close(nng_socket sock, int bWait) {
   node_closer *c = malloc(sizeof(*c));
   pthread_t th;
   pthread_attr_t attr;
-  int rc = -1;
+  int rc = -1, i;
+  pthread_mutex_lock(&gPipeMu);
+  for (i = 0; i < NODE_NLIMIT; i++) {
+    if (gaLimit[i].nMax > 0 && gaLimit[i].iSock == nng_socket_id(sock)) {
+      gaLimit[i].nMax = 0; /* its pipes only go from now on */
+    }
+  }
+  pthread_mutex_unlock(&gPipeMu);
   if (c) {
     memset(c, 0, sizeof(*c));
     c->sock = sock;

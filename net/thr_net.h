@@ -69,7 +69,7 @@ int thr_node_addrs(thr_node *p, char ***pazAddr, int *pnAddr);
 
 #define NODE_MAXMSG (4 * 1024 * 1024) /* bytes per message, both ways */
 #define NODE_PAGE_RECS 2000
-#define NODE_NSRV 4   /* requests served at once */
+#define NODE_NSRV 32  /* contexts of the rep socket (server.c) */
 #define NODE_CIDS 512 /* CIDs per "cids" reply (19 KB) */
 #define NODE_SEEN 64  /* forks remembered, so each is counted once */
 
@@ -123,13 +123,27 @@ struct node_req {
   node_req *pNextLive;  /* in thr_node.pLive */
 };
 
-/* One of the rep contexts that serve requests. */
+/* One of the rep contexts that serve requests (server.c has its states). */
+enum { SRV_RECV = 0, SRV_QUEUED, SRV_PARKED, SRV_SENDING, SRV_SENT };
+
 struct node_srv {
   thr_node *pNode;
   nng_ctx ctx;
   nng_aio *aio;
-  int bSending;
-  node_srv *pNext; /* in the loop's queue */
+  int eState;      /* SRV_*: written by the loop, and by the callback
+                   ** only while the loop does not hold it */
+  int rcSend;      /* SRV_SENT: how the send of the reply ended */
+  nng_pipe pipe;   /* the connection its request came from */
+  node_srv *pNext; /* in the loop's queue, or a connection's parked */
+};
+
+/* A connection that has requests held by contexts (server.c): how many are
+** being answered, and the ones waiting for their turn, oldest first. */
+typedef struct node_conn node_conn;
+struct node_conn {
+  uint32_t iPipe; /* nng_pipe_id() of the connection; 0: a free slot */
+  int nService;
+  node_srv *pParked;
 };
 
 /* A fork this node has counted: the log, the counter where the branches
@@ -175,7 +189,8 @@ struct thr_node {
   pthread_cond_t cv;
   node_cmd *pCmds;
   node_req *pDone;
-  node_srv *pSrvQ;
+  node_srv *pSrvQ; /* contexts for the loop, oldest first */
+  node_srv *pSrvQTail;
   int bStop;
   int bStarted;
   int rcStart;
@@ -188,6 +203,7 @@ struct thr_node {
   nng_socket rep;
   int bRep;
   node_srv aSrv[NODE_NSRV];
+  node_conn aConn[NODE_NSRV]; /* each holds at least one context */
   char **azListen;
   int nListen;
   node_peer *pPeers;
@@ -283,6 +299,7 @@ void thr_peers_bad(thr_node *p, node_thr *t, node_peer *pPeer,
 */
 
 void thr_sock_track(nng_socket sock);
+void thr_sock_limit(nng_socket sock, int nMax);
 void thr_sock_pipe_end(nng_pipe pipe);
 node_closer *thr_sock_close(nng_socket sock, int bWait);
 int thr_sock_closer_wait(node_closer *c, const struct timespec *until);
@@ -348,6 +365,8 @@ sqlite3_int64 thr_forks_pushed(thr_node *p, node_thr *t,
 */
 
 nng_msg *thr_server_serve(thr_node *p, nng_msg *pReq);
+void thr_server_run(thr_node *p, node_srv *s);
+void thr_server_stop(thr_node *p);
 int thr_server_listen(thr_node *p, const char *zUrl, char **pzErr);
 
 #endif /* THR_NET_H */
