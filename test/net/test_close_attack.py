@@ -26,10 +26,10 @@ import time
 
 import evil
 from member import SCHEMA, Raw, ids
-from netlib import Peer, addr, check, done, wait_for
+from netlib import Peer, SLOW, addr, check, done, wait_for
 
 ROUNDS = int(os.environ.get("CLOSE_ATTACK_ROUNDS", "20"))
-LIMIT = 2.0
+LIMIT = 2.0 * SLOW
 MiB = 1 << 20
 
 # --- the setting: A with a large record, K joined, a follower's key ----------
