@@ -125,6 +125,7 @@ for k in range(3):
     most = max(most, nfd(pid_a))
     time.sleep(1)
 check("A's descriptors stay under 256", most < 256, most)
+print("INFO A's descriptors: %d before, at most %d with the poison" % (fd0, most))
 b.q("SELECT threads_sync('t')")
 check("none reaches B through discovery", held(b) == 0, held(b))
 b.q("INSERT INTO item(_id, body) VALUES ('b1', 'small')")
