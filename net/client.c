@@ -73,8 +73,8 @@ node_req *thr_client_send(thr_node *p, node_peer *pPeer, node_thr *t, int eOp,
                           size_t iOff, thr_cw *w, node_cmd *pCmd) {
   node_req *r;
   nng_msg *pMsg;
-  if (w->rc != SQLITE_OK) {
-    return NULL;
+  if (w->rc != SQLITE_OK || !pPeer->bOpen) {
+    return NULL; /* a dropped peer's socket only waits to close */
   }
   pMsg = thr_wire_seal(t, w->a, w->n);
   r = sqlite3_malloc64(sizeof(*r));

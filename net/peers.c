@@ -357,23 +357,29 @@ node_peer *thr_peers_for_round(thr_node *p, const char *zAddr, int bLearned,
   return pPeer;
 }
 
-/* Drop a peer: its socket closes (in-flight requests then complete with an
-** error); the struct waits in p->pDead until no request names it. */
+/* Drop a peer: its requests in flight are cancelled (they complete with an
+** error), and it waits in p->pDead until no request names it; then its
+** socket closes and it is freed (thr_peers_unref).  The socket outlives
+** the requests' contexts, in the order nng documents: nng 1.5.2 can crash
+** in nng_ctx_close() on a context whose socket is being closed meanwhile. */
 static void node_peer_drop(thr_node *p, node_peer *pPeer) {
   node_peer **pp;
+  node_req *r;
   for (pp = &p->pPeers; *pp != pPeer; pp = &(*pp)->pNext) {
     if (*pp == NULL) {
       return; /* dropped already (by another reply in flight) */
     }
   }
   *pp = pPeer->pNext;
-  thr_sock_close(pPeer->sock, 0);
   pPeer->bOpen = 0;
   pPeer->pNext = p->pDead;
   p->pDead = pPeer;
-  if (pPeer->nReq == 0) {
-    thr_peers_unref(p, pPeer);
+  for (r = p->pLive; r; r = r->pNextLive) {
+    if (r->pPeer == pPeer) {
+      nng_aio_cancel(r->aio); /* done already: nothing */
+    }
   }
+  thr_peers_unref(p, pPeer);
 }
 
 /* A round over every thread ended: close the sockets no row named (their
@@ -419,7 +425,8 @@ void thr_peers_failed(thr_node *p, node_peer *pPeer) {
   }
 }
 
-/* Free pPeer if it was dropped and no request names it any more. */
+/* Close pPeer's socket and free it if it was dropped and no request names
+** it any more. */
 void thr_peers_unref(thr_node *p, node_peer *pPeer) {
   node_peer **pp;
   if (pPeer->bOpen || pPeer->nReq > 0) {
@@ -428,6 +435,7 @@ void thr_peers_unref(thr_node *p, node_peer *pPeer) {
   for (pp = &p->pDead; *pp; pp = &(*pp)->pNext) {
     if (*pp == pPeer) {
       *pp = pPeer->pNext;
+      thr_sock_close(pPeer->sock, 0);
       /* Pieces of a large record from it would never be finished. */
       thr_part_drop_from(&p->parts, (sqlite3_uint64)(uintptr_t)pPeer);
       sqlite3_free(pPeer->zAddr);
