@@ -35,10 +35,18 @@
 **       which is what keeps appends close to signing speed.
 **
 **   _threads_peer(tid, addr TEXT, peer BLOB, last_contact INTEGER, sent,
-**                 recv, rejected, last_error TEXT, PRIMARY KEY(tid, addr))
+**                 recv, rejected, last_error TEXT, learned INTEGER,
+**                 via BLOB, tries INTEGER, tried INTEGER, added INTEGER,
+**                 PRIMARY KEY(tid, addr))
 **       the sync node's peer addresses per thread (from invites and
 **       discovery), the log key each announced, and its counters
-**       (threads_peers shows them).
+**       (threads_peers shows them).  learned = 0 for an address the user
+**       gave (an invite's, or a row written by hand), 1 for one learned
+**       from a peer, via naming the peer that announced it; tries counts
+**       the failed dials since its last answer (tried: the last, unix
+**       ms), added when it was learned.  net/peers.c has the rules that
+**       use them.  A file from before these five columns gains them when a
+**       connection sets the tables up (its rows count as given).
 **   _threads_reject(tid, reason TEXT, n, PRIMARY KEY(tid, reason))
 **       records refused from peers, counted by the check that failed
 **       (threads_rejects).
@@ -176,6 +184,8 @@ static const char zSchema[] =
     "  addr TEXT NOT NULL, peer BLOB, last_contact INTEGER,"
     "  sent INTEGER NOT NULL DEFAULT 0, recv INTEGER NOT NULL DEFAULT 0,"
     "  rejected INTEGER NOT NULL DEFAULT 0, last_error TEXT,"
+    "  learned INTEGER NOT NULL DEFAULT 0, via BLOB,"
+    "  tries INTEGER NOT NULL DEFAULT 0, tried INTEGER, added INTEGER,"
     "  PRIMARY KEY(tid, addr)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS _threads_reject(tid INTEGER NOT NULL,"
     "  reason TEXT NOT NULL, n INTEGER NOT NULL,"
@@ -540,6 +550,49 @@ static int store_end(thr_store *p, int rc) {
   return rc;
 }
 
+/* Columns added to a table of zSchema after files were written without
+** them: each is added (ALTER TABLE ... ADD COLUMN, in place) to a file that
+** lacks it.  The defaults make old rows read as they did before. */
+static const struct {
+  const char *zTab, *zCol, *zDecl;
+} aStoreCol[] = {
+    {"_threads_peer", "learned", "INTEGER NOT NULL DEFAULT 0"},
+    {"_threads_peer", "via", "BLOB"},
+    {"_threads_peer", "tries", "INTEGER NOT NULL DEFAULT 0"},
+    {"_threads_peer", "tried", "INTEGER"},
+    {"_threads_peer", "added", "INTEGER"},
+};
+
+static int store_add_columns(thr_store *p) {
+  int rc = SQLITE_OK;
+  size_t i;
+  for (i = 0; rc == SQLITE_OK && i < sizeof(aStoreCol) / sizeof(aStoreCol[0]);
+       i++) {
+    sqlite3_stmt *pStmt = NULL;
+    int bHas = 0;
+    rc = sqlite3_prepare_v2(p->db,
+                            "SELECT 1 FROM pragma_table_info(?1, 'main')"
+                            " WHERE name = ?2",
+                            -1, &pStmt, NULL);
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_text(pStmt, 1, aStoreCol[i].zTab, -1, SQLITE_STATIC);
+      sqlite3_bind_text(pStmt, 2, aStoreCol[i].zCol, -1, SQLITE_STATIC);
+      rc = sqlite3_step(pStmt);
+      bHas = rc == SQLITE_ROW;
+      rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    sqlite3_finalize(pStmt);
+    if (rc == SQLITE_OK && !bHas) {
+      char *zSql = sqlite3_mprintf("ALTER TABLE main.%s ADD COLUMN %s %s",
+                                   aStoreCol[i].zTab, aStoreCol[i].zCol,
+                                   aStoreCol[i].zDecl);
+      rc = zSql ? sqlite3_exec(p->db, zSql, NULL, NULL, NULL) : SQLITE_NOMEM;
+      sqlite3_free(zSql);
+    }
+  }
+  return rc;
+}
+
 /* Create the internal tables if this file has none.  Runs in the caller's
 ** savepoint. */
 static int store_setup(thr_store *p, char **pzErr) {
@@ -550,6 +603,9 @@ static int store_setup(thr_store *p, char **pzErr) {
     return SQLITE_OK;
   }
   rc = sqlite3_exec(p->db, zSchema, NULL, NULL, NULL);
+  if (rc == SQLITE_OK) {
+    rc = store_add_columns(p);
+  }
   if (rc != SQLITE_OK) {
     *pzErr = sqlite3_mprintf("cannot set up the threads tables: %s",
                              sqlite3_errmsg(p->db));

@@ -6,9 +6,10 @@
 ** records pulled and pushed in pieces, and the replies, each handed to the
 ** step it answers (thr_client_req_done).
 **
-** Limits here: NODE_REQ_MS (a request without an answer by then fails),
-** NODE_AHEAD (pages pulled ahead of the one being stored), one chain per log
-** (pulls, from any peer) or per log and peer (pushes).
+** Limits here: NODE_AHEAD (pages pulled ahead of the one being stored), one
+** chain per log (pulls, from any peer) or per log and peer (pushes).  Shared
+** (thr_net.h): NODE_REQ_MS, a request without an answer by then fails; on a
+** socket still dialing, sooner (thr_peers_timeout, peers.c).
 */
 
 #include "thr_net.h"
@@ -16,8 +17,7 @@
 #include <sodium.h>
 #include <string.h>
 
-#define NODE_REQ_MS 10000 /* a request without an answer by then fails */
-#define NODE_AHEAD 2      /* pages pulled ahead of the one being stored */
+#define NODE_AHEAD 2 /* pages pulled ahead of the one being stored */
 
 /* A page of pulled records on its way to storage.  Its records' checks
 ** that need no database (thr_sync_check: signatures, CIDs, decryption) run
@@ -73,8 +73,8 @@ node_req *thr_client_send(thr_node *p, node_peer *pPeer, node_thr *t, int eOp,
                           size_t iOff, thr_cw *w, node_cmd *pCmd) {
   node_req *r;
   nng_msg *pMsg;
-  if (w->rc != SQLITE_OK) {
-    return NULL;
+  if (w->rc != SQLITE_OK || !pPeer->bOpen) {
+    return NULL; /* a dropped peer's socket only waits to close */
   }
   pMsg = thr_wire_seal(t, w->a, w->n);
   r = sqlite3_malloc64(sizeof(*r));
@@ -110,7 +110,8 @@ node_req *thr_client_send(thr_node *p, node_peer *pPeer, node_thr *t, int eOp,
     p->pChains = r;
   }
   p->nInFlight++;
-  nng_aio_set_timeout(r->aio, NODE_REQ_MS);
+  pPeer->nReq++;
+  nng_aio_set_timeout(r->aio, thr_peers_timeout(pPeer));
   nng_aio_set_msg(r->aio, pMsg);
   nng_ctx_send(r->ctx, r->aio);
   return r;
@@ -580,6 +581,8 @@ void thr_client_req_free(thr_node *p, node_req *r, nng_msg *pMsg) {
   }
   nng_ctx_close(r->ctx);
   nng_aio_free(r->aio);
+  r->pPeer->nReq--;
+  thr_peers_unref(p, r->pPeer); /* freed if dropped and no longer named */
   sqlite3_free(r);
 }
 
@@ -601,27 +604,36 @@ void thr_client_req_done(thr_node *p, node_req *r) {
     thr_peers_note(p, t->iThread, pPeer->zAddr, 0, 0,
                    "refused: unreadable reply");
   }
+  if (pIn) {
+    thr_peers_answered(p, pPeer);
+  } else if (t || rcAio != 0) { /* not a reply of a thread we left */
+    thr_peers_failed(p, pPeer);
+  }
   if (t && pIn && r->eOp == OP_HEADS && thr_cbor_get(pIn, "same") == NULL) {
     thr_cbor *pHeads = thr_cbor_get(pIn, "heads");
     thr_cbor *pAddrs = thr_cbor_get(pIn, "addrs");
     thr_head *aMine = NULL, *aTheirs;
     int nMine = 0, nTheirs = 0, i;
-    size_t k, nItem = thr_cbor_array_size(pHeads);
-    for (k = 0; k < thr_cbor_array_size(pAddrs); k++) {
+    size_t k, nItem = thr_cbor_array_size(pHeads), nSelf = 0;
+    const unsigned char *self =
+        thr_cbor_as_bytes(thr_cbor_get(pIn, "self"), &nSelf);
+    if (self && nSelf != 32) {
+      self = NULL;
+    }
+    /* The addresses it relays, announced by it: its log, or the address
+    ** we dialed (peers.c bounds what one announcer adds). */
+    for (k = 0; k < thr_cbor_array_size(pAddrs) && k < NODE_ADDRS; k++) {
       size_t nA = 0;
       const char *zA = thr_cbor_as_text(thr_cbor_array_at(pAddrs, k), &nA);
       if (zA) {
-        thr_peers_remember(p, t->iThread, zA, nA, NULL);
+        thr_peers_learn(p, t->iThread, zA, nA, NULL,
+                        self ? (const void *)self : (const void *)pPeer->zAddr,
+                        self ? 32 : (int)strlen(pPeer->zAddr));
       }
     }
-    {
-      size_t nSelf = 0;
-      const unsigned char *self =
-          thr_cbor_as_bytes(thr_cbor_get(pIn, "self"), &nSelf);
-      if (self && nSelf == 32) {
-        thr_peers_remember(p, t->iThread, pPeer->zAddr, strlen(pPeer->zAddr),
-                           self);
-      }
+    if (self) {
+      thr_peers_learn(p, t->iThread, pPeer->zAddr, strlen(pPeer->zAddr), self,
+                      self, 32);
     }
     thr_peers_note(p, t->iThread, pPeer->zAddr, 0, 0, NULL);
     /* Their heads, the well-formed entries only. */
@@ -698,19 +710,31 @@ void thr_client_req_done(thr_node *p, node_req *r) {
   thr_client_req_free(p, r, pMsg);
 }
 
-/* Start a round with every peer of the thread (or of every thread). */
+/* Start a round with every peer of the thread (or of every thread): heads
+** to each address that has a socket, or is due to be dialed (peers.c
+** decides: given addresses first, then those that answered, then the
+** rest by fewest failed tries).  A sync (pCmd) waits for the heads and what
+** follows them, except from a learned address that is only probed (see
+** DIALING in peers.c): a sync never waits on poison. */
 void thr_client_round(thr_node *p, node_thr *tOnly, node_cmd *pCmd) {
   sqlite3_stmt *pStmt = NULL;
-  if (sqlite3_prepare_v2(p->db, "SELECT tid, addr FROM _threads_peer", -1,
-                         &pStmt, NULL) != SQLITE_OK) {
+  int rc;
+  if (sqlite3_prepare_v2(p->db,
+                         "SELECT tid, addr, learned, tries, tried,"
+                         " last_contact IS NOT NULL"
+                         " FROM _threads_peer ORDER BY learned,"
+                         " last_contact IS NULL, tries, added",
+                         -1, &pStmt, NULL) != SQLITE_OK) {
     return;
   }
-  while (sqlite3_step(pStmt) == SQLITE_ROW) {
+  thr_peers_round_start(p, tOnly == NULL);
+  while ((rc = sqlite3_step(pStmt)) == SQLITE_ROW) {
     sqlite3_int64 iThread = sqlite3_column_int64(pStmt, 0);
     const char *zAddr = (const char *)sqlite3_column_text(pStmt, 1);
+    int bLearned = sqlite3_column_int(pStmt, 2) != 0;
     node_thr *t = NULL;
     node_peer *pPeer;
-    int i;
+    int i, bWait = 0;
     if (tOnly && tOnly->iThread != iThread) {
       continue;
     }
@@ -722,10 +746,16 @@ void thr_client_round(thr_node *p, node_thr *tOnly, node_cmd *pCmd) {
     if (t == NULL || zAddr == NULL || thr_peers_is_own(p, zAddr)) {
       continue;
     }
-    pPeer = thr_peers_get(p, zAddr);
+    pPeer = thr_peers_for_round(
+        p, zAddr, bLearned, sqlite3_column_int(pStmt, 5),
+        sqlite3_column_int(pStmt, 3), sqlite3_column_int64(pStmt, 4),
+        pCmd != NULL, &bWait);
     if (pPeer) {
-      node_send_heads(p, pPeer, t, pCmd);
+      node_send_heads(p, pPeer, t, bWait ? pCmd : NULL);
     }
   }
   sqlite3_finalize(pStmt);
+  if (tOnly == NULL && rc == SQLITE_DONE) {
+    thr_peers_round_end(p); /* sockets of forgotten addresses close */
+  }
 }

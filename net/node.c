@@ -165,7 +165,7 @@ static void node_run_cmd(thr_node *p, node_cmd *c) {
   case CMD_ADD_PEER: {
     node_thr *t = node_cmd_thr(p, c, &zErr);
     if (t) {
-      thr_peers_remember(p, t->iThread, c->zArg, strlen(c->zArg), NULL);
+      thr_peers_give(p, t->iThread, c->zArg);
     }
     break;
   }

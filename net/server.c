@@ -6,11 +6,13 @@
 **
 ** Limits here: a request over NODE_MAXMSG is counted as "oversized" and its
 ** connection ended (the transport drops what is over twice that); at most
-** 16 addresses learned per request and 64 sent per heads reply; a pull
-** served is at most NODE_PAGE_RECS records, a "cids" reply NODE_CIDS CIDs;
-** and, against peers that ask without reading the answers (below),
-** NODE_NSRV contexts, NODE_CONN_REQS requests answered at once per
-** connection, NODE_SEND_MS per reply, NODE_MAXCONN connections.
+** SRV_LEARN addresses read per request (peers.c bounds what is kept: per
+** thread and per announcer) and NODE_ADDRS sent per heads reply, of which
+** at most SRV_RELAY that answered us (never one that did not, so poison
+** does not spread); a pull served is at most NODE_PAGE_RECS records, a
+** "cids" reply NODE_CIDS CIDs; and, against peers that ask without reading
+** the answers (below), NODE_NSRV contexts, NODE_CONN_REQS requests answered
+** at once per connection, NODE_SEND_MS per reply, NODE_MAXCONN connections.
 **
 ** Serving connections fairly.
 **
@@ -61,6 +63,9 @@
 #define NODE_CONN_REQS 2  /* requests answered at once per connection */
 #define NODE_SEND_MS 2000 /* a reply waits this long for its connection */
 #define NODE_MAXCONN 128  /* connections accepted at once */
+
+#define SRV_LEARN 16 /* addresses read from one request */
+#define SRV_RELAY 48 /* addresses relayed in a heads reply, besides ours */
 
 static int cbor_text_is(thr_cbor *pItem, const char *z) {
   size_t n = 0;
@@ -399,6 +404,7 @@ nng_msg *thr_server_serve(thr_node *p, nng_msg *pReq) {
   nng_msg *pReply = NULL;
   size_t k, nSelf = 0;
   const unsigned char *self;
+  unsigned char aPipe[8] = {'p', 'i', 'p', 'e'};
   if (nng_msg_len(pReq) > NODE_MAXMSG) {
     /* Over our limit (the transport's is twice that): count it against
     ** the thread its frame names, if any, and hang up. */
@@ -417,11 +423,21 @@ nng_msg *thr_server_serve(thr_node *p, nng_msg *pReq) {
   pOp = thr_cbor_get(pIn, "op");
   pAddrs = thr_cbor_get(pIn, "addrs");
   self = thr_cbor_as_bytes(thr_cbor_get(pIn, "self"), &nSelf);
-  for (k = 0; k < thr_cbor_array_size(pAddrs) && k < 16; k++) {
+  if (self && nSelf != 32) {
+    self = NULL;
+  }
+  /* The sender's own addresses.  Its announcer identity (peers.c) is the
+  ** log it says it writes, else its connection: "pipe" and the pipe's ID. */
+  aPipe[4] = (unsigned char)(nng_pipe_id(pipe) >> 24);
+  aPipe[5] = (unsigned char)(nng_pipe_id(pipe) >> 16);
+  aPipe[6] = (unsigned char)(nng_pipe_id(pipe) >> 8);
+  aPipe[7] = (unsigned char)nng_pipe_id(pipe);
+  for (k = 0; k < thr_cbor_array_size(pAddrs) && k < SRV_LEARN; k++) {
     size_t nA = 0;
     const char *zA = thr_cbor_as_text(thr_cbor_array_at(pAddrs, k), &nA);
     if (zA) {
-      thr_peers_remember(p, t->iThread, zA, nA, nSelf == 32 ? self : NULL);
+      thr_peers_learn(p, t->iThread, zA, nA, self, self ? self : aPipe,
+                      self ? 32 : 8);
     }
   }
   if (cbor_text_is(pOp, "heads")) {
@@ -439,13 +455,16 @@ nng_msg *thr_server_serve(thr_node *p, nng_msg *pReq) {
       } else {
         sqlite3_stmt *pStmt = NULL;
         int nAddr = 0;
-        char *azAddr[64];
+        char *azAddr[NODE_ADDRS];
+        /* Only addresses that answered us, the latest first. */
         if (sqlite3_prepare_v2(p->db,
                                "SELECT addr FROM _threads_peer WHERE tid = ?1"
-                               " LIMIT 48",
+                               " AND last_contact IS NOT NULL"
+                               " ORDER BY last_contact DESC LIMIT ?2",
                                -1, &pStmt, NULL) == SQLITE_OK) {
           sqlite3_bind_int64(pStmt, 1, t->iThread);
-          while (sqlite3_step(pStmt) == SQLITE_ROW && nAddr < 48) {
+          sqlite3_bind_int(pStmt, 2, SRV_RELAY);
+          while (sqlite3_step(pStmt) == SQLITE_ROW && nAddr < SRV_RELAY) {
             azAddr[nAddr] =
                 thr_node_strdup((const char *)sqlite3_column_text(pStmt, 0));
             if (azAddr[nAddr]) {
@@ -454,7 +473,7 @@ nng_msg *thr_server_serve(thr_node *p, nng_msg *pReq) {
           }
         }
         sqlite3_finalize(pStmt);
-        for (i = 0; i < p->nListen && nAddr < 64; i++) {
+        for (i = 0; i < p->nListen && nAddr < NODE_ADDRS; i++) {
           azAddr[nAddr++] = thr_node_strdup(p->azListen[i]);
         }
         thr_cw_map(&w, t->hasSelf ? 3 : 2);

@@ -68,10 +68,14 @@ int thr_node_addrs(thr_node *p, char ***pazAddr, int *pnAddr);
 */
 
 #define NODE_MAXMSG (4 * 1024 * 1024) /* bytes per message, both ways */
+#define NODE_REQ_MS                                                            \
+  10000 /* a request without an answer by then fails                           \
+        ** (sooner while dialing: see peers.c) */
 #define NODE_PAGE_RECS 2000
 #define NODE_NSRV 32  /* contexts of the rep socket (server.c) */
 #define NODE_CIDS 512 /* CIDs per "cids" reply (19 KB) */
 #define NODE_SEEN 64  /* forks remembered, so each is counted once */
+#define NODE_ADDRS 64 /* addresses in a heads reply, and read from one */
 
 enum { OP_HEADS = 1, OP_PULL, OP_PUSH, OP_PART, OP_CIDS };
 
@@ -94,11 +98,17 @@ struct node_thr {
   int hasSelf;
 };
 
-/* An address we dial. */
+/* An address we dial (peers.c), in thr_node.pPeers while its socket is
+** open, then in thr_node.pDead until no request names it. */
 struct node_peer {
   char *zAddr;
   nng_socket sock;
   int bOpen;
+  int bLearned; /* dialed for a learned address (see DIALING, peers.c) */
+  int bEver;    /* a reply came on this socket */
+  int bProbe;   /* not trusted (see DIALING, peers.c) */
+  int bNamed;   /* a row named it in the current round */
+  int nReq;     /* requests that name it, not yet freed */
   node_peer *pNext;
 };
 
@@ -208,6 +218,8 @@ struct thr_node {
   int nListen;
   node_peer *pPeers;
   node_peer *pDead; /* dropped peers: requests in flight still name them */
+  int nDialing;     /* learned addresses' sockets not answered yet */
+  int64_t tForget;  /* when peers.c last forgot addresses */
   node_thr *aThr;
   int nThr;
   node_cmd *pSyncs; /* syncs waiting on requests */
@@ -284,12 +296,22 @@ int thr_wire_recs_parse(thr_cbor *pRecs, thr_wire_rec **paRec, size_t *pn);
 */
 
 int thr_peers_is_own(thr_node *p, const char *zAddr);
-void thr_peers_remember(thr_node *p, sqlite3_int64 iThread, const char *zAddr,
-                        size_t nAddr, const unsigned char *pSelf);
+void thr_peers_give(thr_node *p, sqlite3_int64 iThread, const char *zAddr);
+void thr_peers_learn(thr_node *p, sqlite3_int64 iThread, const char *zAddr,
+                     size_t nAddr, const unsigned char *pSelf, const void *aVia,
+                     int nVia);
 void thr_peers_note(thr_node *p, sqlite3_int64 iThread, const char *zAddr,
                     sqlite3_int64 nSent, sqlite3_int64 nRecv,
                     const char *zError);
-node_peer *thr_peers_get(thr_node *p, const char *zAddr);
+void thr_peers_round_start(thr_node *p, int bAll);
+node_peer *thr_peers_for_round(thr_node *p, const char *zAddr, int bLearned,
+                               int bEver, int nTries, sqlite3_int64 tTried,
+                               int bForce, int *pbWait);
+void thr_peers_round_end(thr_node *p);
+int thr_peers_timeout(const node_peer *pPeer);
+void thr_peers_answered(thr_node *p, node_peer *pPeer);
+void thr_peers_failed(thr_node *p, node_peer *pPeer);
+void thr_peers_unref(thr_node *p, node_peer *pPeer);
 void thr_peers_reject(thr_node *p, sqlite3_int64 iThread, const char *zBad);
 void thr_peers_bad(thr_node *p, node_thr *t, node_peer *pPeer,
                    const char *zBad);

@@ -14,10 +14,12 @@
 ** THE PROTOCOL
 **
 ** Transport: nng req/rep.  A node listens with one rep socket on every
-** address given to threads_listen(); for every peer address it knows it
-** dials one req socket (nng redials a lost connection by itself, with
-** backoff), and runs each request in its own context, so requests to one
-** peer overlap.  Messages are at most NODE_MAXMSG bytes on both sides.
+** address given to threads_listen(); it dials one req socket per peer
+** address when a round needs it (nng redials a lost connection by itself,
+** with backoff; peers.c bounds the dialing, backs off from addresses that
+** do not answer and forgets learned ones that never did), and runs each
+** request in its own context, so requests to one peer overlap.  Messages
+** are at most NODE_MAXMSG bytes on both sides.
 **
 ** Framing: every message about a thread is the CBOR array
 **
@@ -36,7 +38,9 @@
 ** not even whether the thread exists.  Replies are boxed the same way.
 **
 ** Inner messages are CBOR maps.  Requests carry "op" and "addrs" (the
-** sender's listen addresses, for discovery):
+** sender's listen addresses, for discovery; the first 16 are read, and
+** peers.c keeps at most 64 learned addresses per thread, 8 not yet
+** answered per announcer: its "self", else its connection):
 **
 **   heads  {"op":"heads", "digest": bytes, "self": log pk}
 **          -> {"same": 1} when the digest (BLAKE2b of the sorted heads:
@@ -44,11 +48,13 @@
 **             count > 0) matches ours, so idle peers exchange a few dozen
 **             bytes;
 **          -> {"heads": [[log pk, count, head CID], ...], "addrs": [text,
-**             ...], "self": log pk} otherwise, with every address we know
-**             for the thread; the head CID (36 bytes) is absent when count
-**             is 0 (and from older peers).  "self", the log the sender
-**             writes, is left out by peers that write none (followers);
-**             threads_peers shows it.
+**             ...], "self": log pk} otherwise, with the addresses of the
+**             thread that have answered us (the latest 48) and our own
+**             listen addresses, never one that did not answer: an address
+**             nobody reaches is not passed on; the head CID (36 bytes) is
+**             absent when count is 0 (and from older peers).  "self", the
+**             log the sender writes, is left out by peers that write none
+**             (followers); threads_peers shows it.
 **   pull   {"op":"pull", "log": pk, "after": n, "max": n}
 **          -> {"recs": [[counter, record, event, header, body], ...]}
 **             the log's records after counter n, in order, at most "max"
