@@ -334,7 +334,6 @@ int thr_store_open(sqlite3 *db, thr_store **ppStore, char **pzErr) {
   memset(p, 0, sizeof(*p));
   p->db = db;
   p->iSchema = -1;
-  thr_sign_acquire(); /* released in thr_store_close() */
   *ppStore = p;
   return SQLITE_OK;
 }
@@ -381,7 +380,6 @@ void thr_store_close(thr_store *p) {
   sqlite3_free(p->aLogKey);
   sqlite3_free(p->zFilePath);
   sqlite3_free(p);
-  thr_sign_release();
 }
 
 void thr_store_set_committed(thr_store *p, void (*xCommitted)(sqlite3 *)) {

@@ -301,33 +301,16 @@ thr_keypair *thr_logkey_derive_gen(const thr_keypair *pId, const thr_tid *pTid,
 /**************************************************************************
 ** Interface to code in sign.c
 **
-** Ed25519 signing with random nonces precomputed by a background thread;
-** the signatures verify with crypto_sign_verify_detached().  See the
-** comment at the top of sign.c for the math and the rules that keep a
-** nonce from being used twice.
+** Ed25519 signing, RFC 8032 (deterministic), by libsodium's
+** crypto_sign_detached().  See the comment at the top of sign.c for why
+** nothing faster is used.
 */
 
-/* Sign (m, n) with k, taking a precomputed nonce from the process-wide
-** pool.  Never blocks on the refill thread: with an empty pool, or none,
-** it signs with crypto_sign_detached() instead. */
+/* Sign (m, n) with k.  The signature verifies with
+** crypto_sign_verify_detached(); the same k and message always give the
+** same signature.  Cannot fail. */
 void thr_sign(unsigned char sig[64], const unsigned char *m, size_t n,
               const thr_keypair *k);
-
-/* Sign (m, n) with k and the nonce scalar r, which must be reduced mod L
-** and not zero.  Returns 0, or -1 (sig untouched) if r is not such a
-** scalar.  With r derived as RFC 8032 does, the output equals
-** crypto_sign_detached()'s. */
-int thr_sign_with_nonce(unsigned char sig[64], const unsigned char *m, size_t n,
-                        const thr_keypair *k, const unsigned char r[32]);
-
-/* Reference-counted start and stop of the pool and its refill thread:
-** every open store holds one reference.  The last release joins the
-** thread and wipes the pool before it returns. */
-void thr_sign_acquire(void);
-void thr_sign_release(void);
-
-/* For tests: entries in the pool and refill threads alive. */
-void thr_sign_stats(int *pnPool, int *pnThread);
 
 /**************************************************************************
 ** Interface to code in record.c
