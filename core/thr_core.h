@@ -109,17 +109,10 @@ int thr_cid_parse(thr_cid *pCid, const char *z, char **pzErr);
 /**************************************************************************
 ** Interface to code in sha256.c
 **
-** SHA-256 (FIPS 180-4): the x86 SHA extensions where the CPU has them,
-** else libsodium's crypto_hash_sha256().  The digest is the same.
+** SHA-256 (FIPS 180-4) from OpenSSL's libcrypto; see sha256.c.
 */
+/* out = SHA-256 of (a, n).  a may be NULL when n is 0.  Cannot fail. */
 void thr_sha256(unsigned char out[32], const unsigned char *a, size_t n);
-
-/* For tests and benchmarks: bOn non-zero makes thr_sha256() take the
-** portable path even on a CPU with the SHA extensions; zero undoes it. */
-void thr_sha256_force_portable(int bOn);
-
-/* The path thr_sha256() takes now: "sha-ni" or "portable". */
-const char *thr_sha256_path(void);
 
 /**************************************************************************
 ** Interface to code in cbor.c
