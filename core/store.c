@@ -1533,14 +1533,20 @@ int thr_store_thread_row(thr_store *p, const thr_tid *pTid,
 }
 
 int thr_store_log_pk(thr_store *p, const thr_tid *pTid, unsigned char pk[32],
-                     char **pzErr) {
+                     const thr_keypair **ppId, char **pzErr) {
   const thr_keypair *pId, *pLog = NULL;
   int rc = thr_store_identity(p, &pId, pzErr);
+  if (ppId) {
+    *ppId = NULL;
+  }
   if (rc == SQLITE_OK) {
     rc = store_own_key(p, pTid, 0, &pLog, pzErr);
   }
   if (rc == SQLITE_OK) {
     memcpy(pk, pLog->pk, 32);
+    if (ppId) {
+      *ppId = pId;
+    }
   } else if (*pzErr == NULL) {
     *pzErr = store_errmsg(p, rc);
   }

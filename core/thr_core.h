@@ -482,9 +482,12 @@ int thr_store_log_lid(thr_store *p, sqlite3_int64 iThread,
 
 /* The public key of the log this file writes in the thread (its log ID):
 ** after the file identity check of store.c, which may start a new
-** generation of the log (and so write, in a savepoint). */
+** generation of the log (and so write, in a savepoint).  The identity is
+** looked up first (thr_store_identity); if ppId is not NULL it gets that
+** identity, borrowed from the store, so that callers need not look it up
+** again. */
 int thr_store_log_pk(thr_store *p, const thr_tid *pTid, unsigned char pk[32],
-                     char **pzErr);
+                     const thr_keypair **ppId, char **pzErr);
 
 /* Start a new generation of this file's log in the thread now, whatever
 ** the file identity says (a fork: core/fork.c), and make it the log the
