@@ -27,13 +27,18 @@
 ** LIFETIME OF THE FETCHED EVP_MD
 **
 ** It is fetched on first use (pthread_once) and freed by a handler that
-** sha256_once() registers with atexit().  Registered from this extension,
-** that handler runs when SQLite unloads the extension (dlclose), so
-** nothing is left behind for a leak checker; and at process exit it runs
-** before OpenSSL's own clean-up, because OPENSSL_init_crypto() registered
-** that one first.  A thread that hashes while the process exits may find
-** the pointer gone and use libsodium; it is the same race any thread
-** using OpenSSL runs against OpenSSL's exit handler.
+** sha256_once() registers with __cxa_atexit() for this object's
+** __dso_handle: the registration a C++ compiler emits for the destructor
+** of a static object.  Such a handler runs when this object is unloaded
+** (SQLite's dlclose of the extension), so nothing is left behind for a
+** leak checker, or at process exit, whichever comes first; at exit it
+** runs before OpenSSL's own clean-up, because OPENSSL_init_crypto()
+** registered that one first.  (glibc's atexit() called from a shared
+** object does the same, but ThreadSanitizer's atexit() interceptor
+** registers for exit only, and the handler then runs after the extension
+** is gone.)  A thread that hashes while the process exits may find the
+** pointer gone and use libsodium; it is the same race any thread using
+** OpenSSL runs against OpenSSL's exit handler.
 */
 #include "thr_core.h"
 
@@ -42,15 +47,20 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
-#include <stdlib.h>
+
+/* The C++ ABI's registration of exit handlers (glibc, libc++abi); they
+** have no C header. */
+extern void *__dso_handle;
+int __cxa_atexit(void (*xFunc)(void *), void *pArg, void *pDso);
 
 static pthread_once_t sha256Once = PTHREAD_ONCE_INIT;
 /* OpenSSL's SHA256, fetched once; NULL before, after the exit handler,
 ** or if it could not be fetched. */
 static _Atomic(EVP_MD *) sha256Md = NULL;
 
-/* The atexit() handler: free the fetched EVP_MD. */
-static void sha256_drop(void) {
+/* The exit or unload handler: free the fetched EVP_MD. */
+static void sha256_drop(void *pArg) {
+  (void)pArg;
   EVP_MD_free(atomic_exchange(&sha256Md, NULL));
 }
 
@@ -65,7 +75,7 @@ static void sha256_once(void) {
   if (pMd == NULL) {
     return;
   }
-  if (atexit(sha256_drop) != 0) {
+  if (__cxa_atexit(sha256_drop, NULL, &__dso_handle) != 0) {
     EVP_MD_free(pMd);
     return;
   }
