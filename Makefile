@@ -3,7 +3,8 @@
 #   make            dist/threads.so (the extension) and dist/libthreads.a
 #   make demo       install what is missing, build, run the demo session
 #   make test       install what is missing, build, run every test
-#   make bench      benchmarks beside their baselines (plain SQLite, libsodium)
+#   make bench      benchmarks beside their baselines (plain SQLite, libsodium,
+#                   OpenSSL)
 #   make asan | ubsan | tsan | valgrind   the tests under a sanitizer
 #   make torture    the randomized convergence test (test/net/test_converge.py)
 #                   on many seeds and longer runs (TORTURE_SEEDS, TORTURE_STEPS)
@@ -18,7 +19,7 @@ O := build/$(VARIANT)
 DIST := $(if $(filter release,$(VARIANT)),dist,$(O)/dist)
 
 CC ?= gcc
-PKGS := libsodium libcbor jansson libpcre2-8 libuv
+PKGS := libsodium libcrypto libcbor jansson libpcre2-8 libuv
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) -g
 OPT_release := -O2
@@ -27,7 +28,7 @@ OPT_ubsan := -O1 -fno-omit-frame-pointer -fsanitize=undefined -fno-sanitize-reco
 OPT_tsan := -O1 -fsanitize=thread
 SANFLAGS := $(OPT_$(VARIANT))
 CFLAGS_ALL = $(BASE_CFLAGS) $(SANFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
-LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcbor -lsodium -ljansson -lpcre2-8 -luv -lnng -lpthread -lm
+LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcbor -lsodium -lcrypto -ljansson -lpcre2-8 -luv -lnng -lpthread -lm
 LDFLAGS_ALL = $(SANFLAGS) $(LDFLAGS)
 
 CORE_SRC := $(wildcard core/*.c)
@@ -86,7 +87,7 @@ $(O)/bench/%: test/bench/%.c $(DIST)/libthreads.a
 # Debian packages the build, the tests and the demo need.  Installed only
 # when missing, so a machine that has them is not touched.
 DEB_PKGS := build-essential pkg-config sqlite3 libsqlite3-dev libsodium-dev \
-  libuv1-dev libnng-dev libjansson-dev libcbor-dev libpcre2-dev \
+  libssl-dev libuv1-dev libnng-dev libjansson-dev libcbor-dev libpcre2-dev \
   json-schema-test-suite python3 python3-jsonschema clang libclang-rt-14-dev
 
 deps:

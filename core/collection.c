@@ -73,10 +73,7 @@ static int coll_stage(thr_store *pStore, const thr_tid *pTid,
   act.eType = eType;
   act.zColl = zColl;
   act.zJson = zSchema;
-  rc = thr_store_identity(pStore, &pId, pzErr);
-  if (rc == SQLITE_OK) {
-    rc = thr_store_log_pk(pStore, pTid, logPk, pzErr);
-  }
+  rc = thr_store_log_pk(pStore, pTid, logPk, &pId, pzErr);
   if (rc == SQLITE_OK) {
     rc = thr_store_log_lid(pStore, iThread, logPk, pId->pk, 1, &iLog, pzErr);
   }
@@ -193,10 +190,7 @@ int thr_coll_writer(thr_store *pStore, const thr_tid *pTid, thr_writer *pW,
   char *zAuthor;
   int rc = thr_store_thread_row(pStore, pTid, &pW->iThread, &pW->bWrite, pzErr);
   if (rc == SQLITE_OK) {
-    rc = thr_store_identity(pStore, &pId, pzErr);
-  }
-  if (rc == SQLITE_OK) {
-    rc = thr_store_log_pk(pStore, pTid, pW->logPk, pzErr);
+    rc = thr_store_log_pk(pStore, pTid, pW->logPk, &pId, pzErr);
   }
   if (rc == SQLITE_OK && pW->bWrite) {
     rc = thr_store_log_lid(pStore, pW->iThread, pW->logPk, pId->pk, 1,
@@ -315,10 +309,7 @@ int thr_coll_alter(thr_store *pStore, const char *zView, const char *zSchema,
       goto done;
     }
   }
-  rc = thr_store_identity(pStore, &pId, pzErr);
-  if (rc == SQLITE_OK) {
-    rc = thr_store_log_pk(pStore, &tid, logPk, pzErr);
-  }
+  rc = thr_store_log_pk(pStore, &tid, logPk, &pId, pzErr);
   if (rc == SQLITE_OK) {
     rc = thr_store_log_lid(pStore, iThread, logPk, pId->pk, 1, &iLog, pzErr);
   }

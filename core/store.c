@@ -344,7 +344,6 @@ int thr_store_open(sqlite3 *db, thr_store **ppStore, char **pzErr) {
   memset(p, 0, sizeof(*p));
   p->db = db;
   p->iSchema = -1;
-  thr_sign_acquire(); /* released in thr_store_close() */
   *ppStore = p;
   return SQLITE_OK;
 }
@@ -391,7 +390,6 @@ void thr_store_close(thr_store *p) {
   sqlite3_free(p->aLogKey);
   sqlite3_free(p->zFilePath);
   sqlite3_free(p);
-  thr_sign_release();
 }
 
 void thr_store_set_committed(thr_store *p, void (*xCommitted)(sqlite3 *)) {
@@ -1591,14 +1589,20 @@ int thr_store_thread_row(thr_store *p, const thr_tid *pTid,
 }
 
 int thr_store_log_pk(thr_store *p, const thr_tid *pTid, unsigned char pk[32],
-                     char **pzErr) {
+                     const thr_keypair **ppId, char **pzErr) {
   const thr_keypair *pId, *pLog = NULL;
   int rc = thr_store_identity(p, &pId, pzErr);
+  if (ppId) {
+    *ppId = NULL;
+  }
   if (rc == SQLITE_OK) {
     rc = store_own_key(p, pTid, 0, &pLog, pzErr);
   }
   if (rc == SQLITE_OK) {
     memcpy(pk, pLog->pk, 32);
+    if (ppId) {
+      *ppId = pId;
+    }
   } else if (*pzErr == NULL) {
     *pzErr = store_errmsg(p, rc);
   }

@@ -215,10 +215,7 @@ int thr_sync_join(thr_sync *p, const thr_tid *pTid, const thr_tkey *pKey,
   }
   sqlite3_finalize(pStmt);
   if (rc == SQLITE_OK && bOwnLog) {
-    rc = thr_store_identity(p->pStore, &pId, pzErr);
-    if (rc == SQLITE_OK) {
-      rc = thr_store_log_pk(p->pStore, pTid, logPk, pzErr);
-    }
+    rc = thr_store_log_pk(p->pStore, pTid, logPk, &pId, pzErr);
     if (rc == SQLITE_OK) {
       rc = thr_store_log_lid(p->pStore, iThread, logPk, pId->pk, 1, &iLid,
                              pzErr);

@@ -109,17 +109,10 @@ int thr_cid_parse(thr_cid *pCid, const char *z, char **pzErr);
 /**************************************************************************
 ** Interface to code in sha256.c
 **
-** SHA-256 (FIPS 180-4): the x86 SHA extensions where the CPU has them,
-** else libsodium's crypto_hash_sha256().  The digest is the same.
+** SHA-256 (FIPS 180-4) from OpenSSL's libcrypto; see sha256.c.
 */
+/* out = SHA-256 of (a, n).  a may be NULL when n is 0.  Cannot fail. */
 void thr_sha256(unsigned char out[32], const unsigned char *a, size_t n);
-
-/* For tests and benchmarks: bOn non-zero makes thr_sha256() take the
-** portable path even on a CPU with the SHA extensions; zero undoes it. */
-void thr_sha256_force_portable(int bOn);
-
-/* The path thr_sha256() takes now: "sha-ni" or "portable". */
-const char *thr_sha256_path(void);
 
 /**************************************************************************
 ** Interface to code in cbor.c
@@ -301,33 +294,16 @@ thr_keypair *thr_logkey_derive_gen(const thr_keypair *pId, const thr_tid *pTid,
 /**************************************************************************
 ** Interface to code in sign.c
 **
-** Ed25519 signing with random nonces precomputed by a background thread;
-** the signatures verify with crypto_sign_verify_detached().  See the
-** comment at the top of sign.c for the math and the rules that keep a
-** nonce from being used twice.
+** Ed25519 signing, RFC 8032 (deterministic), by libsodium's
+** crypto_sign_detached().  See the comment at the top of sign.c for why
+** nothing faster is used.
 */
 
-/* Sign (m, n) with k, taking a precomputed nonce from the process-wide
-** pool.  Never blocks on the refill thread: with an empty pool, or none,
-** it signs with crypto_sign_detached() instead. */
+/* Sign (m, n) with k.  The signature verifies with
+** crypto_sign_verify_detached(); the same k and message always give the
+** same signature.  Cannot fail. */
 void thr_sign(unsigned char sig[64], const unsigned char *m, size_t n,
               const thr_keypair *k);
-
-/* Sign (m, n) with k and the nonce scalar r, which must be reduced mod L
-** and not zero.  Returns 0, or -1 (sig untouched) if r is not such a
-** scalar.  With r derived as RFC 8032 does, the output equals
-** crypto_sign_detached()'s. */
-int thr_sign_with_nonce(unsigned char sig[64], const unsigned char *m, size_t n,
-                        const thr_keypair *k, const unsigned char r[32]);
-
-/* Reference-counted start and stop of the pool and its refill thread:
-** every open store holds one reference.  The last release joins the
-** thread and wipes the pool before it returns. */
-void thr_sign_acquire(void);
-void thr_sign_release(void);
-
-/* For tests: entries in the pool and refill threads alive. */
-void thr_sign_stats(int *pnPool, int *pnThread);
 
 /**************************************************************************
 ** Interface to code in record.c
@@ -515,9 +491,12 @@ int thr_store_log_lid(thr_store *p, sqlite3_int64 iThread,
 
 /* The public key of the log this file writes in the thread (its log ID):
 ** after the file identity check of store.c, which may start a new
-** generation of the log (and so write, in a savepoint). */
+** generation of the log (and so write, in a savepoint).  The identity is
+** looked up first (thr_store_identity); if ppId is not NULL it gets that
+** identity, borrowed from the store, so that callers need not look it up
+** again. */
 int thr_store_log_pk(thr_store *p, const thr_tid *pTid, unsigned char pk[32],
-                     char **pzErr);
+                     const thr_keypair **ppId, char **pzErr);
 
 /* Start a new generation of this file's log in the thread now, whatever
 ** the file identity says (a fork: core/fork.c), and make it the log the

@@ -48,7 +48,7 @@ fi
 mkdir -p "$OUT/bin" "$OUT/seeds" "$OUT/corpus" "$OUT/artifacts" "$OUT/log"
 
 CORE_SRC=$(ls "$ROOT"/core/*.c)
-LIBS="-lsqlite3 -lsodium -lcbor -ljansson -lpcre2-8 -lm"
+LIBS="-lsqlite3 -lsodium -lcrypto -lcbor -ljansson -lpcre2-8 -lm"
 # UBSan findings abort instead of being printed and skipped.
 FUZZ_CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined \
   -fno-sanitize-recover=undefined -DSQLITE_CORE -I$ROOT/core"

@@ -428,7 +428,7 @@ static void test_fork_resolved_by_the_rule(void) {
   unsigned char logPk[32];
   char *zErr = NULL;
   fx_thread(&x, "x.db", &tid);
-  TT_CHECK(thr_store_log_pk(x.pStore, &tid, logPk, &zErr) == SQLITE_OK);
+  TT_CHECK(thr_store_log_pk(x.pStore, &tid, logPk, NULL, &zErr) == SQLITE_OK);
   fx_close(&x);
   copy_file("x.db", "y.db");
   fx_open(&x, "x.db");
@@ -459,7 +459,7 @@ static void test_fork_at_the_first_record(void) {
   TT_CHECK(thr_sync_open(x.pStore, &pSync, &zErr) == SQLITE_OK);
   TT_CHECK(thr_sync_join(pSync, &tid, &key, 1, &zErr) == SQLITE_OK);
   thr_sync_close(pSync);
-  TT_CHECK(thr_store_log_pk(x.pStore, &tid, logPk, &zErr) == SQLITE_OK);
+  TT_CHECK(thr_store_log_pk(x.pStore, &tid, logPk, NULL, &zErr) == SQLITE_OK);
   fx_close(&x);
   copy_file("j1.db", "j2.db");
   fx_open(&x, "j1.db");

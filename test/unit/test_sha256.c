@@ -1,15 +1,11 @@
 /*
-** test_sha256.c: unit tests for core/sha256.c.
+** test_sha256.c: unit tests for core/sha256.c (SHA-256 from OpenSSL).
 **
 ** The known answers are the SHA-256 examples NIST publishes for FIPS 180-4
-** ("", "abc", the 448-bit two-block message, one million 'a'); each was
-** also checked against libsodium and python3's hashlib while the tests
-** were written.  Every other expected digest comes from libsodium's
-** crypto_hash_sha256(), which is independent of the SHA-NI code.
-**
-** Each case runs on both paths: the one thr_sha256() picks on this CPU
-** (reported on the first line of the output), and the portable one forced
-** through thr_sha256_force_portable().
+** ("", "abc", the 448-bit two-block message, one million 'a').  Every
+** other expected digest comes from libsodium's crypto_hash_sha256(), an
+** implementation independent of OpenSSL's, over every padding case and
+** lengths up to 4 MB at unaligned addresses.
 */
 #include "thr_core.h"
 #include "tt.h"
@@ -19,9 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The paths to test: the natural choice, then the forced portable one. */
-static const int aForce[2] = {0, 1};
 
 /* Lower-case hex of the 32-byte digest d, in a static buffer. */
 static const char *hex32(const unsigned char d[32]) {
@@ -71,49 +64,8 @@ static int same_as_sodium(const unsigned char *a, size_t n, size_t off) {
   return memcmp(dGot, dWant, 32) == 0;
 }
 
-/* Is this process running under valgrind?  Its preloaded core library
-** is named in LD_PRELOAD. */
-static int under_valgrind(void) {
-  const char *z = getenv("LD_PRELOAD");
-  return z != NULL && strstr(z, "vgpreload") != NULL;
-}
-
-/* Report which path this machine takes, and check that the switch works:
-** forcing the portable path reports "portable", and undoing it returns
-** to the natural choice.  Where /proc/cpuinfo lists sha_ni on an x86
-** build, the natural choice must be SHA-NI, so that a broken CPUID check
-** cannot hide behind the fallback. */
-static void test_path(void) {
-  const char *zNatural = thr_sha256_path();
-  int bCpuinfoSha = 0;
-  FILE *pIn = fopen("/proc/cpuinfo", "r");
-  if (pIn != NULL) {
-    char zLine[4096];
-    while (fgets(zLine, sizeof(zLine), pIn) != NULL) {
-      if (strncmp(zLine, "flags", 5) == 0 && strstr(zLine, " sha_ni") != NULL) {
-        bCpuinfoSha = 1;
-      }
-    }
-    fclose(pIn);
-  }
-  printf("sha256 path: %s (cpuinfo sha_ni: %s)\n", zNatural,
-         bCpuinfoSha ? "yes" : "no");
-  TT_CHECK(strcmp(zNatural, "sha-ni") == 0 ||
-           strcmp(zNatural, "portable") == 0);
-#if defined(__x86_64__) || defined(__i386__)
-  /* Valgrind emulates a CPU without the SHA extensions (its CPUID says
-  ** so while /proc/cpuinfo describes the real one). */
-  if (bCpuinfoSha && !under_valgrind()) {
-    TT_STREQ(zNatural, "sha-ni");
-  }
-#endif
-  thr_sha256_force_portable(1);
-  TT_STREQ(thr_sha256_path(), "portable");
-  thr_sha256_force_portable(0);
-  TT_STREQ(thr_sha256_path(), zNatural);
-}
-
-/* The NIST examples, on both paths. */
+/* The NIST examples.  libsodium must agree too, or the comparisons
+** below would prove nothing. */
 static void test_nist_vectors(void) {
   static const struct {
     const char *zMsg;
@@ -129,7 +81,6 @@ static void test_nist_vectors(void) {
       "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0";
   unsigned char *aMillion = malloc(1000000);
   unsigned char d[32], dSodium[32];
-  int f;
   size_t i;
 
   TT_CHECK(aMillion != NULL);
@@ -137,37 +88,27 @@ static void test_nist_vectors(void) {
     return;
   }
   memset(aMillion, 'a', 1000000);
-  for (f = 0; f < 2; f++) {
-    thr_sha256_force_portable(aForce[f]);
-    for (i = 0; i < sizeof(aVec) / sizeof(aVec[0]); i++) {
-      const unsigned char *a = (const unsigned char *)aVec[i].zMsg;
-      size_t n = strlen(aVec[i].zMsg);
-      thr_sha256(d, a, n);
-      TT_STREQ(hex32(d), aVec[i].zDigest);
-      crypto_hash_sha256(dSodium, a, n);
-      TT_STREQ(hex32(dSodium), aVec[i].zDigest);
-    }
-    thr_sha256(d, aMillion, 1000000);
-    TT_STREQ(hex32(d), zMillionA);
-    crypto_hash_sha256(dSodium, aMillion, 1000000);
-    TT_STREQ(hex32(dSodium), zMillionA);
+  for (i = 0; i < sizeof(aVec) / sizeof(aVec[0]); i++) {
+    const unsigned char *a = (const unsigned char *)aVec[i].zMsg;
+    size_t n = strlen(aVec[i].zMsg);
+    thr_sha256(d, a, n);
+    TT_STREQ(hex32(d), aVec[i].zDigest);
+    crypto_hash_sha256(dSodium, a, n);
+    TT_STREQ(hex32(dSodium), aVec[i].zDigest);
   }
-  thr_sha256_force_portable(0);
+  thr_sha256(d, aMillion, 1000000);
+  TT_STREQ(hex32(d), zMillionA);
+  crypto_hash_sha256(dSodium, aMillion, 1000000);
+  TT_STREQ(hex32(dSodium), zMillionA);
   free(aMillion);
 }
 
 /* A NULL pointer with length 0 is the empty message. */
 static void test_empty_null(void) {
   unsigned char d[32];
-  int f;
-  for (f = 0; f < 2; f++) {
-    thr_sha256_force_portable(aForce[f]);
-    thr_sha256(d, NULL, 0);
-    TT_STREQ(
-        hex32(d),
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  }
-  thr_sha256_force_portable(0);
+  thr_sha256(d, NULL, 0);
+  TT_STREQ(hex32(d),
+           "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 /* Every length 0..1024 (every padding case: tails of 0..63 bytes, the
@@ -175,24 +116,18 @@ static void test_empty_null(void) {
 ** offset 0..63 from a 16-byte-aligned malloc block. */
 static void test_every_short_length(void) {
   unsigned char a[1024];
-  int f;
+  int nBad = 0;
   size_t n;
   tt_rng_seed(0x5a256001);
-  for (f = 0; f < 2; f++) {
-    int nBad = 0;
-    thr_sha256_force_portable(aForce[f]);
-    for (n = 0; n <= 1024; n++) {
-      fill_random(a, n);
-      if (!same_as_sodium(a, n, rng_below(64))) {
-        if (nBad++ == 0) {
-          printf("  first mismatch: length %zu (%s path)\n", n,
-                 thr_sha256_path());
-        }
+  for (n = 0; n <= 1024; n++) {
+    fill_random(a, n);
+    if (!same_as_sodium(a, n, rng_below(64))) {
+      if (nBad++ == 0) {
+        printf("  first mismatch: length %zu\n", n);
       }
     }
-    TT_CHECK(nBad == 0);
   }
-  thr_sha256_force_portable(0);
+  TT_CHECK(nBad == 0);
 }
 
 /* Lengths up to 4 MB: around powers of two, block multiples and their
@@ -201,7 +136,7 @@ static void test_long_lengths(void) {
   size_t nMax = 4u << 20;
   unsigned char *a = malloc(nMax);
   size_t aLen[64];
-  int nLen = 0, f, i;
+  int nLen = 0, nBad = 0, i;
   size_t p;
 
   TT_CHECK(a != NULL);
@@ -221,41 +156,30 @@ static void test_long_lengths(void) {
   while (nLen < (int)(sizeof(aLen) / sizeof(aLen[0]))) {
     aLen[nLen++] = 1025 + rng_below((unsigned)(nMax - 1025));
   }
-  for (f = 0; f < 2; f++) {
-    int nBad = 0;
-    thr_sha256_force_portable(aForce[f]);
-    for (i = 0; i < nLen; i++) {
-      if (!same_as_sodium(a, aLen[i], rng_below(64))) {
-        if (nBad++ == 0) {
-          printf("  first mismatch: length %zu (%s path)\n", aLen[i],
-                 thr_sha256_path());
-        }
+  for (i = 0; i < nLen; i++) {
+    if (!same_as_sodium(a, aLen[i], rng_below(64))) {
+      if (nBad++ == 0) {
+        printf("  first mismatch: length %zu\n", aLen[i]);
       }
     }
-    TT_CHECK(nBad == 0);
   }
-  thr_sha256_force_portable(0);
+  TT_CHECK(nBad == 0);
   free(a);
 }
 
 /* thr_cid_of() hashes with thr_sha256(): the digest part of a CID is the
-** SHA-256 of the bytes on either path. */
+** SHA-256 of the bytes. */
 static void test_cid_digest(void) {
   unsigned char a[300], d[32];
   thr_cid cid;
-  int f;
   tt_rng_seed(0x5a256003);
   fill_random(a, sizeof(a));
   crypto_hash_sha256(d, a, sizeof(a));
-  for (f = 0; f < 2; f++) {
-    thr_sha256_force_portable(aForce[f]);
-    memset(&cid, 0, sizeof(cid));
-    thr_cid_of(&cid, THR_CODEC_DAGCBOR, a, sizeof(a));
-    TT_CHECK(cid.a[0] == 0x01 && cid.a[1] == THR_CODEC_DAGCBOR);
-    TT_CHECK(cid.a[2] == THR_MH_SHA2_256 && cid.a[3] == 32);
-    TT_CHECK(memcmp(&cid.a[4], d, 32) == 0);
-  }
-  thr_sha256_force_portable(0);
+  memset(&cid, 0, sizeof(cid));
+  thr_cid_of(&cid, THR_CODEC_DAGCBOR, a, sizeof(a));
+  TT_CHECK(cid.a[0] == 0x01 && cid.a[1] == THR_CODEC_DAGCBOR);
+  TT_CHECK(cid.a[2] == THR_MH_SHA2_256 && cid.a[3] == 32);
+  TT_CHECK(memcmp(&cid.a[4], d, 32) == 0);
 }
 
 int main(void) {
@@ -263,7 +187,6 @@ int main(void) {
     printf("FAIL sodium_init\n");
     return 1;
   }
-  TT_RUN(test_path);
   TT_RUN(test_nist_vectors);
   TT_RUN(test_empty_null);
   TT_RUN(test_every_short_length);
