@@ -29,7 +29,13 @@ for i in range(6):
     stall.append(c)
 time.sleep(0.5)
 grow = rss_mib(pid_a) - rss0
-check("3: stalled large records cost A under 64 MiB", grow < 64, "%.0f MiB" % grow)
+# ASan keeps freed memory in quarantine (256 MiB) and maps shadow memory:
+# RSS says nothing about our bound there, so it is checked on release.
+if SLOW == 1:
+    check("3: stalled large records cost A under 64 MiB", grow < 64, "%.0f MiB" % grow)
+else:
+    print("SKIP 3: stalled large records cost A under 64 MiB: RSS under a sanitizer (%.0f MiB)" % grow)
+
 t0 = time.time()
 b.q("INSERT INTO item(_id, body) VALUES ('b-big', '%s')" % ("y" * (3 * MiB // 2)))
 ok = wait_for(lambda: "b-big" in ids(a), 10 * SLOW)

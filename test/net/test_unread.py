@@ -35,7 +35,13 @@ ok = wait_for(lambda: "b2" in ids(a), 2 * SLOW)
 check("4: B's write reaches A within 2 s meanwhile", ok, "%.1f s" % (time.time() - t0))
 grow = rss_mib(pid_a) - rss0
 print("INFO A's RSS grew %.0f MiB" % grow)
-check("4: unread replies cost A under 64 MiB", grow < 64, "%.0f MiB" % grow)
+# ASan keeps freed memory in quarantine (256 MiB) and maps shadow memory:
+# RSS says nothing about our bound there, so it is checked on release.
+if SLOW == 1:
+    check("4: unread replies cost A under 64 MiB", grow < 64, "%.0f MiB" % grow)
+else:
+    print("SKIP 4: unread replies cost A under 64 MiB: RSS under a sanitizer (%.0f MiB)" % grow)
+
 
 HELD = hog
 
