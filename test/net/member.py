@@ -113,3 +113,21 @@ def setting():
 
     return {"a": a, "b": b, "addr_a": addr_a, "wire": wire, "a_pk": a_pk,
             "a_big_ctr": a_big_ctr, "pid_a": pid_a, "rss0": rss0, "fd0": fd0}
+
+
+def close_under_attack(a, b, held, limit):
+    """Check A's file, then close A while the attacker still holds its
+    connections (defect 6): A must close and exit within limit seconds."""
+    check("A's file is intact", a.one("PRAGMA integrity_check") == "ok")
+    t0 = time.time()
+    a.proc.stdin.close()
+    try:
+        a.proc.wait(timeout=30)
+    except Exception:
+        a.proc.kill()
+    took = time.time() - t0
+    print("INFO A closed and exited in %.2f s" % took)
+    check("6: A closes and exits within 2 s", took < limit, "%.1f s" % took)
+    for x in held:
+        x.close()
+    b.close()

@@ -2,7 +2,7 @@
 never reads the replies.  See member.py for the setting and the bounds."""
 import time
 
-from member import Raw, ids, rss_mib, setting
+from member import close_under_attack, Raw, ids, rss_mib, setting
 from netlib import Peer, SLOW, check, done, wait_for
 
 s = setting()
@@ -43,20 +43,6 @@ else:
     print("SKIP 4: unread replies cost A under 64 MiB: RSS under a sanitizer (%.0f MiB)" % grow)
 
 
-HELD = hog
-
 # --- 6. A closes while the attacker still holds its connections -------------
-check("A's file is intact", a.one("PRAGMA integrity_check") == "ok")
-t0 = time.time()
-a.proc.stdin.close()
-try:
-    a.proc.wait(timeout=30)
-except Exception:
-    a.proc.kill()
-took = time.time() - t0
-print("INFO A closed and exited in %.2f s" % took)
-check("6: A closes and exits within 2 s", took < 2 * SLOW, "%.1f s" % took)
-for x in HELD:
-    x.close()
-b.close()
+close_under_attack(a, b, hog, 2 * SLOW)
 done()
